@@ -1,0 +1,5 @@
+"""Cercle's core: members, groups, pseudonyms, consent, commands, policy, outbox and delivery.
+
+The core knows no provider. Adapters in ``bots/`` turn provider payloads into
+:class:`relay.messages.Inbound` values and implement :class:`relay.transport.Transport`.
+"""
