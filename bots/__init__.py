@@ -1,0 +1,1 @@
+"""Adapters: one per transport. Each turns provider payloads into core values and back."""

@@ -1,0 +1,1 @@
+"""The in-process loopback transport, for the sandbox and for tests."""

@@ -1,0 +1,39 @@
+"""Signal mentions: U+FFFC placeholders at UTF-16 offsets, rewritten to ``@Pseudonym``.
+
+A mention carries the mentioned person's UUID and number; relaying it as is would hand both
+to every recipient. We replace each placeholder with a pseudonym and send no mention data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from relay.messages import Mention
+
+PLACEHOLDER = "\ufffc"
+
+
+def rewrite(text: str, mentions: Sequence[Mention], name_for: Callable[[str | None], str]) -> str:
+    """``text`` with each valid mention span replaced by ``@`` + ``name_for(uuid)``.
+
+    Offsets count UTF-16 code units (as Signal does). Spans that are out of range, overlap
+    or split a surrogate pair are ignored; any placeholder left over is removed.
+    """
+    units = text.encode("utf-16-le", "surrogatepass")
+    n_units = len(units) // 2
+    # Right to left, so a replacement never moves the offsets still to come.
+    limit = n_units
+    for m in sorted(mentions, key=lambda m: m.start, reverse=True):
+        start, end = m.start, m.start + m.length
+        if m.length <= 0 or start < 0 or end > limit:
+            continue
+        try:
+            before = units[: start * 2].decode("utf-16-le")
+            units[start * 2 : end * 2].decode("utf-16-le")
+            after = units[end * 2 :].decode("utf-16-le")
+        except UnicodeDecodeError:
+            continue
+        replacement = "@" + name_for(m.uuid)
+        units = (before + replacement + after).encode("utf-16-le")
+        limit = start
+    return units.decode("utf-16-le").replace(PLACEHOLDER, "")

@@ -1,0 +1,192 @@
+"""Database tables. Identifiers and bodies are stored only sealed (see :mod:`relay.crypto`).
+
+Times are timezone-aware UTC. Columns that hold sealed values end in ``_enc``; their lookup hashes end
+in ``_hash``. Nothing here holds a plaintext number, UUID, profile name or message body.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Role(StrEnum):
+    """What a member may do. Order matters: each role may do what the ones before it may."""
+
+    MEMBER = "member"
+    FACILITATOR = "facilitator"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order member < facilitator < admin."""
+        return list(Role).index(self)
+
+    @property
+    def is_staff(self) -> bool:
+        """Facilitators and admins are staff: marked as such wherever their name appears."""
+        return self is not Role.MEMBER
+
+
+class MemberState(StrEnum):
+    """Where a member is in their life in the group."""
+
+    INVITED = "invited"  # enrolled, consent text sent, not yet agreed
+    ACTIVE = "active"
+    PAUSED = "paused"  # chose to stop receiving for a while
+    OPTED_OUT = "opted_out"  # texted STOP to the carrier; SMS cannot reach them
+    REMOVED = "removed"  # tombstone: identifiers and pseudonym deleted
+
+
+class Group(SQLModel, table=True):
+    """A support group: its language, its timer and what members may do."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=64)
+    lang: str = Field(default="fr", max_length=8)
+    timer_seconds: int = Field(default=7 * 24 * 3600)
+    allow_rename: bool = Field(default=False)
+    allow_sms: bool = Field(default=True)
+    allow_media: bool = Field(default=False)
+    created_at: datetime
+    closed_at: datetime | None = None
+
+
+class Member(SQLModel, table=True):
+    """One enrolled number in one group. A tombstone once removed (identifiers nulled)."""
+
+    __table_args__ = (
+        UniqueConstraint("channel", "address_hash", name="uq_member_channel_address"),
+        UniqueConstraint("channel", "uuid_hash", name="uq_member_channel_uuid"),
+        UniqueConstraint("group_id", "name_key", name="uq_member_group_name"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="group.id", index=True)
+    channel: str = Field(max_length=16)
+    address_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    address_hash: str | None = Field(default=None, max_length=64)
+    uuid_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    uuid_hash: str | None = Field(default=None, max_length=64)
+    pseudonym: str | None = Field(default=None, max_length=32)
+    name_key: str | None = Field(default=None, max_length=32)  # folded pseudonym, for uniqueness
+    role: str = Field(default=Role.MEMBER, max_length=16)
+    lang: str = Field(default="fr", max_length=8)
+    state: str = Field(default=MemberState.INVITED, max_length=16)
+    muted_until: datetime | None = None
+    consent_version: str | None = Field(default=None, max_length=32)
+    consented_at: datetime | None = None
+    leave_requested_at: datetime | None = None
+    timer_seconds: int | None = None  # the timer we last set on this conversation
+    last_active_on: date | None = None  # day resolution only: enough for staff, less to leak
+    created_at: datetime
+
+
+class Inbound(SQLModel, table=True):
+    """One accepted inbound event: de-duplication, and the anchor for quotes/edits/deletes.
+
+    ``author_ref`` is the sender's own id for the message (a Signal timestamp); it and the
+    outbox rows pointing here are what maps reactions, quotes, edits and deletes, and they are
+    purged when the group's timer expires.
+    """
+
+    __tablename__ = "inbound"
+    __table_args__ = (Index("ix_inbound_author_ref", "member_id", "author_ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_hash: str = Field(max_length=64, unique=True)
+    member_id: int | None = Field(default=None, foreign_key="member.id")
+    group_id: int | None = Field(default=None, foreign_key="group.id")
+    author_ref: str | None = Field(default=None, max_length=64)
+    relayed: bool = Field(default=False)
+    received_at: datetime
+    expires_at: datetime = Field(index=True)
+
+
+class OutboxBody(SQLModel, table=True):
+    """A sealed payload shared by the outbox rows of one fan-out in one language."""
+
+    __tablename__ = "outbox_body"
+
+    id: int | None = Field(default=None, primary_key=True)
+    payload_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    created_at: datetime
+
+
+class OutboxState(StrEnum):
+    """The life of one outbox row."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRY = "retry"  # failed, retryable, waits for next_attempt_at
+    FAILED = "failed"  # permanent
+    CANCELLED = "cancelled"  # recipient removed or paused before send
+    HELD = "held"  # waits for a person (safety number changed)
+
+    @property
+    def is_final(self) -> bool:
+        """Whether nothing more will happen to the row."""
+        return self in (OutboxState.SENT, OutboxState.FAILED, OutboxState.CANCELLED)
+
+
+OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.RETRY, OutboxState.HELD)
+
+
+class OutboxKind(StrEnum):
+    """What an outbox row asks the transport to do."""
+
+    MESSAGE = "message"
+    EDIT = "edit"
+    DELETE = "delete"
+    REACTION = "reaction"
+    TIMER = "timer"
+
+
+class Outbox(SQLModel, table=True):
+    """One thing to deliver to one recipient, claimed by a worker under a lease."""
+
+    __table_args__ = (
+        Index("ix_outbox_open", "state", "recipient_id", "id"),
+        Index("ix_outbox_ref", "recipient_id", "provider_ref"),
+        Index("ix_outbox_inbound", "inbound_id", "recipient_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int | None = Field(default=None, foreign_key="group.id")
+    recipient_id: int = Field(foreign_key="member.id")
+    channel: str = Field(max_length=16)
+    kind: str = Field(default=OutboxKind.MESSAGE, max_length=16)
+    body_id: int | None = Field(default=None, foreign_key="outbox_body.id")
+    inbound_id: int | None = Field(default=None, foreign_key="inbound.id")
+    target_inbound_id: int | None = Field(default=None, foreign_key="inbound.id")
+    # A sealed copy of the address, only for the last words to someone whose data is gone.
+    address_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    report_failure: bool = Field(default=True)
+    state: str = Field(default=OutboxState.PENDING, max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = None
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = None
+    provider_ref: str | None = Field(default=None, max_length=64)
+    error_reason: str | None = Field(default=None, max_length=32)
+    segments: int | None = None
+    created_at: datetime
+    done_at: datetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """A moderation or admin action: who, what, to whom, when. Pseudonyms only, no content."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int | None = Field(default=None, foreign_key="group.id", index=True)
+    at: datetime = Field(index=True)
+    actor: str = Field(max_length=48)
+    action: str = Field(max_length=32)
+    target: str | None = Field(default=None, max_length=48)
+    detail: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,119 @@
+"""What handlers return: messages to send and state to change, applied in one place.
+
+A command handler never writes to the database or sends anything. It returns an
+:class:`Outcome`; :mod:`relay.service` applies its effects, in order, in the same transaction
+as the inbound record and the outbox rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from relay.i18n import Renderable
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A private message to the person who sent the command."""
+
+    text: Renderable
+
+
+@dataclass(frozen=True)
+class ToMember:
+    """A private message to one member of the group."""
+
+    member_id: int
+    text: Renderable
+
+
+@dataclass(frozen=True)
+class ToStaff:
+    """A private message to every active facilitator and admin of the group (not the sender)."""
+
+    text: Renderable
+
+
+@dataclass(frozen=True)
+class ToGroup:
+    """A message to every active member of the group except ``exclude``."""
+
+    text: Renderable
+    exclude: int | None = None
+
+
+@dataclass(frozen=True)
+class SetLang:
+    """The sender's language."""
+
+    lang: str
+
+
+@dataclass(frozen=True)
+class SetPaused:
+    """Pause or resume the sender's deliveries."""
+
+    paused: bool
+
+
+@dataclass(frozen=True)
+class Rename:
+    """Give the sender a new pseudonym (already validated)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Mute:
+    """Mute a member until ``until`` (``None`` unmutes)."""
+
+    member_id: int
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class RequestLeave:
+    """Remember that the sender asked to leave, so a second ``/leave`` confirms."""
+
+
+@dataclass(frozen=True)
+class Remove:
+    """Remove a member and delete their data; ``farewell`` is their last message from us."""
+
+    member_id: int
+    farewell: Renderable
+
+
+@dataclass(frozen=True)
+class SetGroupTimer:
+    """Change the group's disappearing timer and enforce it on every conversation."""
+
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Audit:
+    """An audit-trail entry. Pseudonyms and codes only: never message content."""
+
+    action: str
+    target: str | None = None
+    detail: str | None = None
+
+
+Effect = (
+    Reply | ToMember | ToStaff | ToGroup | SetLang | SetPaused | Rename | Mute | RequestLeave
+    | Remove | SetGroupTimer | Audit
+)
+
+
+@dataclass
+class Outcome:
+    """The effects of handling one command, in the order they apply."""
+
+    effects: list[Effect] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, *effects: Effect) -> Outcome:
+        """An outcome with these effects."""
+        return cls(list(effects))

@@ -1,0 +1,213 @@
+"""A support group on the sandbox transport, driven like a conversation.
+
+    room = Room(tmp_path)
+    alice = room.member("alice")
+    alice.says("hi")
+    assert bob.last == "Willow: hi"
+
+Everything is real but the provider: the SQLite database with migrations, encryption, the
+relay service, the outbox and the delivery engine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+from bots.sandbox.transport import Delivered, LoopbackTransport
+from relay.clock import FakeClock
+from relay.crypto import DataKeys
+from relay.delivery import Deliverer, DeliveryPolicy
+from relay.messages import Attachment, Channel, Inbound, InboundKind, Mention, Reaction, Sender
+from relay.models import Member, Role
+from relay.service import GroupSettings, Relay, Result
+from relay.storage import make_engine, upgrade
+from relay.texts import Texts
+
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+NUMBERS = iter(f"+1514555{n:04d}" for n in range(101, 200))
+
+
+@dataclass
+class Person:
+    """One simulated phone."""
+
+    room: Room
+    handle: str
+    number: str
+    uuid: str | None = None
+    seen: int = 0
+    _counter: int = field(default=0)
+
+    # -- what they do --
+
+    def send(self, inbound_kind: InboundKind = InboundKind.MESSAGE, **fields: object) -> Result:
+        """Send any inbound event from this phone, then let delivery run."""
+        self._counter += 1
+        ref = fields.pop("ref", None) or str(1767225600000 + self._counter * 1000 + id(self) % 997)
+        inbound = Inbound(
+            channel=self.room.channel,
+            sender=Sender(address=self.number, uuid=self.uuid),
+            dedup_key=fields.pop("dedup_key", None) or f"test:{self.number}:{ref}",  # type: ignore[arg-type]
+            kind=inbound_kind,
+            ref=str(ref),
+            **fields,  # type: ignore[arg-type]
+        )
+        result = self.room.relay.accept(inbound)
+        self.room.deliver()
+        return result
+
+    def says(self, text: str, **fields: object) -> Result:
+        """Type ``text`` and send it."""
+        return self.send(text=text, **fields)
+
+    def sends_photo(self, data: bytes, text: str = "", filename: str = "IMG_0042.jpg") -> Result:
+        """Send a JPEG with the given bytes."""
+        return self.send(text=text, attachments=(Attachment("image/jpeg", data, filename),))
+
+    def quotes(self, delivered: Delivered, text: str) -> Result:
+        """Reply quoting a message on their phone."""
+        return self.send(text=text, quote_ref=delivered.ref)
+
+    def reacts(self, delivered: Delivered, emoji: str = "❤️") -> Result:
+        """React to a message on their phone."""
+        return self.send(InboundKind.REACTION, reaction=Reaction(emoji, delivered.ref))
+
+    def mentions(self, text: str, *people: Person) -> Result:
+        """Send ``text`` where each U+FFFC mentions the next person."""
+        offsets = [m.start() for m in re.finditer("\ufffc", text)]
+        mentions = tuple(Mention(start=len(text[:o].encode("utf-16-le")) // 2, length=1,
+                                 uuid=p.uuid) for o, p in zip(offsets, people, strict=True))
+        return self.send(text=text, mentions=mentions)
+
+    def agrees(self) -> Result:
+        """Reply with the agree word."""
+        return self.says("AGREE")
+
+    # -- what their phone shows --
+
+    @property
+    def inbox(self) -> list[Delivered]:
+        """Everything this phone received, oldest first."""
+        return self.room.transport.inbox.get(self.number, [])
+
+    @property
+    def received(self) -> list[str]:
+        """The texts received since the last call to :meth:`new`... or all of them."""
+        return [d.text for d in self.inbox]
+
+    @property
+    def last(self) -> str:
+        """The text of the latest message received."""
+        assert self.inbox, f"{self.handle} received nothing"
+        return self.inbox[-1].text
+
+    def new(self) -> list[str]:
+        """Texts received since the previous call."""
+        texts = self.received[self.seen :]
+        self.seen = len(self.received)
+        return texts
+
+    @property
+    def timer(self) -> int | None:
+        """The disappearing timer of this phone's conversation with the relay."""
+        return self.room.transport.timers.get(self.number)
+
+    def record(self) -> Member:
+        """The database row of this person (for assertions about state)."""
+        with self.room.session() as s:
+            from sqlmodel import select
+
+            for m in s.exec(select(Member)).all():
+                if self.room.relay.address_of(m) == self.number:
+                    return m
+        raise AssertionError(f"{self.handle} is not enrolled")
+
+    @property
+    def name(self) -> str:
+        """Their pseudonym."""
+        pseudonym = self.record().pseudonym
+        assert pseudonym
+        return pseudonym
+
+
+class Room:
+    """One group, its people, and the machinery between them."""
+
+    def __init__(self, tmp_path: Path, *, channel: Channel = Channel.SANDBOX,
+                 database_url: str | None = None, **group: object) -> None:
+        self.db_path = tmp_path / "cercle.db"
+        self.engine = make_engine(database_url or f"sqlite:///{self.db_path}")
+        upgrade(self.engine)
+        self.keys = DataKeys.from_master(os.urandom(32))
+        self.clock = FakeClock()
+        self.relay = Relay(self.engine, self.keys, self.clock, Texts(CONFIG), "Maison Exemple")
+        self.channel = channel
+        self.transport = LoopbackTransport(channel_name=channel)
+        self.deliverer = Deliverer(self.relay, {channel: self.transport},
+                                   DeliveryPolicy(base_backoff=1, max_backoff=4, max_attempts=3))
+        settings = {"name": "mardi", "lang": "en", "timer_seconds": 86400, **group}
+        self.group_name = str(settings["name"])
+        self.relay.create_group(GroupSettings(**settings))  # type: ignore[arg-type]
+        self.people: list[Person] = []
+
+    def session(self):  # type: ignore[no-untyped-def]
+        from sqlmodel import Session
+
+        return Session(self.engine)
+
+    def deliver(self) -> None:
+        """Run the delivery engine until nothing is due."""
+        anyio.run(self.deliverer.drain)
+
+    def later(self, **delta: float) -> None:
+        """Let time pass, then deliver what became due."""
+        self.clock.advance(**delta)
+        self.deliver()
+
+    def member(self, handle: str, *, role: Role = Role.MEMBER, lang: str = "en",
+               agree: bool = True, uuid: str | None = None) -> Person:
+        """Enroll a new person (consenting unless ``agree=False``)."""
+        person = Person(self, handle, next(NUMBERS), uuid)
+        self.relay.enroll(person.number, self.group_name, role, lang, self.channel, uuid=uuid)
+        self.deliver()
+        self.people.append(person)
+        if agree:
+            person.agrees()
+        person.new()
+        for other in self.people:
+            other.new()
+        return person
+
+    def facilitator(self, handle: str, **kw: object) -> Person:
+        """Enroll a facilitator."""
+        return self.member(handle, role=Role.FACILITATOR, **kw)  # type: ignore[arg-type]
+
+    def stranger(self, handle: str = "stranger") -> Person:
+        """Someone who was never enrolled."""
+        return Person(self, handle, next(NUMBERS))
+
+    # -- invariants, checked after every test that uses a room --
+
+    def check_invariants(self) -> None:
+        """No one received another's number or UUID; timers set first; nothing plain at rest."""
+        secrets = {p.number: p for p in self.people}
+        secrets.update({p.uuid: p for p in self.people if p.uuid})
+        for person in self.people:
+            for d in person.inbox:
+                for value, owner in secrets.items():
+                    if owner is not person:
+                        assert value not in d.text, f"{person.handle} received {owner.handle}'s id"
+                        digits = value.lstrip("+")
+                        assert digits not in re.sub(r"\D", "", d.text) or len(digits) < 8
+                if self.transport.supports_timers:
+                    assert d.timer is not None, f"{person.handle} got a message before a timer"
+        if self.db_path.exists():
+            raw = b"".join(p.read_bytes() for p in self.db_path.parent.glob("cercle.db*"))
+            for value in secrets:
+                assert value.encode() not in raw, "an identifier is stored in clear"
+                assert value.lstrip("+").encode() not in raw
