@@ -235,7 +235,7 @@ def cmd_name(ctx: Context) -> Outcome:
     try:
         name = clean_chosen(ctx.args, taken)
     except NameRefused as exc:
-        raise Refusal(T(exc.reason)) from exc
+        raise Refusal(exc.reason) from exc
     old = display_name(ctx.member)
     return Outcome.of(
         Rename(name),

@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Collection
 
 from relay.errors import CercleError
+from relay.i18n import T
 from relay.names import PSEUDONYMS, RESERVED_WORDS
 
 MIN_LEN, MAX_LEN = 2, 20
@@ -50,10 +51,10 @@ def _reserved(name: str) -> bool:
 
 
 class NameRefused(CercleError):  # noqa: N818 - reads as what happened
-    """A chosen name that cannot be used; ``reason`` says why, in an i18n msgid."""
+    """A chosen name that cannot be used; ``reason`` says why, in the member's language."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: T) -> None:
+        super().__init__(reason.msgid)
         self.reason = reason
 
 
@@ -65,14 +66,14 @@ def clean_chosen(raw: str, taken: Collection[str]) -> str:
     """
     name = " ".join(unicodedata.normalize("NFC", raw).split())
     if not MIN_LEN <= len(name) <= MAX_LEN:
-        raise NameRefused("A name must be 2 to 20 characters long.")
+        raise NameRefused(T("A name must be 2 to 20 characters long."))
     if any(not (c.isalpha() or c in _ALLOWED_PUNCT) for c in name):
-        raise NameRefused("A name may contain only letters, spaces, hyphens and apostrophes.")
+        raise NameRefused(T("A name may contain only letters, spaces, hyphens and apostrophes."))
     key = fold(name)
     if len(key) < MIN_LEN:
-        raise NameRefused("A name must be 2 to 20 characters long.")
+        raise NameRefused(T("A name must be 2 to 20 characters long."))
     if _reserved(name):
-        raise NameRefused("That name is reserved. Please choose another.")
+        raise NameRefused(T("That name is reserved. Please choose another."))
     if key in taken:
-        raise NameRefused("That name is already taken in this group.")
+        raise NameRefused(T("That name is already taken in this group."))
     return name

@@ -535,9 +535,8 @@ class _Handling:
 
     def _before_consent(self, text: str, parsed: commands.Parsed | None) -> Result:
         if parsed is not None:
-            if commands.lookup(parsed.word, self.member, consented=False) is not None:
-                return self._command(parsed, consented=False)
-        elif _is_agree(text):
+            return self._command(parsed, consented=False)
+        if _is_agree(text):
             m = self.member
             m.state = MemberState.ACTIVE
             m.consent_version = self.relay.texts.consent_version(m.lang, m.channel == "sms")

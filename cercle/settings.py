@@ -1,0 +1,179 @@
+"""Typed settings, read once at start from the environment (and ``.env``; real variables win).
+
+Every problem names the variable to fix. Secrets are wrapped so they never appear in a
+``repr``, a log line or a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from relay.crypto import KeyError_, parse_key
+from relay.storage import DEFAULT_URL
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names the variable and never its value."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret value that does not print itself."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+
+def _opt(env: Mapping[str, str | None], name: str) -> str | None:
+    value = env.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+def _int(env: Mapping[str, str | None], name: str, default: int) -> int:
+    raw = _opt(env, name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number") from exc
+
+
+def _float(env: Mapping[str, str | None], name: str, default: float) -> float:
+    raw = _opt(env, name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything an operator configures. See ``config/example.env``."""
+
+    database_url: str = DEFAULT_URL
+    data_key: Secret | None = None
+    org_name: str = "Cercle"
+    config_dir: Path | None = None
+    port: int = 8000
+    public_base_url: str | None = None
+    signal_service: str | None = None
+    signal_number: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: Secret | None = None
+    twilio_api_key: str | None = None
+    twilio_api_secret: Secret | None = None
+    twilio_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    signal_rate: float = 1.0
+    signal_burst: int = 5
+    sms_rate: float = 1.0
+    sms_burst: int = 1
+
+    @property
+    def signal_enabled(self) -> bool:
+        """Signal is on when its variables are set."""
+        return self.signal_service is not None
+
+    @property
+    def sms_enabled(self) -> bool:
+        """SMS is on when the Twilio account is set."""
+        return self.twilio_account_sid is not None
+
+    @property
+    def any_transport(self) -> bool:
+        """Whether at least one real transport is configured."""
+        return self.signal_enabled or self.sms_enabled
+
+    def require_key(self) -> Secret:
+        """The data key, or a clear refusal saying what to set and how to make one."""
+        if self.data_key is None:
+            raise SettingsError(
+                "CERCLE_DATA_KEY is not set. It encrypts phone numbers and messages at rest. "
+                "Generate one with `cercle keys generate`, store it in your secret manager, "
+                "and set CERCLE_DATA_KEY (or add it to .env)."
+            )
+        return self.data_key
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 dotenv_path: Path | None = None) -> Settings:
+        """Read settings: ``.env`` first, real environment variables over it."""
+        env: dict[str, str | None] = {}
+        path = dotenv_path if dotenv_path is not None else Path.cwd() / ".env"
+        if path.is_file():
+            env.update(dotenv_values(path))
+        env.update(os.environ if environ is None else environ)
+        return cls._parse(env)
+
+    @classmethod
+    def _parse(cls, env: Mapping[str, str | None]) -> Settings:
+        key = _opt(env, "CERCLE_DATA_KEY")
+        if key is not None:
+            try:
+                parse_key(key)
+            except KeyError_ as exc:
+                raise SettingsError(str(exc)) from exc
+        signal_service = _opt(env, "SIGNAL_SERVICE")
+        signal_number = _opt(env, "SIGNAL_NUMBER")
+        if bool(signal_service) != bool(signal_number):
+            missing = "SIGNAL_NUMBER" if signal_service else "SIGNAL_SERVICE"
+            raise SettingsError(f"{missing} must be set too: Signal needs both SIGNAL_SERVICE "
+                                "(host:port of signal-cli-rest-api) and SIGNAL_NUMBER")
+        if signal_service and ("://" in signal_service or ":" not in signal_service):
+            raise SettingsError("SIGNAL_SERVICE must be host:port, e.g. localhost:8080")
+        sid = _opt(env, "TWILIO_ACCOUNT_SID")
+        token, api_key, api_secret = (_opt(env, n) for n in
+                                      ("TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET"))
+        number, service = _opt(env, "TWILIO_NUMBER"), _opt(env, "TWILIO_MESSAGING_SERVICE_SID")
+        public = _opt(env, "PUBLIC_BASE_URL")
+        if sid:
+            if not token:
+                raise SettingsError("TWILIO_AUTH_TOKEN must be set: it also checks the "
+                                    "signature of every webhook")
+            if bool(api_key) != bool(api_secret):
+                raise SettingsError("TWILIO_API_KEY and TWILIO_API_SECRET go together")
+            if not (number or service):
+                raise SettingsError("Set TWILIO_NUMBER or TWILIO_MESSAGING_SERVICE_SID: "
+                                    "the sender of SMS")
+            if not public:
+                raise SettingsError("PUBLIC_BASE_URL must be set for SMS: Twilio calls it, "
+                                    "and webhook signatures are checked against it")
+        elif any((token, api_key, number, service)):
+            raise SettingsError("TWILIO_ACCOUNT_SID must be set to use Twilio")
+        if public and not public.startswith(("https://", "http://")):
+            raise SettingsError("PUBLIC_BASE_URL must start with https://")
+        config_dir = _opt(env, "CERCLE_CONFIG_DIR")
+        return cls(
+            database_url=_opt(env, "DATABASE_URL") or DEFAULT_URL,
+            data_key=Secret(key) if key else None,
+            org_name=_opt(env, "CERCLE_ORG_NAME") or "Cercle",
+            config_dir=Path(config_dir) if config_dir else None,
+            port=_int(env, "PORT", 8000),
+            public_base_url=public.rstrip("/") if public else None,
+            signal_service=signal_service,
+            signal_number=signal_number,
+            twilio_account_sid=sid,
+            twilio_auth_token=Secret(token) if token else None,
+            twilio_api_key=api_key,
+            twilio_api_secret=Secret(api_secret) if api_secret else None,
+            twilio_number=number,
+            twilio_messaging_service_sid=service,
+            twilio_api_base=(_opt(env, "TWILIO_API_BASE") or "https://api.twilio.com").rstrip("/"),
+            signal_rate=_float(env, "CERCLE_SIGNAL_RATE", 1.0),
+            signal_burst=_int(env, "CERCLE_SIGNAL_BURST", 5),
+            sms_rate=_float(env, "CERCLE_SMS_RATE", 1.0),
+            sms_burst=_int(env, "CERCLE_SMS_BURST", 1),
+        )

@@ -1,0 +1,88 @@
+"""The ``web`` process: an ASGI app for provider webhooks and health checks."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cercle.bootstrap import App
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024  # Twilio webhooks are a few KB; anything bigger is not for us
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+    "cache-control": "no-store",
+    "strict-transport-security": "max-age=31536000",
+}
+
+
+class Guard:
+    """Limits request size, adds security headers, and never lets a stack trace out."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+            await PlainTextResponse("request too large", 413)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY:
+                raise _TooLarge
+            return message
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.extend((k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, limited, with_headers)
+        except _TooLarge:
+            await PlainTextResponse("request too large", 413)(scope, receive, with_headers)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(app: App, extra_routes: list[BaseRoute] | None = None) -> Starlette:
+    """The ASGI app: health, plus the routes of each configured webhook transport."""
+
+    async def health(_: Request) -> Response:
+        try:
+            with app.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - a health check reports, it does not raise
+            log.warning("health: database unreachable")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def server_error(_: Request, exc: Exception) -> Response:
+        log.error("web request failed: %s", type(exc).__name__)
+        return PlainTextResponse("internal error", status_code=500)
+
+    routes: list[BaseRoute] = [Route("/health", health), *(extra_routes or [])]
+    return Starlette(routes=routes, middleware=[Middleware(Guard)],
+                     exception_handlers={Exception: server_error})
