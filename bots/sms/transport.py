@@ -16,7 +16,7 @@ from bots.sms.config import SmsConfig
 from bots.sms.errors import error_from_exception
 from bots.sms.http_client import HttpxTwilioClient, build_rest_client
 from bots.sms.segments import MAX_BODY_CHARS, segment_count
-from relay.errors import PermanentError, Reason, RetryableError
+from relay.errors import DeliveryError, PermanentError, Reason, RetryableError
 from relay.messages import Attachment, Channel, Outgoing, SendReceipt
 
 log = logging.getLogger("cercle.sms.transport")
@@ -114,12 +114,16 @@ class SmsTransport:
             raise PermanentError(Reason.REJECTED, "empty message")
 
         create = partial(self.client.messages.create, **self._create_params(message, media_urls))
+        failure: DeliveryError | None = None
         try:
             instance = await anyio.to_thread.run_sync(create, limiter=self._limiter)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a delivery error
-            error = error_from_exception(exc)
-            log.warning("sms send failed: %s (%s)", type(error).__name__, error.detail)
-            raise error from None  # the cause's text may quote the number: drop it
+            failure = error_from_exception(exc)
+        if failure is not None:
+            # Raised outside the ``except`` so the twilio exception, whose text quotes the
+            # number, is not even kept as ``__context__``.
+            log.warning("sms send failed: %s (%s)", type(failure).__name__, failure.detail)
+            raise failure
         segments = _int(getattr(instance, "num_segments", None)) or segment_count(message.text)
         log.info("sms sent: %d segment(s)", segments)
         return SendReceipt(ref=str(instance.sid), segments=segments)
@@ -136,20 +140,22 @@ class SmsTransport:
         def _delete() -> None:
             self.client.api.v2010.account.messages(sid).delete()
 
+        failure: DeliveryError | None = None
         try:
             await anyio.to_thread.run_sync(_delete, limiter=self._limiter)
         except (TwilioRestException, TwilioServiceException) as exc:
             if exc.status == 404:
                 return
-            error = (
+            failure = (
                 RetryableError(Reason.PROVIDER_DOWN, "twilio 20009: message not final yet")
                 if _int(exc.code) == 20009
                 else error_from_exception(exc)
             )
-            log.warning("sms delete failed: HTTP %s (%s)", exc.status, error.detail)
-            raise error from None
         except Exception as exc:  # noqa: BLE001 - every failure becomes a delivery error
-            raise error_from_exception(exc) from None
+            failure = error_from_exception(exc)
+        if failure is not None:
+            log.warning("sms delete failed: %s (%s)", type(failure).__name__, failure.detail)
+            raise failure
 
 
 def _int(value: object) -> int:

@@ -157,12 +157,16 @@ class FakeTwilio:
                     m.status = status
 
     def add_media(self, content_type: str, data: bytes) -> tuple[str, str, str]:
-        """Store an inbound MMS attachment; return (MessageSid, MediaUrl, media SID)."""
+        """Store an inbound MMS attachment; return (MessageSid, MediaUrl, media SID).
+
+        The URL names api.twilio.com, as real webhooks do; the client under test must map it
+        onto its configured API base (this fake).
+        """
         message_sid, media_sid = new_sid("MM"), new_sid("ME")
         with self._lock:
             self._media[media_sid] = _Media(content_type, data)
         url = (
-            f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}"
+            f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}"
             f"/Messages/{message_sid}/Media/{media_sid}"
         )
         return message_sid, url, media_sid
