@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from twilio.request_validator import RequestValidator
 
 ACCOUNT_SID = "AC00000000000000000000000000000001"
-AUTH_TOKEN = "fake-auth-token-0001"  # noqa: S105 - a test credential
+AUTH_TOKEN = "fake-auth-token-0001"
 SERVICE_SID = "MG00000000000000000000000000000001"
 ORG_NUMBER = "+15145550120"
 
@@ -332,7 +332,7 @@ class FakeTwilio:
             sockets.append(cdn_sock)
         except OSError:
             cdn_sock = api_sock  # not every OS routes all of 127/8 to loopback
-        self.base_url = "http://127.0.0.1:%d" % api_sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{api_sock.getsockname()[1]}"
         host, port = cdn_sock.getsockname()[:2]
         self.cdn_base_url = f"http://{host}:{port}"
         config = uvicorn.Config(self.app(), log_level="warning", lifespan="off")

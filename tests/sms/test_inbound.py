@@ -53,8 +53,19 @@ def test_nothing_of_the_geo_fields_or_number_in_reprs() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", ["STOP", "stop", " Stop \n", "STOPALL", "unsubscribe", "CANCEL", "End", "QUIT",
-             "REVOKE", "optout"],
+    "body",
+    [
+        "STOP",
+        "stop",
+        " Stop \n",
+        "STOPALL",
+        "unsubscribe",
+        "CANCEL",
+        "End",
+        "QUIT",
+        "REVOKE",
+        "optout",
+    ],
 )
 def test_opt_out_words(body: str) -> None:
     parsed = parse_inbound(form(Body=body))
@@ -112,7 +123,10 @@ def test_keyword_matching_never_crashes_and_is_whole_body(text: str) -> None:
 
 
 def test_media_refs_are_kept_apart_from_the_inbound() -> None:
-    url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM{'1' * 32}/Media/ME{'2' * 32}"
+    url = (
+        f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}"
+        f"/Messages/MM{'1' * 32}/Media/ME{'2' * 32}"
+    )
     parsed = parse_inbound(
         form(Body="", NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg")
     )

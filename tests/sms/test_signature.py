@@ -135,9 +135,7 @@ async def test_tampered_body_is_rejected(
 ) -> None:
     hook = fake.inbound(PUBLIC + "/twilio/sms", MEMBER, "hi")
     tampered = hook.body.replace(b"Body=hi", b"Body=ho")
-    response = await app_client.post(
-        hook.path_and_query, content=tampered, headers=hook.headers()
-    )
+    response = await app_client.post(hook.path_and_query, content=tampered, headers=hook.headers())
     assert response.status_code == 403
     assert core.inbound == []
 
@@ -158,9 +156,7 @@ async def test_missing_signature_is_rejected(
 async def test_foreign_account_is_rejected_even_if_signed_with_our_token(
     app_client: httpx.AsyncClient, core: Core, fake: FakeTwilio
 ) -> None:
-    hook = fake.inbound(
-        PUBLIC + "/twilio/sms", MEMBER, "hi", account_sid="AC" + "9" * 32
-    )
+    hook = fake.inbound(PUBLIC + "/twilio/sms", MEMBER, "hi", account_sid="AC" + "9" * 32)
     assert (await hook.post(app_client)).status_code == 403
     assert core.inbound == []
 
@@ -194,9 +190,7 @@ async def test_sha256_signature_settings_header(
 
 
 @pytest.mark.anyio
-async def test_status_callback_signature(
-    app_client: httpx.AsyncClient, core: Core
-) -> None:
+async def test_status_callback_signature(app_client: httpx.AsyncClient, core: Core) -> None:
     params = {
         "MessageSid": "SM" + "a" * 32,
         "MessageStatus": "sent",

@@ -78,7 +78,11 @@ def test_read_may_follow_delivered() -> None:
 
 def test_final_statuses() -> None:
     assert {s for s in S if is_final(s)} == {
-        S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELED, S.READ
+        S.DELIVERED,
+        S.UNDELIVERED,
+        S.FAILED,
+        S.CANCELED,
+        S.READ,
     }
 
 

@@ -51,14 +51,18 @@ async def test_transcript_bob_receives_willows_message(
 async def test_messaging_service_and_validity_period(fresh_fake: FakeTwilio) -> None:
     transport = SmsTransport(
         make_config(
-            api_base=fresh_fake.base_url, number=None, messaging_service_sid=SERVICE_SID,
+            api_base=fresh_fake.base_url,
+            number=None,
+            messaging_service_sid=SERVICE_SID,
             validity_period=120,
         )
     )
     await transport.send(Outgoing(address=BOB, text="hi"))
     (sent,) = fresh_fake.sent_to(BOB)
     assert (sent.messaging_service_sid, sent.validity_period, sent.from_) == (
-        SERVICE_SID, 120, None
+        SERVICE_SID,
+        120,
+        None,
     )
 
 
@@ -77,9 +81,7 @@ async def test_fan_out_concurrently(fresh_fake: FakeTwilio, transport: SmsTransp
 
 
 @pytest.mark.anyio
-async def test_server_errors_then_success(
-    fresh_fake: FakeTwilio, transport: SmsTransport
-) -> None:
+async def test_server_errors_then_success(fresh_fake: FakeTwilio, transport: SmsTransport) -> None:
     fresh_fake.fail_next(2, status=500)
     for _ in range(2):
         with pytest.raises(RetryableError) as caught:

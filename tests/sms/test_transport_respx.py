@@ -139,7 +139,7 @@ async def test_api_key_authenticates_rest_calls(respx_mock: respx.MockRouter) ->
     ],
 )
 @pytest.mark.anyio
-async def test_error_mapping(
+async def test_error_mapping(  # noqa: PLR0917 - parametrized
     status: int,
     code: int | None,
     cls: type[Exception],
@@ -150,9 +150,11 @@ async def test_error_mapping(
     caplog.set_level(logging.DEBUG)
     with respx.mock(base_url=EGRESS) as mock:
         body = error_json(status, code) if code else None
-        route = mock.post(MESSAGES).respond(status, json=body) if body else mock.post(
-            MESSAGES
-        ).respond(status, text="upstream error")
+        route = (
+            mock.post(MESSAGES).respond(status, json=body)
+            if body
+            else mock.post(MESSAGES).respond(status, text="upstream error")
+        )
         with pytest.raises(cls) as caught:
             await transport.send(Outgoing(address=TO, text="Willow: Bonsoir"))
     error = caught.value
@@ -233,7 +235,9 @@ async def test_media_is_sent_through_the_publisher() -> None:
         route = mock.post(MESSAGES).respond(201, json=ok_json())
         pic = Attachment(content_type="image/jpeg", data=b"\xff\xd8")
         await transport.send(Outgoing(address=TO, text="", attachments=(pic,)))
-    assert form_of(route.calls.last.request)["MediaUrl"] == ["https://relay.example.org/media/tmp-1"]
+    assert form_of(route.calls.last.request)["MediaUrl"] == [
+        "https://relay.example.org/media/tmp-1"
+    ]
     assert published == [pic]
 
 
