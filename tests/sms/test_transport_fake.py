@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from bots.sms.errors import SendOutcomeUnknownError
+from bots.sms.http_client import build_rest_client
 from bots.sms.media import MediaFetcher, MediaFetchError
 from bots.sms.transport import SmsTransport
 from bots.sms.webhook import MediaRef, MessageStatus
@@ -193,7 +194,8 @@ async def test_transcript_mms_fetched_then_deleted(
 
 @pytest.mark.anyio
 async def test_media_outside_our_account_is_never_fetched(fresh_fake: FakeTwilio) -> None:
-    fetcher = MediaFetcher(make_config(api_base=fresh_fake.base_url), client=None)  # type: ignore[arg-type]
+    config = make_config(api_base=fresh_fake.base_url)
+    fetcher = MediaFetcher(config, build_rest_client(config))
     ref = MediaRef("https://evil.example.org/steal", "image/png", "MM" + "1" * 32, "ME" + "2" * 32)
     with pytest.raises(MediaFetchError):
         await fetcher.fetch(ref)
