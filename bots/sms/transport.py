@@ -1,0 +1,165 @@
+"""The SMS transport: the core's :class:`relay.transport.Transport` over Twilio's Messages API."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import anyio
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.rest import Client
+
+from bots.sms.config import SmsConfig
+from bots.sms.errors import error_from_exception
+from bots.sms.http_client import HttpxTwilioClient, build_rest_client
+from bots.sms.segments import MAX_BODY_CHARS, segment_count
+from relay.errors import DeliveryError, PermanentError, Reason, RetryableError
+from relay.messages import Attachment, Channel, Outgoing, SendReceipt
+
+log = logging.getLogger("cercle.sms.transport")
+
+_MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
+
+MediaPublisher = Callable[[Attachment], Awaitable[str]]
+"""Makes an attachment reachable by Twilio at a short-lived public URL, and returns it."""
+
+
+class SmsTransport:
+    """Sends SMS (and, where enabled, MMS) through Twilio.
+
+    The twilio client is synchronous, so each call runs in a worker thread; ``max_threads``
+    caps how many run at once (pacing to the sender's rate is the delivery engine's job).
+    Nothing here logs a number, a body or a URL: only outcomes and Twilio error codes.
+
+    ``media_publisher`` is needed for MMS: Twilio fetches outbound media from a public URL,
+    so someone must host the (already stripped) file briefly. Without one, or with
+    ``config.supports_media`` false, :attr:`supports_media` is false.
+    """
+
+    def __init__(
+        self,
+        config: SmsConfig,
+        *,
+        client: Client | None = None,
+        http_client: HttpxTwilioClient | None = None,
+        media_publisher: MediaPublisher | None = None,
+        max_threads: int = 8,
+    ) -> None:
+        self._config = config
+        self.client: Client = client or build_rest_client(config, http_client)
+        self._media_publisher = media_publisher
+        self._limiter = anyio.CapacityLimiter(max_threads)
+        if config.validity_period is not None and not config.messaging_service_sid:
+            # Twilio documents ValidityPeriod as a Messaging Service feature; sending it with
+            # a bare From number risks a rejected send, so it is not sent. Say so once.
+            log.warning(
+                "no TWILIO_MESSAGING_SERVICE_SID: validity period not applied, "
+                "messages may wait up to 10 hours in Twilio's queue"
+            )
+
+    @property
+    def channel(self) -> Channel:
+        """Always :attr:`Channel.SMS`."""
+        return Channel.SMS
+
+    @property
+    def supports_timers(self) -> bool:
+        """SMS has no disappearing messages."""
+        return False
+
+    @property
+    def supports_media(self) -> bool:
+        """MMS is on when configured (US/Canada numbers) and a media publisher is given."""
+        return self._config.supports_media and self._media_publisher is not None
+
+    async def set_timer(self, address: str, seconds: int) -> None:
+        """No-op: SMS conversations have no timer (members are told so at consent)."""
+
+    def _create_params(self, message: Outgoing, media_urls: list[str]) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "to": message.address,
+            "body": message.text,
+            "status_callback": self._config.status_callback_url,
+        }
+        if self._config.messaging_service_sid:
+            params["messaging_service_sid"] = self._config.messaging_service_sid
+            if self._config.validity_period is not None:
+                params["validity_period"] = self._config.validity_period
+        else:
+            params["from_"] = self._config.number
+        if media_urls:
+            params["media_url"] = media_urls
+        return params
+
+    async def send(self, message: Outgoing) -> SendReceipt:
+        """Send one SMS; return its MessageSid and segment count.
+
+        Edits, quotes and reactions travel as their text only (the core renders them);
+        a remote delete cannot exist on SMS and is refused. Bodies over 1600 characters are
+        refused: split them first with :func:`bots.sms.segments.split_message`.
+        """
+        if message.delete_ref is not None:
+            raise PermanentError(Reason.REJECTED, "SMS cannot delete a delivered message")
+        if len(message.text) > MAX_BODY_CHARS:
+            raise PermanentError(Reason.REJECTED, "body over 1600 characters: split it first")
+        media_urls: list[str] = []
+        if message.attachments:
+            if not self.supports_media or self._media_publisher is None:
+                raise PermanentError(Reason.REJECTED, "this SMS transport cannot send media")
+            media_urls = [await self._media_publisher(a) for a in message.attachments]
+        if not message.text and not media_urls:
+            raise PermanentError(Reason.REJECTED, "empty message")
+
+        create = partial(self.client.messages.create, **self._create_params(message, media_urls))
+        failure: DeliveryError | None = None
+        try:
+            instance = await anyio.to_thread.run_sync(create, limiter=self._limiter)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a delivery error
+            failure = error_from_exception(exc)
+        if failure is not None:
+            # Raised outside the ``except`` so the twilio exception, whose text quotes the
+            # number, is not even kept as ``__context__``.
+            log.warning("sms send failed: %s (%s)", type(failure).__name__, failure.detail)
+            raise failure
+        segments = _int(getattr(instance, "num_segments", None)) or segment_count(message.text)
+        log.info("sms sent: %d segment(s)", segments)
+        return SendReceipt(ref=str(instance.sid), segments=segments)
+
+    async def delete_message(self, sid: str) -> None:
+        """Delete Twilio's record of a message (and, since 2020, its media) once final.
+
+        A record already gone counts as deleted. Twilio refuses to delete a message still in
+        flight: that raises a retryable error, so call it after a final status callback.
+        """
+        if not _MESSAGE_SID.fullmatch(sid):
+            raise ValueError("not a message SID")
+
+        def _delete() -> None:
+            self.client.api.v2010.account.messages(sid).delete()
+
+        failure: DeliveryError | None = None
+        try:
+            await anyio.to_thread.run_sync(_delete, limiter=self._limiter)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            if exc.status == 404:
+                return
+            failure = (
+                RetryableError(Reason.PROVIDER_DOWN, "twilio 20009: message not final yet")
+                if _int(exc.code) == 20009
+                else error_from_exception(exc)
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a delivery error
+            failure = error_from_exception(exc)
+        if failure is not None:
+            log.warning("sms delete failed: %s (%s)", type(failure).__name__, failure.detail)
+            raise failure
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
