@@ -64,7 +64,7 @@ def display_name(member: Member) -> Renderable:
 CHANNEL_NAMES: dict[str, T] = {
     "signal": T("Signal"),
     "sms": T("SMS"),
-    "sandbox": T("the sandbox"),
+    "sandbox": T("the sandbox"),  # rehearsals only
 }
 ROLE_NAMES: dict[str, T] = {
     Role.MEMBER: T("member"),
@@ -129,6 +129,11 @@ class Command:
     before_consent: bool = False  # usable by someone who has not agreed yet
 
 
+def _word_for(member: Member, command: str) -> Raw:
+    """The command's word in ``member``'s language, e.g. ``/equipe`` for a French speaker."""
+    return Raw("/" + COMMANDS_BY_NAME[command].words[member.lang])
+
+
 def _is_staff(member: Member) -> bool:
     return Role(member.role).is_staff
 
@@ -149,7 +154,7 @@ def _require_text(ctx: Context) -> str:
 def _target(ctx: Context, *, allow_self: bool = False) -> tuple[Member, str]:
     target, rest = ctx.split_target()
     if target.id == ctx.member.id and not allow_self:
-        raise Refusal(T("You cannot do that to yourself."))
+        raise Refusal(T("You cannot use this command on yourself."))
     return target, rest
 
 
@@ -295,7 +300,7 @@ def cmd_who(ctx: Context) -> Outcome:
         if m.muted_until is not None and m.muted_until > ctx.now:
             state = T("muted")
         lines.append(
-            T("• {name}: {role}, {channel}, {state}, last active {when}",
+            T("• {name}: {role}, {channel}, {state}, last active: {when}",
               name=display_name(m), role=ROLE_NAMES[m.role],
               channel=CHANNEL_NAMES.get(m.channel, Raw(m.channel)), state=state,
               when=_last_active(m, ctx.now))
@@ -334,7 +339,7 @@ def cmd_mute(ctx: Context) -> Outcome:
         ToMember(target.id,  # type: ignore[arg-type]
                  T("A facilitator has muted you for {duration}. Your messages will not be sent "
                    "to the group until then. You can still write to the facilitators with "
-                   "{staff}.", duration=describe(seconds), staff=Raw("/staff"))),
+                   "{staff}.", duration=describe(seconds), staff=_word_for(target, "staff"))),
         Reply(T("{name} is muted for {duration}.", name=display_name(target),
                 duration=describe(seconds))),
         Audit("mute", target=target.pseudonym, detail=f"{seconds}s"),
@@ -417,7 +422,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("leave", {"en": "leave", "fr": "quitter"}, Role.MEMBER, T("/leave"),
             T("leave the group and delete your data"), cmd_leave, before_consent=True),
     Command("who", {"en": "who", "fr": "qui"}, Role.FACILITATOR, T("/who"),
-            T("who is in the group (names, roles, transport, state)"), cmd_who),
+            T("who is in the group: names, roles, Signal or SMS, state"), cmd_who),
     Command("remove", {"en": "remove", "fr": "retirer"}, Role.FACILITATOR,
             T("/remove NAME [reason]"), T("remove someone and delete their data"), cmd_remove),
     Command("mute", {"en": "mute", "fr": "sourdine"}, Role.FACILITATOR,

@@ -38,18 +38,22 @@ def parse_duration(text: str) -> int | None:
 
 def describe(seconds: int) -> T | Joined:
     """A duration in words, largest units first, e.g. *1 week*, *1 day and 12 hours*."""
-    parts: list[T] = []
-    rest = seconds
-    for size, one, many in (
-        (604800, "{n} week", "{n} weeks"),
-        (86400, "{n} day", "{n} days"),
-        (3600, "{n} hour", "{n} hours"),
-        (60, "{n} minute", "{n} minutes"),
-        (1, "{n} second", "{n} seconds"),
-    ):
-        count, rest = divmod(rest, size)
-        if count:
-            parts.append(TN(one, many, count))
+    weeks, rest = divmod(max(seconds, 0), 604800)
+    days, rest = divmod(rest, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    # Each unit is written out so the catalogue extractor sees every msgid.
+    parts: list[T] = [
+        part
+        for count, part in (
+            (weeks, TN("{n} week", "{n} weeks", weeks)),
+            (days, TN("{n} day", "{n} days", days)),
+            (hours, TN("{n} hour", "{n} hours", hours)),
+            (minutes, TN("{n} minute", "{n} minutes", minutes)),
+            (secs, TN("{n} second", "{n} seconds", secs)),
+        )
+        if count
+    ]
     if not parts:
         return TN("{n} second", "{n} seconds", 0)
     if len(parts) == 1:

@@ -273,7 +273,7 @@ class Relay:
                 raise CercleError("There is no one with that name in the group.")
             _Applier(self, s, group, None, now).apply(Outcome.of(
                 Remove(target.id,  # type: ignore[arg-type]
-                       T("A facilitator has removed you from the group. Your number and "
+                       T("The organization has removed you from the group. Your number and "
                          "your data have been deleted.")),
                 ToGroup(T("{name} is no longer in the group.", name=display_name(target)),
                         exclude=target.id),
@@ -340,8 +340,9 @@ REASON_WORDS: dict[Reason, T] = {
     Reason.PROVIDER_DOWN: T("the provider was unavailable for too long."),
     Reason.RATE_LIMITED: T("the provider is limiting how fast we can send."),
     Reason.CAPTCHA_REQUIRED: T("Signal asks for a captcha before we can send more. An admin "
-                               "must solve it (see the docs)."),
-    Reason.UNREGISTERED: T("their number is no longer on this service."),
+                               "must solve it: see docs/signal.md, \"Captcha\"."),
+    Reason.UNREGISTERED: T("their number is no longer registered on this service (for "
+                           "Signal: they deleted their account or changed number)."),
     Reason.OPTED_OUT: T("they texted STOP, so SMS can no longer reach them. They can text "
                         "START to come back."),
     Reason.INVALID_NUMBER: T("their number is not valid for this service."),
@@ -615,13 +616,14 @@ class _Handling:
         if always or seconds is not None:
             self.apply.apply(Outcome.of(Reply(T(
                 "In this group, messages disappear after {timer}, to protect everyone. Cercle "
-                "has set your timer back.", timer=describe(group.timer_seconds)))))
+                "has reset your timer to the group's.", timer=describe(group.timer_seconds)))))
 
     def _identity_changed(self) -> Result:
         m = self.member
         self.apply.apply(Outcome.of(
-            ToStaff(T("{name}'s safety number changed (a new phone, a reinstall, or someone "
-                      "else). Check with them by another way if you can.",
+            ToStaff(T("{name}'s safety number changed. It may be a new phone or a reinstall, or "
+                      "someone else may now be using their account. Check with them by another "
+                      "safe way if you can.",
                       name=display_name(m))),
             Audit("identity_changed", target=m.pseudonym),
         ))

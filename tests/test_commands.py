@@ -196,7 +196,7 @@ def test_who_shows_pseudonyms_roles_transport_and_state_never_numbers(room: Room
     fac.says("/who")
 
     text = fac.last
-    assert f"• {alice.name}: member, the sandbox, active, last active today" in text
+    assert f"• {alice.name}: member, the sandbox, active, last active: today" in text
     assert "has not agreed yet" in text
     assert f"{fac.name} (staff): facilitator" in text
     assert "514" not in text
