@@ -42,6 +42,17 @@ _MIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-
 _ATTACHMENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 
+def quiet_http_logs() -> None:
+    """Keep httpx's per-request INFO lines out of the logs.
+
+    httpx logs every request URL at INFO; ours carry numbers in paths and queries
+    (``/v1/search/{org}?numbers={member}``). Only raise the level, never lower it.
+    """
+    httpx_log = logging.getLogger("httpx")
+    if httpx_log.getEffectiveLevel() < logging.WARNING:
+        httpx_log.setLevel(logging.WARNING)
+
+
 def base_url_for(service: str) -> str:
     """``SIGNAL_SERVICE`` ("host:port", as signalbot takes it) as an http base URL."""
     service = service.strip().rstrip("/")
@@ -128,6 +139,7 @@ class SignalClient:
         http: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
+        quiet_http_logs()
         self._base = base_url_for(service)
         self._service = service
         self._number = number
