@@ -46,10 +46,11 @@ def quiet_http_logs() -> None:
     """Keep httpx's per-request INFO lines out of the logs.
 
     httpx logs every request URL at INFO; ours carry numbers in paths and queries
-    (``/v1/search/{org}?numbers={member}``). Only raise the level, never lower it.
+    (``/v1/search/{org}?numbers={member}``). The logger's own level is set, so a root
+    logger at DEBUG does not bring them back; a level set higher is kept.
     """
     httpx_log = logging.getLogger("httpx")
-    if httpx_log.getEffectiveLevel() < logging.WARNING:
+    if httpx_log.level < logging.WARNING:  # NOTSET (0) included
         httpx_log.setLevel(logging.WARNING)
 
 
