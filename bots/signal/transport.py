@@ -36,6 +36,11 @@ class SignalTransport:
     Quotes and reactions are authored by the org's number, or by the recipient when the
     target is the recipient's own message: never by a third member, whose number must not
     reach anyone else.
+
+    ``Outgoing.address`` may be an E.164 number or a Signal uuid (for members whose number
+    Signal does not share): signal-cli-rest-api takes either as a recipient. On Signal the
+    conversation's timer applies to every message, so ``Outgoing.expires_in_seconds`` is not
+    sent: the core keeps the timer right with :meth:`set_timer`.
     """
 
     def __init__(self, client: SignalClient) -> None:
