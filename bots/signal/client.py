@@ -396,6 +396,20 @@ class SignalClient:
             json={"challenge_token": challenge_token.strip(), "captcha": captcha},
         )
 
+    async def trust_identity(self, member: str, verified_safety_number: str) -> None:
+        """``PUT /v1/identities/{number}/trust/{member}``: trust a member's new key.
+
+        Only after a person confirmed the change with the member through another channel:
+        a changed safety number is also what a stolen number looks like. ``member`` is the
+        member's number or uuid.
+        """
+        await self._request(
+            "PUT",
+            f"/v1/identities/{self._account_path()}/trust/{quote(member, safe='+')}",
+            "trust identity",
+            json={"verified_safety_number": verified_safety_number.replace(" ", "")},
+        )
+
     async def registered(self, numbers: Sequence[str]) -> dict[str, bool]:
         """``GET /v1/search/{number}?numbers=…``: which numbers are on Signal.
 

@@ -189,6 +189,7 @@ class FakeSignalServer:
         self.deleted_attachments: list[str] = []
         self.challenges: list[dict[str, Any]] = []
         self.registered: set[str] = set()
+        self.trusted: list[tuple[str, dict[str, Any]]] = []
         self.frames_delivered = 0
         self.frames_dropped = 0
         self.connections_opened = 0
@@ -376,6 +377,7 @@ class FakeSignalServer:
                     methods=["POST"],
                 ),
                 Route("/v1/search/{number}", self._search, methods=["GET"]),
+                Route("/v1/identities/{number}/trust/{member}", self._trust, methods=["PUT"]),
                 WebSocketRoute("/v1/receive/{number}", self._receive),
             ]
         )
@@ -511,6 +513,16 @@ class FakeSignalServer:
                 self._captcha_token = None
                 return Response(status_code=204)
         return JSONResponse({"error": "Invalid captcha or challenge token"}, 400)
+
+    async def _trust(self, request: Request) -> Response:
+        if (bad := self._wrong_account(request)) is not None:
+            return bad
+        body = await self._json(request)
+        if (bad := self._violation("api.TrustIdentityRequest", body)) is not None:
+            return bad
+        with self._lock:
+            self.trusted.append((request.path_params["member"], body))
+        return Response(status_code=204)
 
     async def _search(self, request: Request) -> Response:
         if (bad := self._wrong_account(request)) is not None:

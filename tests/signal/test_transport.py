@@ -199,3 +199,10 @@ async def test_an_attachment_gone_from_the_server_is_left_out(
     inbound = await transport.to_inbound(parsed)
     assert inbound.text == "look"
     assert inbound.attachments == ()
+
+
+async def test_a_new_safety_number_is_trusted_only_when_asked(
+    fake: FakeSignalServer, transport: SignalTransport
+) -> None:
+    await transport.client.trust_identity(BOB, "05123 45678 90123")
+    assert fake.trusted == [(BOB, {"verified_safety_number": "051234567890123"})]
