@@ -1,0 +1,435 @@
+"""An async client for the parts of signal-cli-rest-api (json-rpc mode) that Cercle uses.
+
+One :class:`httpx.AsyncClient` serves every call, including the receive websocket. Every
+failure is raised as a :mod:`relay.errors` delivery error (see :mod:`bots.signal.errors`);
+start-up problems (wrong mode, unreachable) as :class:`SignalServiceError`. Nothing here
+logs a number, a uuid, a text or a filename.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import mimetypes
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+
+from bots.signal.errors import (
+    SignalServiceError,
+    decode_json,
+    error_for_exception,
+    error_for_recipient_reason,
+    error_for_response,
+)
+from relay.errors import PermanentError, Reason
+
+log = logging.getLogger(__name__)
+
+# Explicit timeouts: a hung signal-cli must turn into a retryable error, not a stuck worker.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# Sending uploads attachments to Signal through signal-cli: allow it longer.
+SEND_TIMEOUT = httpx.Timeout(90.0, connect=5.0)
+# Signal's own attachment limit is about 100 MiB; refuse anything larger from the server.
+MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024
+
+_MIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}$")
+_ATTACHMENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+
+
+def quiet_http_logs() -> None:
+    """Keep httpx's per-request INFO lines out of the logs.
+
+    httpx logs every request URL at INFO; ours carry numbers in paths and queries
+    (``/v1/search/{org}?numbers={member}``). The logger's own level is set, so a root
+    logger at DEBUG does not bring them back; a level set higher is kept.
+    """
+    httpx_log = logging.getLogger("httpx")
+    if httpx_log.level < logging.WARNING:  # NOTSET (0) included
+        httpx_log.setLevel(logging.WARNING)
+
+
+def base_url_for(service: str) -> str:
+    """``SIGNAL_SERVICE`` ("host:port", as signalbot takes it) as an http base URL."""
+    service = service.strip().rstrip("/")
+    if not service:
+        raise SignalServiceError("SIGNAL_SERVICE is empty; set it to host:port")
+    if "://" in service:
+        return service
+    return f"http://{service}"
+
+
+@dataclass(frozen=True, slots=True)
+class About:
+    """What ``GET /v1/about`` says about the service."""
+
+    version: str
+    mode: str
+    build: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingFile:
+    """A file to send; only its type and bytes go out, under a neutral name."""
+
+    content_type: str
+    data: bytes
+
+    def __repr__(self) -> str:
+        return f"OutgoingFile({self.content_type}, {len(self.data)} bytes)"
+
+
+def neutral_filename(content_type: str, index: int) -> str:
+    """A file name that says nothing about the sender: ``attachment-1.jpg``."""
+    ext = mimetypes.guess_extension(content_type, strict=False) or ".bin"
+    if ext == ".jpe":
+        ext = ".jpg"
+    return f"attachment-{index}{ext}"
+
+
+def data_uri(file: OutgoingFile, index: int) -> str:
+    """The ``base64_attachments`` item signal-cli-rest-api parses: data URI with a filename.
+
+    The server splits the part before ``base64,`` on ``;``, so the type must not contain one.
+    """
+    mime = file.content_type if _MIME.match(file.content_type) else "application/octet-stream"
+    encoded = base64.b64encode(file.data).decode("ascii")
+    return f"data:{mime};filename={neutral_filename(mime, index)};base64,{encoded}"
+
+
+def _send_timestamp(body: object) -> str | None:
+    """The timestamp of a 201 send answer, and raise the first per-recipient failure.
+
+    Builds after 0.100 answer a JSON array of ``{"timestamp", "errors"}``; 0.100 and earlier
+    one object ``{"timestamp"}``. Both are accepted.
+    """
+    entries: list[Any] = body if isinstance(body, list) else [body]
+    timestamp: str | None = None
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        ts = entry.get("timestamp")
+        if timestamp is None and isinstance(ts, (str, int)) and not isinstance(ts, bool):
+            timestamp = str(ts)
+        errors = entry.get("errors")
+        recipients = errors.get("recipients") if isinstance(errors, dict) else None
+        for failure in recipients if isinstance(recipients, list) else []:
+            if isinstance(failure, dict):
+                raise error_for_recipient_reason(failure.get("reason"))
+    return timestamp
+
+
+class SignalClient:
+    """signal-cli-rest-api for one account (the org's number).
+
+    ``service`` is ``SIGNAL_SERVICE`` ("host:port"); ``number`` is ``SIGNAL_NUMBER``. Pass
+    ``http`` to share a client (tests, respx); otherwise one is made and closed by
+    :meth:`aclose` (or ``async with``).
+    """
+
+    def __init__(
+        self,
+        service: str,
+        number: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        quiet_http_logs()
+        self._base = base_url_for(service)
+        self._service = service
+        self._number = number
+        self._own_http = http is None
+        self._http = http or httpx.AsyncClient(base_url=self._base, timeout=timeout)
+        self._timeout = timeout
+
+    @property
+    def number(self) -> str:
+        """The org's own number this client acts for."""
+        return self._number
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The shared HTTP client (the receive websocket uses it too)."""
+        return self._http
+
+    @property
+    def receive_url(self) -> str:
+        """The receive websocket URL for this account."""
+        base = self._base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        return f"{base}/v1/receive/{self._account_path()}"
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object made it."""
+        if self._own_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _account_path(self) -> str:
+        return quote(self._number, safe="+")
+
+    def _url(self, path: str) -> str:
+        return f"{self._base}{path}"
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        json: Mapping[str, object] | None = None,
+        params: Mapping[str, str | Sequence[str]] | None = None,
+        limits: httpx.Timeout | None = None,
+    ) -> httpx.Response:
+        """One call; any failure becomes a delivery error naming only ``what``."""
+        try:
+            response = await self._http.request(
+                method,
+                self._url(path),
+                json=json,
+                params=params,
+                timeout=limits or self._timeout,
+            )
+        except httpx.HTTPError as exc:
+            log.warning("signal %s: no answer (%s)", what, type(exc).__name__)
+            raise error_for_exception(exc, what) from None
+        if response.is_success:
+            return response
+        log.warning("signal %s: HTTP %s", what, response.status_code)
+        raise error_for_response(response, what)
+
+    # --- service ---------------------------------------------------------------------------
+
+    async def about(self) -> About:
+        """``GET /v1/about``: the service's version and mode."""
+        try:
+            response = await self._http.get(self._url("/v1/about"), timeout=self._timeout)
+        except httpx.HTTPError as exc:
+            raise SignalServiceError(
+                f"cannot reach signal-cli-rest-api at {self._service} (SIGNAL_SERVICE): "
+                f"{type(exc).__name__}"
+            ) from None
+        if not response.is_success:
+            raise SignalServiceError(
+                f"signal-cli-rest-api at {self._service} answered /v1/about with "
+                f"HTTP {response.status_code}; is SIGNAL_SERVICE right?"
+            )
+        body = decode_json(response)
+        if not isinstance(body, dict):
+            raise SignalServiceError(
+                f"{self._service} (SIGNAL_SERVICE) does not look like signal-cli-rest-api"
+            )
+        build = body.get("build")
+        return About(
+            version=str(body.get("version") or "unknown"),
+            mode=str(body.get("mode") or "unknown"),
+            build=build if isinstance(build, int) and not isinstance(build, bool) else None,
+        )
+
+    async def check(self) -> About:
+        """Check the service is reachable and in json-rpc mode; return what it said.
+
+        Raises :class:`SignalServiceError` naming what is wrong and how to fix it.
+        """
+        about = await self.about()
+        if about.mode != "json-rpc":
+            raise SignalServiceError(
+                f"signal-cli-rest-api at {self._service} runs in mode '{about.mode}'; "
+                "Cercle needs the receive websocket of json-rpc mode: start the container "
+                "with MODE=json-rpc"
+            )
+        log.info("signal-cli-rest-api %s in json-rpc mode", about.version)
+        return about
+
+    # --- messages --------------------------------------------------------------------------
+
+    async def send(
+        self,
+        recipient: str,
+        message: str,
+        *,
+        attachments: Sequence[OutgoingFile] = (),
+        quote_timestamp: int | None = None,
+        quote_author: str | None = None,
+        quote_message: str | None = None,
+        edit_timestamp: int | None = None,
+        view_once: bool = False,
+    ) -> str | None:
+        """``POST /v2/send`` to one recipient; return the message's Signal timestamp.
+
+        Mentions are never sent (they would carry uuids); text is sent as typed
+        (``text_mode`` normal). Returns None when the server's 201 body had no readable
+        timestamp (the message went out; there is just no id for later edits).
+        """
+        body: dict[str, object] = {
+            "number": self._number,
+            "recipients": [recipient],
+            "message": message,
+            "text_mode": "normal",
+        }
+        if attachments:
+            body["base64_attachments"] = [data_uri(f, i) for i, f in enumerate(attachments, 1)]
+            if view_once:
+                # The server refuses view_once without an attachment.
+                body["view_once"] = True
+        if quote_timestamp is not None:
+            body["quote_timestamp"] = quote_timestamp
+            if quote_author is not None:
+                body["quote_author"] = quote_author
+            if quote_message is not None:
+                body["quote_message"] = quote_message
+        if edit_timestamp is not None:
+            body["edit_timestamp"] = edit_timestamp
+        response = await self._request("POST", "/v2/send", "send", json=body, limits=SEND_TIMEOUT)
+        timestamp = _send_timestamp(decode_json(response))
+        if timestamp is None:
+            log.warning("signal send: HTTP %s without a readable timestamp", response.status_code)
+        return timestamp
+
+    async def react(
+        self,
+        recipient: str,
+        emoji: str,
+        *,
+        target_author: str,
+        target_timestamp: int,
+        remove: bool = False,
+    ) -> None:
+        """``POST`` (or ``DELETE`` to remove) ``/v1/reactions/{number}``."""
+        body: dict[str, object] = {
+            "recipient": recipient,
+            "reaction": emoji,
+            "target_author": target_author,
+            "timestamp": target_timestamp,
+        }
+        method = "DELETE" if remove else "POST"
+        await self._request(method, f"/v1/reactions/{self._account_path()}", "react", json=body)
+
+    async def remote_delete(self, recipient: str, timestamp: int) -> str | None:
+        """``DELETE /v1/remote-delete/{number}``: delete our message at ``timestamp``."""
+        response = await self._request(
+            "DELETE",
+            f"/v1/remote-delete/{self._account_path()}",
+            "remote delete",
+            json={"recipient": recipient, "timestamp": timestamp},
+        )
+        body = decode_json(response)
+        ts = body.get("timestamp") if isinstance(body, dict) else None
+        return str(ts) if isinstance(ts, (str, int)) and not isinstance(ts, bool) else None
+
+    async def set_expiration(self, recipient: str, seconds: int) -> None:
+        """``PUT /v1/contacts/{number}``: the conversation's disappearing timer (0 = off)."""
+        await self._request(
+            "PUT",
+            f"/v1/contacts/{self._account_path()}",
+            "set timer",
+            json={"recipient": recipient, "expiration_in_seconds": seconds},
+        )
+
+    # --- attachments -----------------------------------------------------------------------
+
+    def _attachment_path(self, attachment_id: str) -> str:
+        # Ids come from frames: refuse anything that could walk the server's paths.
+        if not _ATTACHMENT_ID.match(attachment_id) or attachment_id in (".", ".."):
+            raise PermanentError(Reason.REJECTED, "attachment: malformed id")
+        return f"/v1/attachments/{quote(attachment_id, safe='')}"
+
+    async def get_attachment(
+        self, attachment_id: str, *, max_bytes: int = MAX_ATTACHMENT_BYTES
+    ) -> bytes:
+        """``GET /v1/attachments/{id}``: the file's bytes (at most ``max_bytes``)."""
+        path = self._attachment_path(attachment_id)
+        try:
+            async with self._http.stream("GET", self._url(path), timeout=SEND_TIMEOUT) as response:
+                if not response.is_success:
+                    await response.aread()
+                    log.warning("signal attachment fetch: HTTP %s", response.status_code)
+                    raise error_for_response(response, "attachment fetch")
+                chunks: list[bytes] = []
+                total = 0
+                async for chunk in response.aiter_bytes():
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise PermanentError(Reason.REJECTED, "attachment fetch: too large")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as exc:
+            log.warning("signal attachment fetch: no answer (%s)", type(exc).__name__)
+            raise error_for_exception(exc, "attachment fetch") from None
+
+    async def delete_attachment(self, attachment_id: str) -> None:
+        """``DELETE /v1/attachments/{id}``: remove the server's copy."""
+        await self._request("DELETE", self._attachment_path(attachment_id), "attachment delete")
+
+    # --- account -----------------------------------------------------------------------------
+
+    async def submit_rate_limit_challenge(self, challenge_token: str, captcha: str) -> None:
+        """``POST /v1/accounts/{number}/rate-limit-challenge`` with a solved captcha.
+
+        ``captcha`` is what signalcaptchas.org gives (``signalcaptcha://…``; the scheme is
+        added when missing); ``challenge_token`` comes from :class:`RateLimitedError`.
+        """
+        captcha = captcha.strip()
+        if not captcha.startswith("signalcaptcha://"):
+            captcha = f"signalcaptcha://{captcha}"
+        await self._request(
+            "POST",
+            f"/v1/accounts/{self._account_path()}/rate-limit-challenge",
+            "rate-limit challenge",
+            json={"challenge_token": challenge_token.strip(), "captcha": captcha},
+        )
+
+    async def trust_identity(self, member: str, verified_safety_number: str) -> None:
+        """``PUT /v1/identities/{number}/trust/{member}``: trust a member's new key.
+
+        Only after a person confirmed the change with the member through another channel:
+        a changed safety number is also what a stolen number looks like. ``member`` is the
+        member's number or uuid.
+        """
+        await self._request(
+            "PUT",
+            f"/v1/identities/{self._account_path()}/trust/{quote(member, safe='+')}",
+            "trust identity",
+            json={"verified_safety_number": verified_safety_number.replace(" ", "")},
+        )
+
+    async def registered(self, numbers: Sequence[str]) -> dict[str, bool]:
+        """``GET /v1/search/{number}?numbers=…``: which numbers are on Signal.
+
+        Numbers missing from the answer count as not registered.
+        """
+        if not numbers:
+            return {}
+        response = await self._request(
+            "GET",
+            f"/v1/search/{self._account_path()}",
+            "search",
+            params={"numbers": list(numbers)},
+        )
+        body = decode_json(response)
+        found: dict[str, bool] = dict.fromkeys(numbers, False)
+        for entry in body if isinstance(body, list) else []:
+            if isinstance(entry, dict) and entry.get("number") in found:
+                found[str(entry["number"])] = entry.get("registered") is True
+        return found
+
+    async def is_registered(self, number: str) -> bool:
+        """Whether one number is registered on Signal."""
+        return (await self.registered([number])).get(number, False)

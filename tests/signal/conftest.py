@@ -1,0 +1,95 @@
+"""Shared fixtures for the Signal adapter tests: the fake server, a client, a receiver."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from bots.signal.client import SignalClient
+from bots.signal.receiver import SignalReceiver
+from bots.signal.transport import SignalTransport
+from relay.messages import Inbound
+from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+ORG = "+15145550120"
+ALICE = "+15145550121"
+BOB = "+15145550122"
+ALICE_UUID = "7d1f6a52-0000-4000-8000-000000000021"
+BOB_UUID = "7d1f6a52-0000-4000-8000-000000000022"
+
+
+def fixture_frames() -> list[tuple[str, dict[str, Any]]]:
+    """(comment, frame) for each line of the vendored signal-frames.jsonl."""
+    frames = []
+    for line in (FIXTURES / "signal-frames.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            frame = json.loads(line)
+            frames.append((frame.pop("_comment"), frame))
+    return frames
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSignalServer]:
+    with run_fake_signal_server(ORG) as server:
+        yield server
+        # Every body we sent matched the spec, with unknown fields refused.
+        assert server.violations == []
+
+
+@pytest.fixture
+async def client(fake: FakeSignalServer) -> AsyncIterator[SignalClient]:
+    async with SignalClient(fake.service, fake.number) as signal_client:
+        yield signal_client
+
+
+@pytest.fixture
+def transport(client: SignalClient) -> SignalTransport:
+    return SignalTransport(client)
+
+
+class Inbox:
+    """The core's accept callback, in memory: it keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.items: list[Inbound] = []
+
+    async def __call__(self, inbound: Inbound) -> None:
+        self.items.append(inbound)
+
+    async def wait_for(self, count: int, within: float = 5.0) -> list[Inbound]:
+        with anyio.fail_after(within):
+            while len(self.items) < count:  # noqa: ASYNC110  (simplest for a test double)
+                await anyio.sleep(0.01)
+        return self.items
+
+
+@pytest.fixture
+def inbox() -> Inbox:
+    return Inbox()
+
+
+@asynccontextmanager
+async def receiving(
+    transport: SignalTransport, accept: Any, **options: Any
+) -> AsyncIterator[SignalReceiver]:
+    """Run a receiver (fast backoff for tests) for the duration of the block."""
+    options = {"backoff_initial": 0.01, "backoff_max": 0.05} | options
+    receiver = SignalReceiver(transport, accept, **options)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(receiver.run)
+        try:
+            yield receiver
+        finally:
+            receiver.stop()
