@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from cercle.providers import Providers
 from cercle.settings import Settings
 from relay.clock import Clock, SystemClock
 from relay.crypto import DataKeys
@@ -33,6 +34,7 @@ class App:
     relay: Relay
     transports: dict[Channel, Transport] = field(default_factory=dict)
     deliverer: Deliverer | None = None
+    providers: Providers = field(default_factory=Providers)
 
     def close(self) -> None:
         """Release database connections."""
@@ -53,18 +55,7 @@ def bootstrap(
     clock = clock or SystemClock()
     texts = Texts(settings.config_dir or default_config_dir())
     relay = Relay(engine, keys, clock, texts, settings.org_name)
-    chosen = dict(transports) if transports is not None else provider_transports(settings)
+    providers = Providers() if transports is not None else Providers.from_settings(settings)
+    chosen = dict(transports) if transports is not None else providers.transports()
     deliverer = Deliverer(relay, chosen, policy) if chosen else None
-    return App(settings, engine, keys, clock, texts, relay, chosen, deliverer)
-
-
-def provider_transports(settings: Settings) -> dict[Channel, Transport]:
-    """The transports whose variables are set."""
-    found: dict[Channel, Transport] = {}
-    return found
-
-
-def signal_registered(app: App, number: str) -> bool:
-    """Whether ``number`` is on Signal (asks signal-cli-rest-api); SMS is the fallback."""
-    del app, number
-    return False
+    return App(settings, engine, keys, clock, texts, relay, chosen, deliverer, providers)

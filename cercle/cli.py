@@ -292,9 +292,13 @@ def _choose_channel(app: App, number: str, via: Via | None) -> Channel:
         raise CercleError("No transport is configured: set Signal or Twilio variables first.")
     if len(on) == 1:
         return on[0]
-    from cercle.bootstrap import signal_registered
+    import anyio
 
-    return Channel.SIGNAL if signal_registered(app, number) else Channel.SMS
+    from cercle.providers import signal_registered
+    from relay.phone import normalize
+
+    registered = anyio.run(signal_registered, app.providers, normalize(number))
+    return Channel.SIGNAL if registered else Channel.SMS
 
 
 @member_cli.command("list")
@@ -329,6 +333,26 @@ def member_remove(
 
             anyio.run(app.deliverer.drain)
     out.print(f"{pseudonym} removed.")
+
+
+signal_cli = typer.Typer(no_args_is_help=True, help="The Signal number.")
+cli.add_typer(signal_cli, name="signal")
+
+
+@signal_cli.command("challenge")
+def signal_challenge(
+    token: Annotated[str, typer.Argument(help="The challenge token from the facilitators' alert")],
+    captcha: Annotated[str, typer.Argument(help="The signalcaptcha://… value you solved")],
+) -> None:
+    """Lift a Signal rate limit by submitting a solved captcha (see docs/signal.md)."""
+    with wired() as app:
+        if app.providers.signal is None:
+            raise CercleError("Signal is not configured (SIGNAL_SERVICE, SIGNAL_NUMBER).")
+        import anyio
+
+        client = app.providers.signal.client
+        anyio.run(client.submit_rate_limit_challenge, token, captcha)
+    out.print("Challenge accepted: Signal should let Cercle send again.")
 
 
 def main() -> None:

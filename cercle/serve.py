@@ -21,6 +21,10 @@ def serve(settings: Settings, *, web: bool, worker: bool) -> None:
     """Run the chosen parts until SIGINT/SIGTERM."""
     app = bootstrap(settings)
     upgrade(app.engine)
+    if worker and app.providers.signal is not None:
+        # Say clearly, at start, if signal-cli-rest-api is unreachable or in the wrong mode.
+        about = anyio.run(app.providers.signal.client.check)
+        log.info("signal-cli-rest-api %s in %s mode", about.version, about.mode)
 
     async def main() -> None:
         stop = anyio.Event()

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from cercle.bootstrap import App
+from cercle.providers import purge_twilio_records, signal_receiver
 
 log = logging.getLogger(__name__)
 
@@ -15,10 +16,26 @@ Loop = Callable[[anyio.Event], Awaitable[None]]
 
 
 def worker_loops(app: App) -> list[Loop]:
-    """Every loop this process runs: delivery, plus each transport's receive loop."""
+    """Every loop this process runs: delivery, each transport's receive loop, and purges."""
     loops: list[Loop] = []
     if app.deliverer is not None:
         loops.append(app.deliverer.run)
+    receiver = signal_receiver(app.providers, app.relay)
+    if receiver is not None:
+
+        async def receive(stop: anyio.Event) -> None:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(receiver.run)
+                await stop.wait()
+                receiver.stop()
+
+        loops.append(receive)
+    if app.providers.sms is not None:
+
+        async def purge(stop: anyio.Event) -> None:
+            await purge_twilio_records(app.providers, app.relay, stop)
+
+        loops.append(purge)
     return loops
 
 

@@ -32,6 +32,7 @@ from relay.outcome import (
     ToGroup,
     ToMember,
     ToStaff,
+    Trust,
 )
 from relay.pseudonyms import NameRefused, clean_chosen, fold
 from relay.texts import ConfigText, Texts
@@ -399,6 +400,16 @@ def cmd_timer(ctx: Context) -> Outcome:
     )
 
 
+def cmd_trust(ctx: Context) -> Outcome:
+    """Accept a member's new safety number after checking with them by another safe way."""
+    target, _ = _target(ctx)
+    return Outcome.of(
+        Trust(target.id),  # type: ignore[arg-type]
+        Reply(T("Messages to {name} will go out again.", name=display_name(target))),
+        Audit("trust", target=target.pseudonym),
+    )
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("help", {"en": "help", "fr": "aide"}, Role.MEMBER, T("/help"),
             T("what you can send"), cmd_help, before_consent=True),
@@ -438,6 +449,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("timer", {"en": "timer", "fr": "minuteur"}, Role.FACILITATOR,
             T("/timer DURATION (e.g. 1d, 1w)"),
             T("set how long messages last before they disappear"), cmd_timer),
+    Command("trust", {"en": "trust", "fr": "confiance"}, Role.FACILITATOR, T("/trust NAME"),
+            T("after a safety number change, once you have checked with them"), cmd_trust),
 )
 COMMANDS_BY_NAME = {c.name: c for c in COMMANDS}
 _BY_WORD = {w: c for c in COMMANDS for w in c.words.values()}

@@ -14,7 +14,7 @@ import random
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -98,7 +98,8 @@ class Deliverer:
         with transaction(self.engine) as s:
             heads = (
                 select(Outbox.recipient_id, func.min(Outbox.id).label("head"))
-                .where(Outbox.state.in_(_HEAD_STATES), Outbox.channel.in_(channels))  # type: ignore[attr-defined]
+                .where(Outbox.state.in_(_HEAD_STATES), Outbox.channel.in_(channels),  # type: ignore[attr-defined]
+                       Outbox.kind != OutboxKind.TRUST)
                 .group_by(Outbox.recipient_id)
                 .subquery()
             )
@@ -117,6 +118,11 @@ class Deliverer:
             if is_postgres(self.engine):
                 query = query.with_for_update(skip_locked=True, of=Outbox)  # type: ignore[arg-type]
             ids = list(s.execute(query).scalars())
+            # A trust row must overtake the held row it unblocks, so it skips the queue.
+            ids += list(s.execute(
+                select(Outbox.id).where(Outbox.kind == OutboxKind.TRUST, due,
+                                        Outbox.channel.in_(channels))  # type: ignore[attr-defined]
+                .limit(limit)).scalars())
             if not ids:
                 return []
             # The state check repeats in the UPDATE, so two workers can never both win a row.
@@ -148,6 +154,9 @@ class Deliverer:
             self._finish(s, row, OutboxState.CANCELLED)
             return None
         kind = OutboxKind(row.kind)
+        if kind == OutboxKind.TRUST:
+            return Job(row.id, row.recipient_id, Channel(row.channel), kind,  # type: ignore[arg-type]
+                       Outgoing(address=address, text=""), None, False)
         if kind == OutboxKind.TIMER:
             return Job(row.id, row.recipient_id, Channel(row.channel), kind, None,  # type: ignore[arg-type]
                        int(payload["seconds"]), row.report_failure)
@@ -250,6 +259,9 @@ class Deliverer:
                     await transport.set_timer(address, job.timer_seconds)
             return SendReceipt()
         assert job.message is not None  # noqa: S101 - resolved for every non-timer kind
+        if job.kind == OutboxKind.TRUST:
+            await transport.trust(job.message.address)
+            return SendReceipt()
         message = job.message
         if message.attachments and not transport.supports_media:
             note = message.extra.get("media_note", "")
@@ -287,6 +299,10 @@ class Deliverer:
             if row is not None:
                 self._finish(s, row, OutboxState.SENT, provider_ref=receipt.ref,
                              segments=receipt.segments)
+                if job.kind == OutboxKind.TRUST:
+                    s.execute(update(Outbox).where(
+                        Outbox.recipient_id == job.recipient_id,
+                        Outbox.state == OutboxState.HELD).values(state=OutboxState.PENDING))
 
     def _failed(self, job: Job, exc: DeliveryError) -> None:
         report = False
@@ -323,7 +339,3 @@ def pending_count(engine: Engine, channels: Sequence[str] | None = None) -> int:
             q = q.where(Outbox.channel.in_(channels))  # type: ignore[attr-defined]
         return int(s.execute(q).scalar_one())
 
-
-def now_plus(now: datetime, seconds: float) -> datetime:
-    """``now`` plus ``seconds`` (small helper for tests)."""
-    return now + timedelta(seconds=seconds)

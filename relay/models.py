@@ -102,6 +102,8 @@ class Inbound(SQLModel, table=True):
     group_id: int | None = Field(default=None, foreign_key="group.id")
     author_ref: str | None = Field(default=None, max_length=64)
     relayed: bool = Field(default=False)
+    # The provider still holds a copy (an SMS at Twilio) until this is set.
+    provider_purged: bool = Field(default=False)
     received_at: datetime
     expires_at: datetime = Field(index=True)
 
@@ -144,6 +146,7 @@ class OutboxKind(StrEnum):
     DELETE = "delete"
     REACTION = "reaction"
     TIMER = "timer"
+    TRUST = "trust"  # accept a new safety number that staff confirmed; releases held rows
 
 
 class Outbox(SQLModel, table=True):
@@ -172,6 +175,10 @@ class Outbox(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = None
     provider_ref: str | None = Field(default=None, max_length=64)
+    # Later news from the provider (status callbacks), kept monotonic by rank.
+    provider_status: str | None = Field(default=None, max_length=16)
+    provider_status_rank: int | None = None
+    provider_purged: bool = Field(default=False)
     error_reason: str | None = Field(default=None, max_length=32)
     segments: int | None = None
     created_at: datetime

@@ -93,6 +93,13 @@ class SetGroupTimer:
 
 
 @dataclass(frozen=True)
+class Trust:
+    """Staff confirmed a member's new safety number: trust it and release held messages."""
+
+    member_id: int
+
+
+@dataclass(frozen=True)
 class Audit:
     """An audit-trail entry. Pseudonyms and codes only: never message content."""
 
@@ -103,7 +110,7 @@ class Audit:
 
 Effect = (
     Reply | ToMember | ToStaff | ToGroup | SetLang | SetPaused | Rename | Mute | RequestLeave
-    | Remove | SetGroupTimer | Audit
+    | Remove | SetGroupTimer | Trust | Audit
 )
 
 

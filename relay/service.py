@@ -57,6 +57,7 @@ from relay.outcome import (
     ToGroup,
     ToMember,
     ToStaff,
+    Trust,
 )
 from relay.phone import normalize
 from relay.pseudonyms import assign, fold
@@ -311,6 +312,57 @@ class Relay:
 
     # --- delivery feedback ----------------------------------------------------------------
 
+    def record_status(self, channel: Channel, ref: str, status: str, rank: int,
+                      failure: Reason | None) -> None:
+        """Record a provider's later news about a sent message (e.g. a Twilio status callback).
+
+        Callbacks repeat and arrive out of order: a status only replaces one of lower
+        ``rank``. A ``failure`` (final, undelivered) is reported to staff once.
+        """
+        with transaction(self.engine) as s:
+            result = s.execute(
+                update(Outbox)
+                .where(Outbox.channel == channel, Outbox.provider_ref == ref,
+                       or_(Outbox.provider_status_rank.is_(None),  # type: ignore[union-attr]
+                           Outbox.provider_status_rank < rank))  # type: ignore[operator]
+                .values(provider_status=status, provider_status_rank=rank)
+                .returning(Outbox.recipient_id, Outbox.report_failure)
+            ).first()
+        if result is not None and failure is not None:
+            log.info("provider reported a failed delivery on %s", channel)
+            if result.report_failure or failure == Reason.OPTED_OUT:
+                self.report_failure(result.recipient_id, failure)
+
+    def provider_refs_to_purge(self, channel: Channel, final_rank: int,
+                               limit: int = 50) -> list[tuple[str, str]]:
+        """Provider records we still leave at the provider: ``(kind, ref)`` pairs.
+
+        Sent messages once their status is final (or a day old, in case a callback was
+        lost), and received messages once accepted. ``kind`` is ``outbox`` or ``inbound``.
+        """
+        day_ago = self.clock.now() - timedelta(days=1)
+        with Session(self.engine) as s:
+            sent = s.exec(select(Outbox.provider_ref).where(
+                Outbox.channel == channel, Outbox.provider_ref.is_not(None),  # type: ignore[union-attr]
+                Outbox.provider_purged == False,  # noqa: E712 - SQL expression
+                or_(Outbox.provider_status_rank >= final_rank,  # type: ignore[operator]
+                    Outbox.done_at < day_ago))  # type: ignore[operator]
+                .limit(limit)).all()
+            received = s.exec(select(InboundRow.author_ref).join(
+                Member, InboundRow.member_id == Member.id).where(
+                Member.channel == channel,
+                InboundRow.author_ref.is_not(None),  # type: ignore[union-attr]
+                InboundRow.provider_purged == False)  # noqa: E712 - SQL expression
+                .limit(limit)).all()
+        return [("outbox", r) for r in sent if r] + [("inbound", r) for r in received if r]
+
+    def mark_purged(self, kind: str, ref: str) -> None:
+        """The provider no longer holds this record."""
+        table = Outbox if kind == "outbox" else InboundRow
+        column = Outbox.provider_ref if kind == "outbox" else InboundRow.author_ref
+        with transaction(self.engine) as s:
+            s.execute(update(table).where(column == ref).values(provider_purged=True))
+
     def report_failure(self, recipient_id: int, reason: Reason) -> None:
         """Tell the group's staff, by pseudonym and in plain words, that a message was lost.
 
@@ -348,7 +400,9 @@ REASON_WORDS: dict[Reason, T] = {
     Reason.INVALID_NUMBER: T("their number is not valid for this service."),
     Reason.UNREACHABLE: T("their phone could not be reached (off, out of coverage, or "
                           "blocked by the carrier)."),
-    Reason.IDENTITY_CHANGED: T("their safety number changed; messages to them are on hold."),
+    Reason.IDENTITY_CHANGED: T("their safety number changed, so messages to them are on hold. "
+                               "Check with them by another safe way, then send /trust and "
+                               "their name."),
     Reason.REJECTED: T("the provider refused it."),
 }
 
@@ -429,6 +483,11 @@ class _Applier:
                     self.writer.timer(m, seconds)
                     m.timer_seconds = seconds
                     self.s.add(m)
+            case Trust(member_id=mid):
+                target = self.s.get(Member, mid)
+                if target is not None:
+                    self.writer.add_rows([self.writer.row(target, None, kind=OutboxKind.TRUST,
+                                                          report_failure=False)])
             case Audit(action=action, target=target, detail=detail):
                 self.s.add(AuditEvent(group_id=self.group.id, at=self.now,
                                       actor=(actor.pseudonym or "?") if actor else "admin",

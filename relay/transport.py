@@ -37,3 +37,7 @@ class Transport(Protocol):
     async def set_timer(self, address: str, seconds: int) -> None:
         """Set the disappearing timer of the conversation with ``address``."""
         ...
+
+    async def trust(self, address: str) -> None:
+        """Accept ``address``'s new safety number, after staff confirmed it (no-op elsewhere)."""
+        ...

@@ -38,6 +38,7 @@ class LoopbackTransport:
     timers_on: bool = True
     inbox: dict[str, list[Delivered]] = field(default_factory=lambda: defaultdict(list))
     timers: dict[str, int] = field(default_factory=dict)
+    trusted: list[str] = field(default_factory=list)
     failures: dict[str, list[DeliveryError]] = field(default_factory=lambda: defaultdict(list))
     _refs: itertools.count[int] = field(default_factory=lambda: itertools.count(1767225600000))
 
@@ -80,6 +81,10 @@ class LoopbackTransport:
             )
         )
         return SendReceipt(ref=ref)
+
+    async def trust(self, address: str) -> None:
+        """Remember that staff confirmed a new safety number."""
+        self.trusted.append(address)
 
     async def set_timer(self, address: str, seconds: int) -> None:
         """Remember the conversation's timer."""

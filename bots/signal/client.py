@@ -410,6 +410,19 @@ class SignalClient:
             json={"verified_safety_number": verified_safety_number.replace(" ", "")},
         )
 
+    async def trust_current_keys(self, member: str) -> None:
+        """``PUT /v1/identities/{number}/trust/{member}`` with ``trust_all_known_keys``.
+
+        For ``/trust NAME``: a facilitator has confirmed with the member, by another safe way,
+        that the new safety number is theirs. Never called without that person's decision.
+        """
+        await self._request(
+            "PUT",
+            f"/v1/identities/{self._account_path()}/trust/{quote(member, safe='+')}",
+            "trust identity",
+            json={"trust_all_known_keys": True},
+        )
+
     async def registered(self, numbers: Sequence[str]) -> dict[str, bool]:
         """``GET /v1/search/{number}?numbers=…``: which numbers are on Signal.
 

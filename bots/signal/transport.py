@@ -115,6 +115,10 @@ class SignalTransport:
             raise PermanentError(Reason.REJECTED, "set timer: negative seconds")
         await self._client.set_expiration(address, seconds)
 
+    async def trust(self, address: str) -> None:
+        """Trust the member's new safety number once staff confirmed it (``/trust``)."""
+        await self._client.trust_current_keys(address)
+
     async def fetch_attachment(self, attachment_id: str) -> bytes:
         """Download one attachment, then delete the server's copy (even if empty)."""
         data = await self._client.get_attachment(attachment_id)

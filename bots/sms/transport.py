@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -15,7 +16,7 @@ from twilio.rest import Client
 from bots.sms.config import SmsConfig
 from bots.sms.errors import error_from_exception
 from bots.sms.http_client import HttpxTwilioClient, build_rest_client
-from bots.sms.segments import MAX_BODY_CHARS, segment_count
+from bots.sms.segments import MAX_BODY_CHARS, segment_count, split_message
 from relay.errors import DeliveryError, PermanentError, Reason, RetryableError
 from relay.messages import Attachment, Channel, Outgoing, SendReceipt
 
@@ -78,6 +79,9 @@ class SmsTransport:
     async def set_timer(self, address: str, seconds: int) -> None:
         """No-op: SMS conversations have no timer (members are told so at consent)."""
 
+    async def trust(self, address: str) -> None:
+        """No-op: SMS has no safety numbers."""
+
     def _create_params(self, message: Outgoing, media_urls: list[str]) -> dict[str, Any]:
         params: dict[str, Any] = {
             "to": message.address,
@@ -99,12 +103,23 @@ class SmsTransport:
 
         Edits, quotes and reactions travel as their text only (the core renders them);
         a remote delete cannot exist on SMS and is refused. Bodies over 1600 characters are
-        refused: split them first with :func:`bots.sms.segments.split_message`.
+        split into readable numbered parts with :func:`bots.sms.segments.split_message`.
         """
         if message.delete_ref is not None:
             raise PermanentError(Reason.REJECTED, "SMS cannot delete a delivered message")
         if len(message.text) > MAX_BODY_CHARS:
-            raise PermanentError(Reason.REJECTED, "body over 1600 characters: split it first")
+            # Long texts go as several readable parts, "(1/3)"…; the last part's sid is the
+            # reference, and the segments of every part are counted.
+            parts = split_message(message.text, max_chars=MAX_BODY_CHARS)
+            receipts = [await self._send_single(replace(message, text=part,
+                                                        attachments=()))
+                        for part in parts[:-1]]
+            last = await self._send_single(replace(message, text=parts[-1]))
+            return SendReceipt(ref=last.ref,
+                               segments=last.segments + sum(r.segments for r in receipts))
+        return await self._send_single(message)
+
+    async def _send_single(self, message: Outgoing) -> SendReceipt:
         media_urls: list[str] = []
         if message.attachments:
             if not self.supports_media or self._media_publisher is None:

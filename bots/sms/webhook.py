@@ -326,6 +326,14 @@ FINAL_STATUSES = frozenset(
 FAILED_STATUSES = frozenset({MessageStatus.UNDELIVERED, MessageStatus.FAILED})
 
 
+def status_rank(status: MessageStatus) -> int:
+    """How far along ``status`` is; a stored status is only replaced by a higher rank."""
+    return _RANK[status]
+
+
+FINAL_RANK = _RANK[MessageStatus.DELIVERED]
+
+
 def is_final(status: MessageStatus) -> bool:
     """No later callback will change this status (except delivered → read on RCS/WhatsApp)."""
     return status in FINAL_STATUSES

@@ -208,8 +208,6 @@ async def test_refused_before_any_request(transport: SmsTransport) -> None:
     with respx.mock(base_url=EGRESS, assert_all_called=False) as mock:
         route = mock.post(MESSAGES).respond(201, json=ok_json())
         with pytest.raises(PermanentError):
-            await transport.send(Outgoing(address=TO, text="x" * 1601))
-        with pytest.raises(PermanentError):
             await transport.send(Outgoing(address=TO, text="", delete_ref="123"))
         with pytest.raises(PermanentError):
             await transport.send(Outgoing(address=TO, text=""))
@@ -217,6 +215,21 @@ async def test_refused_before_any_request(transport: SmsTransport) -> None:
             pic = Attachment(content_type="image/jpeg", data=b"\xff\xd8")
             await transport.send(Outgoing(address=TO, text="hi", attachments=(pic,)))
         assert route.call_count == 0
+
+
+@pytest.mark.anyio
+async def test_a_long_text_goes_as_numbered_parts_none_over_1600(transport: SmsTransport) -> None:
+    words = " ".join(f"mot{i}" for i in range(700))
+    with respx.mock(base_url=EGRESS) as mock:
+        route = mock.post(MESSAGES).respond(201, json=ok_json())
+        receipt = await transport.send(Outgoing(address=TO, text=f"Iris: {words}"))
+    bodies = [parse_qs(call.request.content.decode())["Body"][0] for call in route.calls]
+    n = len(bodies)
+    assert n >= 3
+    assert all(len(b) <= 1600 for b in bodies)
+    assert [b.rsplit(" ", 1)[-1] for b in bodies] == [f"({i}/{n})" for i in range(1, n + 1)]
+    assert " ".join(b.rsplit(" ", 1)[0] for b in bodies) == f"Iris: {words}"
+    assert receipt.segments >= n
 
 
 @pytest.mark.anyio
