@@ -116,9 +116,15 @@ def twilio_routes(providers: Providers, relay: Relay,
         failure = None
         if status in FAILED_STATUSES:
             failure = error_for_code(error_code).reason
-        await anyio.to_thread.run_sync(
-            lambda: relay.record_status(Channel.SMS, sid, status.value, status_rank(status),
-                                        failure))
+        for _ in range(25):
+            known = await anyio.to_thread.run_sync(
+                lambda: relay.record_status(Channel.SMS, sid, status.value,
+                                            status_rank(status), failure))
+            if known:
+                return
+            # Twilio can call back before our worker has stored the message's sid.
+            await anyio.sleep(0.2)
+        log.info("status callback for an unknown message ignored")
 
     return list(sms_routes(WebhookVerifier.from_config(config), accept, on_status))
 

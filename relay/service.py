@@ -313,11 +313,13 @@ class Relay:
     # --- delivery feedback ----------------------------------------------------------------
 
     def record_status(self, channel: Channel, ref: str, status: str, rank: int,
-                      failure: Reason | None) -> None:
+                      failure: Reason | None) -> bool:
         """Record a provider's later news about a sent message (e.g. a Twilio status callback).
 
         Callbacks repeat and arrive out of order: a status only replaces one of lower
-        ``rank``. A ``failure`` (final, undelivered) is reported to staff once.
+        ``rank``. A ``failure`` (final, undelivered) is reported to staff once. Returns
+        whether a message with that reference exists (a very fast callback can arrive before
+        the sender has written it down).
         """
         with transaction(self.engine) as s:
             result = s.execute(
@@ -328,10 +330,13 @@ class Relay:
                 .values(provider_status=status, provider_status_rank=rank)
                 .returning(Outbox.recipient_id, Outbox.report_failure)
             ).first()
+            known = result is not None or s.exec(select(Outbox.id).where(
+                Outbox.channel == channel, Outbox.provider_ref == ref)).first() is not None
         if result is not None and failure is not None:
             log.info("provider reported a failed delivery on %s", channel)
             if result.report_failure or failure == Reason.OPTED_OUT:
                 self.report_failure(result.recipient_id, failure)
+        return known
 
     def provider_refs_to_purge(self, channel: Channel, final_rank: int,
                                limit: int = 50) -> list[tuple[str, str]]:

@@ -1,0 +1,306 @@
+"""End to end: Cercle's real worker and web app between a fake Signal server and a fake Twilio.
+
+Members on Signal and on SMS share one group. Everything between the fakes is real: settings,
+bootstrap, database, encryption, the receive loop, webhooks with real signatures, the outbox
+and the delivery engine. After each test, no member has received another's number, UUID,
+profile name or original file name.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from PIL import Image
+
+from cercle.bootstrap import App, bootstrap
+from cercle.providers import purge_twilio_records, signal_receiver
+from cercle.settings import Settings
+from cercle.web import create_app
+from relay.crypto import generate_key
+from relay.messages import Channel
+from relay.models import MemberState, Role
+from relay.service import GroupSettings
+from relay.storage import upgrade
+from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
+from tests.fakes.twilio_server import FakeTwilio
+
+PUBLIC = "https://relay.example.org"
+ORG = "+15145550120"
+ALICE, ALICE_UUID = "+15145550121", "7d1f6a52-0000-4000-8000-000000000021"
+FAC, FAC_UUID = "+15145550123", "7d1f6a52-0000-4000-8000-000000000023"
+BOB = "+15145550122"
+PROFILE_NAMES = ("Alice Tremblay", "Fac Gagnon")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def twilio() -> Iterator[FakeTwilio]:
+    with FakeTwilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+def signal() -> Iterator[FakeSignalServer]:
+    with run_fake_signal_server(ORG) as fake:
+        yield fake
+        assert fake.violations == []
+
+
+@dataclass
+class World:
+    """The deployment under test and the two fake providers around it."""
+
+    app: App
+    signal: FakeSignalServer
+    twilio: FakeTwilio
+    web: httpx.AsyncClient
+
+    async def until(self, condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+        with anyio.fail_after(timeout):
+            while not condition():
+                await anyio.sleep(0.02)
+        del what
+
+    async def sms(self, from_: str, body: str, **kw: object) -> httpx.Response:
+        webhook = self.twilio.inbound(f"{PUBLIC}/twilio/sms", from_, body, **kw)  # type: ignore[arg-type]
+        return await webhook.post(self.web)
+
+    def signal_texts(self, number: str) -> list[str]:
+        return [m.message for m in self.signal.sent_to(number)]
+
+    def sms_texts(self, number: str) -> list[str]:
+        return [m.body for m in self.twilio.sent_to(number)]
+
+    def name(self, number: str) -> str:
+        for m in self.app.relay.roster("mardi"):
+            if self.app.relay.address_of(m) == number:
+                assert m.pseudonym
+                return m.pseudonym
+        raise AssertionError("not enrolled")
+
+    def check_no_leaks(self) -> None:
+        secrets = {ALICE: "alice", ALICE_UUID: "alice", FAC: "fac", FAC_UUID: "fac",
+                   BOB: "bob", "IMG_0042": "alice", **dict.fromkeys(PROFILE_NAMES, "x")}
+        received = {"alice": self.signal_texts(ALICE), "fac": self.signal_texts(FAC),
+                    "bob": self.sms_texts(BOB)}
+        files = [f.filename for m in self.signal.sent for f in m.files]
+        for who, texts in received.items():
+            for value, owner in secrets.items():
+                if owner != who:
+                    assert all(value not in t for t in texts), f"{who} got {owner}'s id"
+        assert all("IMG_0042" not in f for f in files)
+        for m in self.signal.sent:
+            assert m.body.get("quote_author") in (None, ORG, m.recipient)
+
+
+@pytest.fixture
+async def world(tmp_path: Path, signal: FakeSignalServer,
+                twilio: FakeTwilio) -> AsyncIterator[World]:
+    twilio.messages.clear()
+    settings = Settings.from_env(environ={
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cercle.db'}",
+        "CERCLE_DATA_KEY": generate_key(),
+        "CERCLE_ORG_NAME": "Maison Exemple",
+        "SIGNAL_SERVICE": signal.service,
+        "SIGNAL_NUMBER": ORG,
+        "TWILIO_ACCOUNT_SID": twilio.account_sid,
+        "TWILIO_AUTH_TOKEN": twilio.auth_token,
+        "TWILIO_NUMBER": ORG,
+        "TWILIO_API_BASE": twilio.base_url,
+        "PUBLIC_BASE_URL": PUBLIC,
+    }, dotenv_path=tmp_path / "none.env")
+    app = bootstrap(settings)
+    upgrade(app.engine)
+    app.relay.create_group(GroupSettings("mardi", lang="en", timer_seconds=86400,
+                                         allow_media=True))
+    receiver = signal_receiver(app.providers, app.relay)
+    assert receiver is not None and app.deliverer is not None
+    stop = anyio.Event()
+    web_app = create_app(app)
+    async with anyio.create_task_group() as tg, web_app.router.lifespan_context(web_app):
+        tg.start_soon(app.deliverer.run, stop, 0.02)
+        tg.start_soon(receiver.run)
+        tg.start_soon(lambda: purge_twilio_records(app.providers, app.relay, stop, 0.1))
+        transport = httpx.ASGITransport(app=web_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.5:8000") as web:
+            w = World(app, signal, twilio, web)
+            await w.until(lambda: signal.connected > 0, "receiver connected")
+            yield w
+            w.check_no_leaks()
+        stop.set()
+        receiver.stop()
+    app.close()
+
+
+async def enroll_everyone(w: World) -> None:
+    relay = w.app.relay
+    await anyio.to_thread.run_sync(lambda: relay.enroll(FAC, "mardi", Role.FACILITATOR, "en",
+                                                        Channel.SIGNAL, uuid=FAC_UUID))
+    await anyio.to_thread.run_sync(lambda: relay.enroll(ALICE, "mardi", Role.MEMBER, "en",
+                                                        Channel.SIGNAL, uuid=ALICE_UUID))
+    await anyio.to_thread.run_sync(lambda: relay.enroll(BOB, "mardi", Role.MEMBER, "en",
+                                                        Channel.SMS))
+    await w.until(lambda: len(w.sms_texts(BOB)) >= 5 and len(w.signal_texts(ALICE)) >= 4,
+                  "welcome texts")
+    w.signal.member(FAC, FAC_UUID, profile_name=PROFILE_NAMES[1]).says("AGREE")
+    await w.until(lambda: any("You are now in the group" in t for t in w.signal_texts(FAC)),
+                  "fac agreed")
+    w.signal.member(ALICE, ALICE_UUID, profile_name=PROFILE_NAMES[0]).says("AGREE")
+    await w.until(lambda: any("You are now in the group" in t for t in w.signal_texts(ALICE)),
+                  "alice agreed")
+    assert (await w.sms(BOB, "AGREE")).status_code == 200
+    await w.until(lambda: any("You are now in the group" in t for t in w.sms_texts(BOB)),
+                  "bob agreed")
+
+
+@pytest.mark.anyio
+async def test_signal_and_sms_members_talk_both_ways(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    assert w.signal.timers == {FAC: 86400, ALICE: 86400}  # set before anything was relayed
+
+    w.signal.member(ALICE, ALICE_UUID, profile_name=PROFILE_NAMES[0]).says("hello from signal")
+    alice = w.name(ALICE)
+    await w.until(lambda: f"{alice}: hello from signal" in w.sms_texts(BOB), "sms got it")
+
+    response = await w.sms(BOB, "hi from sms")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/xml")
+    bob = w.name(BOB)
+    await w.until(lambda: f"{bob}: hi from sms" in w.signal_texts(ALICE), "signal got it")
+    assert f"{bob}: hi from sms" in w.signal_texts(FAC)
+
+
+@pytest.mark.anyio
+async def test_sms_welcome_warns_that_sms_is_not_encrypted(world: World) -> None:
+    await enroll_everyone(world)
+
+    assert any("not encrypted" in t for t in world.sms_texts(BOB))
+    assert not any("not encrypted" in t for t in world.signal_texts(ALICE))
+
+
+@pytest.mark.anyio
+async def test_a_photo_is_stripped_for_signal_and_becomes_a_note_for_sms(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+
+    w.signal.member(ALICE, ALICE_UUID, profile_name=PROFILE_NAMES[0]).sends_photo("look")
+    alice = w.name(ALICE)
+    await w.until(lambda: any(m.files for m in w.signal.sent_to(FAC)), "photo to fac")
+    photo = next(m for m in w.signal.sent_to(FAC) if m.files).files[0]
+    assert photo.content_type == "image/jpeg" and "IMG" not in photo.filename
+    assert not Image.open(io.BytesIO(photo.data)).getexif()
+    await w.until(lambda: any("photo" in t for t in w.sms_texts(BOB)), "note to bob")
+    assert any(t.startswith(f"{alice}: look") for t in w.sms_texts(BOB))
+    assert w.signal.deleted_attachments  # the server copy is gone
+
+
+@pytest.mark.anyio
+async def test_a_member_changing_their_timer_is_reset_before_the_next_relay(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    alice_phone = w.signal.member(ALICE, ALICE_UUID, profile_name=PROFILE_NAMES[0])
+
+    alice_phone.sets_timer(0)
+    await w.until(lambda: any("reset your timer" in t for t in w.signal_texts(ALICE)), "told")
+    assert w.signal.timers[ALICE] == 86400
+
+    await w.sms(BOB, "after the reset")
+    await w.until(lambda: any("after the reset" in t for t in w.signal_texts(ALICE)), "relayed")
+    calls = [c for c in w.signal.timer_calls if ALICE in str(c)]
+    assert calls[-1]["expiration_in_seconds"] == 86400
+
+
+@pytest.mark.anyio
+async def test_stop_and_start_round_trip(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    bob = w.name(BOB)
+
+    await w.sms(BOB, "STOP")
+    await w.until(lambda: any("texted STOP" in t for t in w.signal_texts(FAC)), "staff told")
+    before = len(w.sms_texts(BOB))
+    w.signal.member(ALICE, ALICE_UUID).says("while bob is away")
+    await w.until(lambda: any("while bob is away" in t for t in w.signal_texts(FAC)), "fac")
+    assert len(w.sms_texts(BOB)) == before
+    assert all("STOP" not in t for t in w.signal_texts(ALICE))  # never rebroadcast
+
+    await w.sms(BOB, "START")
+    await w.until(lambda: any("texted START" in t for t in w.signal_texts(FAC)), "staff told")
+    w.signal.member(ALICE, ALICE_UUID).says("welcome back")
+    await w.until(lambda: any("welcome back" in t for t in w.sms_texts(BOB)), "bob again")
+    states = {m.pseudonym: m.state for m in w.app.relay.roster("mardi")}
+    assert states[bob] == MemberState.ACTIVE
+
+
+@pytest.mark.anyio
+async def test_final_statuses_delete_the_record_at_twilio(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    w.signal.member(ALICE, ALICE_UUID).says("to be deleted at twilio")
+    await w.until(lambda: any("to be deleted" in t for t in w.sms_texts(BOB)), "sent")
+    sid = next(m.sid for m in w.twilio.sent_to(BOB) if "to be deleted" in m.body)
+
+    sent = w.twilio.status_callback(sid, "sent")
+    late_sent = w.twilio.status_callback(sid, "sent")
+    delivered = w.twilio.status_callback(sid, "delivered")  # the fake's final state
+    for callback in (sent, delivered, late_sent, delivered):  # repeated, out of order
+        assert (await callback.post(w.web)).status_code == 204
+
+    await w.until(lambda: sid in w.twilio.deleted, "record deleted")
+
+
+@pytest.mark.anyio
+async def test_an_undelivered_sms_is_reported_to_staff_by_pseudonym(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    w.signal.member(ALICE, ALICE_UUID).says("will not arrive")
+    await w.until(lambda: any("will not arrive" in t for t in w.sms_texts(BOB)), "sent")
+    sid = next(m.sid for m in w.twilio.sent_to(BOB) if "will not arrive" in m.body)
+
+    await w.twilio.status_callback(sid, "undelivered", error_code=30003).post(w.web)
+
+    bob = w.name(BOB)
+    await w.until(lambda: any(f"could not reach {bob}" in t for t in w.signal_texts(FAC)),
+                  "reported")
+
+
+@pytest.mark.anyio
+async def test_a_forged_webhook_changes_nothing(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    webhook = w.twilio.inbound(f"{PUBLIC}/twilio/sms", BOB, "forged")
+
+    response = await w.web.post(webhook.path_and_query, content=webhook.body,
+                                headers=webhook.headers(signature="bm90IGEgc2lnbmF0dXJl"))
+
+    assert response.status_code == 403
+    await anyio.sleep(0.2)
+    assert all("forged" not in t for t in w.signal_texts(ALICE))
+
+
+@pytest.mark.anyio
+async def test_a_changed_safety_number_holds_messages_until_staff_trust_it(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    alice = w.name(ALICE)
+    w.signal.fail_recipient(ALICE, "IDENTITY_FAILURE")
+
+    await w.sms(BOB, "held for alice")
+    await w.until(lambda: any("safety number changed" in t for t in w.signal_texts(FAC)),
+                  "staff alerted")
+    assert all("held for alice" not in t for t in w.signal_texts(ALICE))
+
+    w.signal.member(FAC, FAC_UUID).says(f"/trust {alice}")
+    await w.until(lambda: any("held for alice" in t for t in w.signal_texts(ALICE)), "released")
+    assert w.signal.trusted
