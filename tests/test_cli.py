@@ -184,3 +184,12 @@ def test_the_sandbox_runs_a_scripted_rehearsal(tmp_path: Path) -> None:
     assert ": hello everyone" in done.stdout
     assert "In this group:" in done.stdout or "Dans ce groupe" in done.stdout
     assert "+1514" not in done.stdout
+
+
+def test_the_readme_documents_every_command_in_both_languages() -> None:
+    from relay.commands import COMMANDS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for cmd in COMMANDS:
+        assert f"`/{cmd.words['en']}" in readme, cmd.name
+        assert f"/{cmd.words['fr']}" in readme, cmd.name
