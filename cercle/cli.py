@@ -29,8 +29,11 @@ from relay.phone import mask
 from relay.service import GroupSettings
 from relay.storage import transaction, upgrade
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Cercle: a private, pseudonymous relay for support groups.")
+cli = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Cercle: a private, pseudonymous relay for support groups.",
+)
 db_cli = typer.Typer(no_args_is_help=True, help="The database.")
 group_cli = typer.Typer(no_args_is_help=True, help="Support groups.")
 member_cli = typer.Typer(no_args_is_help=True, help="Members (admins enroll vetted numbers).")
@@ -114,7 +117,9 @@ def run() -> None:
             "No transport is configured. Set SIGNAL_SERVICE and SIGNAL_NUMBER for Signal, "
             "and/or TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_NUMBER and PUBLIC_BASE_URL "
             "for SMS (see config/example.env).\nTo try Cercle without a provider, run "
-            "`cercle sandbox`.", 2)
+            "`cercle sandbox`.",
+            2,
+        )
     from cercle.serve import serve
 
     serve(s, web=True, worker=True)
@@ -193,16 +198,22 @@ def group_create(
     if seconds is None:
         raise fail("--timer must be a duration such as 1d, 1w or 8h")
     with wired() as app:
-        group = app.relay.create_group(GroupSettings(name, lang.value, seconds, allow_rename,
-                                                     allow_sms, allow_media))
+        group = app.relay.create_group(
+            GroupSettings(name, lang.value, seconds, allow_rename, allow_sms, allow_media)
+        )
     emit([_group_row(group)], as_json, "Group created")
 
 
 def _group_row(g: Group, members: int | None = None) -> dict[str, Any]:
-    row: dict[str, Any] = {"name": g.name, "lang": g.lang, "timer_seconds": g.timer_seconds,
-                           "allow_rename": g.allow_rename, "allow_sms": g.allow_sms,
-                           "allow_media": g.allow_media,
-                           "closed": g.closed_at is not None}
+    row: dict[str, Any] = {
+        "name": g.name,
+        "lang": g.lang,
+        "timer_seconds": g.timer_seconds,
+        "allow_rename": g.allow_rename,
+        "allow_sms": g.allow_sms,
+        "allow_media": g.allow_media,
+        "closed": g.closed_at is not None,
+    }
     if members is not None:
         row["members"] = members
     return row
@@ -211,12 +222,17 @@ def _group_row(g: Group, members: int | None = None) -> dict[str, Any]:
 @group_cli.command("list")
 def group_list(as_json: JsonOpt = False) -> None:
     """List groups."""
-    from sqlmodel import Session, func, select
+    from sqlmodel import Session, col, func, select
 
     with wired() as app, Session(app.engine) as s:
-        counts = dict(s.exec(select(Member.group_id, func.count()).where(
-            Member.state != MemberState.REMOVED).group_by(Member.group_id)).all())
-        rows = [_group_row(g, counts.get(g.id, 0)) for g in s.exec(select(Group)).all()]
+        counts = dict(
+            s.exec(
+                select(col(Member.group_id), func.count())
+                .where(col(Member.state) != MemberState.REMOVED)
+                .group_by(col(Member.group_id))
+            ).all()
+        )
+        rows = [_group_row(g, counts.get(g.id or 0, 0)) for g in s.exec(select(Group)).all()]
     emit(rows, as_json, "Groups")
 
 
@@ -257,9 +273,16 @@ def group_close(
 def _member_row(app: App, m: Member, show_numbers: bool) -> dict[str, Any]:
     address = app.relay.address_of(m) or ""
     shown = address if show_numbers else (mask(address) if address.startswith("+") else "••••")
-    return {"pseudonym": m.pseudonym, "role": m.role, "transport": m.channel, "lang": m.lang,
-            "state": m.state, "muted": m.muted_until is not None,
-            "last_active": m.last_active_on, "number": shown}
+    return {
+        "pseudonym": m.pseudonym,
+        "role": m.role,
+        "transport": m.channel,
+        "lang": m.lang,
+        "state": m.state,
+        "muted": m.muted_until is not None,
+        "last_active": m.last_active_on,
+        "number": shown,
+    }
 
 
 @member_cli.command("add")
@@ -304,8 +327,9 @@ def _choose_channel(app: App, number: str, via: Via | None) -> Channel:
 @member_cli.command("list")
 def member_list(
     group: Annotated[str, typer.Option("--group", "-g")],
-    show_numbers: Annotated[bool, typer.Option(
-        "--show-numbers", help="Show full numbers (audited)")] = False,
+    show_numbers: Annotated[
+        bool, typer.Option("--show-numbers", help="Show full numbers (audited)")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List a group's members: pseudonym, role, transport, state, last activity."""
@@ -315,8 +339,15 @@ def member_list(
         if show_numbers:
             with transaction(app.engine) as s:
                 g = app.relay.group(s, group)
-                s.add(AuditEvent(group_id=g.id, at=app.clock.now(), actor="admin",
-                                 action="numbers_shown", detail=f"{len(rows)} members"))
+                s.add(
+                    AuditEvent(
+                        group_id=g.id,
+                        at=app.clock.now(),
+                        actor="admin",
+                        action="numbers_shown",
+                        detail=f"{len(rows)} members",
+                    )
+                )
     emit(rows, as_json, f"Members of {group}")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import anyio
 from starlette.routing import BaseRoute
@@ -50,7 +50,8 @@ class Providers:
         providers = cls()
         if settings.signal_service and settings.signal_number:
             providers.signal = SignalTransport(
-                SignalClient(settings.signal_service, settings.signal_number))
+                SignalClient(settings.signal_service, settings.signal_number)
+            )
         if settings.sms_enabled:
             assert settings.twilio_account_sid and settings.twilio_auth_token  # noqa: S101
             assert settings.public_base_url  # noqa: S101 - checked by Settings
@@ -61,8 +62,7 @@ class Providers:
                 number=settings.twilio_number,
                 messaging_service_sid=settings.twilio_messaging_service_sid,
                 api_key=settings.twilio_api_key,
-                api_secret=settings.twilio_api_secret.value if settings.twilio_api_secret
-                else None,
+                api_secret=settings.twilio_api_secret.value if settings.twilio_api_secret else None,
                 api_base=settings.twilio_api_base,
             )
             providers.sms = SmsTransport(providers.sms_config)
@@ -94,8 +94,9 @@ def signal_receiver(providers: Providers, relay: Relay) -> SignalReceiver | None
     return SignalReceiver(providers.signal, accept)
 
 
-def twilio_routes(providers: Providers, relay: Relay,
-                  background: anyio.abc.TaskGroup | None = None) -> list[BaseRoute]:
+def twilio_routes(
+    providers: Providers, relay: Relay, background: anyio.abc.TaskGroup | None = None
+) -> list[BaseRoute]:
     """The webhook and status-callback routes, wired to the core."""
     if providers.sms is None or providers.sms_config is None:
         return []
@@ -118,8 +119,10 @@ def twilio_routes(providers: Providers, relay: Relay,
             failure = error_for_code(error_code).reason
         for _ in range(25):
             known = await anyio.to_thread.run_sync(
-                lambda: relay.record_status(Channel.SMS, sid, status.value,
-                                            status_rank(status), failure))
+                lambda: relay.record_status(
+                    Channel.SMS, sid, status.value, status_rank(status), failure
+                )
+            )
             if known:
                 return
             # Twilio can call back before our worker has stored the message's sid.
@@ -129,10 +132,9 @@ def twilio_routes(providers: Providers, relay: Relay,
     return list(sms_routes(WebhookVerifier.from_config(config), accept, on_status))
 
 
-async def _accept_with_media(relay: Relay, sms: SmsTransport, config: SmsConfig,
-                             parsed: ParsedInbound) -> None:
-    from dataclasses import replace
-
+async def _accept_with_media(
+    relay: Relay, sms: SmsTransport, config: SmsConfig, parsed: ParsedInbound
+) -> None:
     fetcher = MediaFetcher(config, sms.client)
     try:
         attachments = await fetcher.fetch_all_and_delete(parsed.media)
@@ -144,15 +146,17 @@ async def _accept_with_media(relay: Relay, sms: SmsTransport, config: SmsConfig,
     await accept_in_thread(relay, replace(parsed.inbound, attachments=attachments))
 
 
-async def purge_twilio_records(providers: Providers, relay: Relay, stop: anyio.Event,
-                               every: float = 30.0) -> None:
+async def purge_twilio_records(
+    providers: Providers, relay: Relay, stop: anyio.Event, every: float = 30.0
+) -> None:
     """Delete message records at Twilio once they are final, and received ones at once."""
     if providers.sms is None:
         return
     while not stop.is_set():
         try:
             refs = await anyio.to_thread.run_sync(
-                lambda: relay.provider_refs_to_purge(Channel.SMS, FINAL_RANK))
+                lambda: relay.provider_refs_to_purge(Channel.SMS, FINAL_RANK)
+            )
             for kind, ref in refs:
                 try:
                     await providers.sms.delete_message(ref)
@@ -162,7 +166,7 @@ async def purge_twilio_records(providers: Providers, relay: Relay, stop: anyio.E
                 await anyio.to_thread.run_sync(relay.mark_purged, kind, ref)
             if refs:
                 log.info("deleted %d message records at Twilio", len(refs))
-        except Exception:  # noqa: BLE001 - a purge round must never end the worker
+        except Exception:
             log.exception("twilio purge round failed (ref %s)", secrets.token_hex(4))
         with anyio.move_on_after(every):
             await stop.wait()

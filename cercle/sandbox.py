@@ -72,8 +72,10 @@ def sandbox_key(console: Console) -> str:
     fd = os.open(KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
     with os.fdopen(fd, "w") as fh:
         fh.write(key + "\n")
-    console.print(f"[dim]Created a sandbox data key in {KEY_FILE} (readable by you only). "
-                  "It is for rehearsals: never use it for a real group.[/]")
+    console.print(
+        f"[dim]Created a sandbox data key in {KEY_FILE} (readable by you only). "
+        "It is for rehearsals: never use it for a real group.[/]"
+    )
     return key
 
 
@@ -104,22 +106,27 @@ class Sandbox:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{DB_FILE}{suffix}").unlink(missing_ok=True)
         key = sandbox_key(console)
-        settings = Settings(**{**settings.__dict__, "database_url": f"sqlite:///{DB_FILE}",
-                               "data_key": Secret(key)})
+        settings = Settings(
+            **{**settings.__dict__, "database_url": f"sqlite:///{DB_FILE}", "data_key": Secret(key)}
+        )
         transport = LoopbackTransport()
         clock = ShiftedClock()
         app = bootstrap(settings, clock=clock, transports={Channel.SANDBOX: transport})
         upgrade(app.engine)
         box = cls(app, transport, clock, console)
-        app.relay.create_group(GroupSettings(name=GROUP, lang="fr", timer_seconds=86400,
-                                             allow_rename=True, allow_media=True))
+        app.relay.create_group(
+            GroupSettings(
+                name=GROUP, lang="fr", timer_seconds=86400, allow_rename=True, allow_media=True
+            )
+        )
         for handle, role, lang in CAST:
             box.add(handle, lang, role, quiet=True)
         box.deliver()
         return box
 
-    def add(self, handle: str, lang: str = "en", role: Role = Role.MEMBER,
-            *, quiet: bool = False) -> None:
+    def add(
+        self, handle: str, lang: str = "en", role: Role = Role.MEMBER, *, quiet: bool = False
+    ) -> None:
         """Enroll another simulated phone."""
         if handle in self.phones:
             raise CercleError(f"{handle} is already in the rehearsal.")
@@ -137,8 +144,9 @@ class Sandbox:
             inbox = self.transport.inbox.get(phone.number, [])
             for item in inbox[phone.seen :]:
                 self.console.print(f"[cyan]→ {phone.handle}[/] [dim]receives:[/]")
-                self.console.print("   " + item.text.replace("\n", "\n   "), markup=False,
-                                   highlight=False)
+                self.console.print(
+                    "   " + item.text.replace("\n", "\n   "), markup=False, highlight=False
+                )
                 for ctype, name, _ in item.attachments:
                     self.console.print(f"   [dim][attachment {name} ({ctype})][/]")
             phone.seen = len(inbox)
@@ -150,9 +158,15 @@ class Sandbox:
             self.console.print(f"[red]No one called {handle} in the rehearsal.[/]")
             return
         self.counter += 1
-        self.app.relay.accept(Inbound(channel=Channel.SANDBOX, sender=Sender(address=phone.number),
-                                      dedup_key=f"sandbox:{self.counter}", text=text,
-                                      ref=str(self.counter)))
+        self.app.relay.accept(
+            Inbound(
+                channel=Channel.SANDBOX,
+                sender=Sender(address=phone.number),
+                dedup_key=f"sandbox:{self.counter}",
+                text=text,
+                ref=str(self.counter),
+            )
+        )
         self.deliver()
 
     def show(self, handle: str) -> None:
@@ -203,20 +217,26 @@ class Sandbox:
         return True
 
 
-def run_sandbox(settings: Settings, lines: Iterable[str] | None = None,
-                out: TextIO | None = None) -> None:
+def run_sandbox(
+    settings: Settings, lines: Iterable[str] | None = None, out: TextIO | None = None
+) -> None:
     """Run a rehearsal: interactive on a terminal, or reading ``lines`` (e.g. piped input)."""
     console = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)
     # The rehearsal shows what phones show; operational logs would only get in the way.
     logging.getLogger().setLevel(logging.WARNING)
-    console.print("[bold]Cercle sandbox[/]: a rehearsal group on this machine. No message "
-                  "leaves it.")
+    console.print(
+        "[bold]Cercle sandbox[/]: a rehearsal group on this machine. No message leaves it."
+    )
     box = Sandbox.start(console, settings)
     names = {m.id: m.pseudonym for m in box.app.relay.roster(GROUP)}
-    cast = ", ".join(f"{h} ({r}, {lang}, called {name})" for (h, r, lang), name
-                     in zip(CAST, names.values(), strict=True))
-    console.print(f"Group [bold]{GROUP}[/] with: {cast}. Each has received the welcome and "
-                  "must agree first (try [bold]:agree[/]).")
+    cast = ", ".join(
+        f"{h} ({r}, {lang}, called {name})"
+        for (h, r, lang), name in zip(CAST, names.values(), strict=True)
+    )
+    console.print(
+        f"Group [bold]{GROUP}[/] with: {cast}. Each has received the welcome and "
+        "must agree first (try [bold]:agree[/])."
+    )
     console.print(HELP)
     try:
         if lines is not None:

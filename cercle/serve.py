@@ -29,29 +29,25 @@ def serve(settings: Settings, *, web: bool, worker: bool) -> None:
     async def main() -> None:
         stop = anyio.Event()
         async with anyio.create_task_group() as tg:
-
-            async def on_signals() -> None:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        stop.set()
-                        return
-
-            tg.start_soon(on_signals)
             if worker:
                 tg.start_soon(run_worker, app, stop)
             if web:
-                config = uvicorn.Config(create_app(app), host="0.0.0.0", port=settings.port,  # noqa: S104 - a server
-                                        log_config=None, access_log=False, proxy_headers=True)
-                server = uvicorn.Server(config)
-                server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-
-                async def run_web() -> None:
-                    await server.serve()
-
-                tg.start_soon(run_web)
-            await stop.wait()
-            if web:
-                server.should_exit = True
+                config = uvicorn.Config(
+                    create_app(app),
+                    host="0.0.0.0",  # noqa: S104 - a server behind the platform's router
+                    port=settings.port,
+                    log_config=None,
+                    access_log=False,
+                    proxy_headers=True,
+                )
+                # uvicorn handles SIGINT/SIGTERM; when it stops, the worker stops with it.
+                await uvicorn.Server(config).serve()
+                stop.set()
+            else:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        stop.set()
+                        break
             tg.cancel_scope.deadline = anyio.current_time() + 10
 
     try:

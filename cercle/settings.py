@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from relay.crypto import KeyError_, parse_key
+from relay.crypto import DataKeyError, parse_key
 from relay.storage import DEFAULT_URL
 
 
@@ -108,8 +108,9 @@ class Settings:
         return self.data_key
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None,
-                 dotenv_path: Path | None = None) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = None
+    ) -> Settings:
         """Read settings: ``.env`` first, real environment variables over it."""
         env: dict[str, str | None] = {}
         path = dotenv_path if dotenv_path is not None else Path.cwd() / ".env"
@@ -124,33 +125,40 @@ class Settings:
         if key is not None:
             try:
                 parse_key(key)
-            except KeyError_ as exc:
+            except DataKeyError as exc:
                 raise SettingsError(str(exc)) from exc
         signal_service = _opt(env, "SIGNAL_SERVICE")
         signal_number = _opt(env, "SIGNAL_NUMBER")
         if bool(signal_service) != bool(signal_number):
             missing = "SIGNAL_NUMBER" if signal_service else "SIGNAL_SERVICE"
-            raise SettingsError(f"{missing} must be set too: Signal needs both SIGNAL_SERVICE "
-                                "(host:port of signal-cli-rest-api) and SIGNAL_NUMBER")
+            raise SettingsError(
+                f"{missing} must be set too: Signal needs both SIGNAL_SERVICE "
+                "(host:port of signal-cli-rest-api) and SIGNAL_NUMBER"
+            )
         if signal_service and ("://" in signal_service or ":" not in signal_service):
             raise SettingsError("SIGNAL_SERVICE must be host:port, e.g. localhost:8080")
         sid = _opt(env, "TWILIO_ACCOUNT_SID")
-        token, api_key, api_secret = (_opt(env, n) for n in
-                                      ("TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET"))
+        token, api_key, api_secret = (
+            _opt(env, n) for n in ("TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET")
+        )
         number, service = _opt(env, "TWILIO_NUMBER"), _opt(env, "TWILIO_MESSAGING_SERVICE_SID")
         public = _opt(env, "PUBLIC_BASE_URL")
         if sid:
             if not token:
-                raise SettingsError("TWILIO_AUTH_TOKEN must be set: it also checks the "
-                                    "signature of every webhook")
+                raise SettingsError(
+                    "TWILIO_AUTH_TOKEN must be set: it also checks the signature of every webhook"
+                )
             if bool(api_key) != bool(api_secret):
                 raise SettingsError("TWILIO_API_KEY and TWILIO_API_SECRET go together")
             if not (number or service):
-                raise SettingsError("Set TWILIO_NUMBER or TWILIO_MESSAGING_SERVICE_SID: "
-                                    "the sender of SMS")
+                raise SettingsError(
+                    "Set TWILIO_NUMBER or TWILIO_MESSAGING_SERVICE_SID: the sender of SMS"
+                )
             if not public:
-                raise SettingsError("PUBLIC_BASE_URL must be set for SMS: Twilio calls it, "
-                                    "and webhook signatures are checked against it")
+                raise SettingsError(
+                    "PUBLIC_BASE_URL must be set for SMS: Twilio calls it, "
+                    "and webhook signatures are checked against it"
+                )
         elif any((token, api_key, number, service)):
             raise SettingsError("TWILIO_ACCOUNT_SID must be set to use Twilio")
         if public and not public.startswith(("https://", "http://")):

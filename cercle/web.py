@@ -9,7 +9,6 @@ from typing import Any
 
 import anyio
 import anyio.abc
-
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -54,7 +53,7 @@ class Guard:
             message = await receive()
             received += len(message.get("body", b""))
             if received > MAX_BODY:
-                raise _TooLarge
+                raise _TooLargeError
             return message
 
         async def with_headers(message: Message) -> None:
@@ -66,11 +65,11 @@ class Guard:
 
         try:
             await self.app(scope, limited, with_headers)
-        except _TooLarge:
+        except _TooLargeError:
             await PlainTextResponse("request too large", 413)(scope, receive, with_headers)
 
 
-class _TooLarge(Exception):
+class _TooLargeError(Exception):
     pass
 
 
@@ -109,5 +108,9 @@ def create_app(app: App, extra_routes: list[BaseRoute] | None = None) -> Starlet
         *twilio_routes(app.providers, app.relay, _Background()),  # type: ignore[arg-type]
         *(extra_routes or []),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(Guard)], lifespan=lifespan,
-                     exception_handlers={Exception: server_error})
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(Guard)],
+        lifespan=lifespan,
+        exception_handlers={Exception: server_error},
+    )

@@ -130,6 +130,12 @@ class Command:
     before_consent: bool = False  # usable by someone who has not agreed yet
 
 
+def member_id(member: Member) -> int:
+    """A stored member's id (always set once the row exists)."""
+    assert member.id is not None  # noqa: S101 - rows read from the database have ids
+    return member.id
+
+
 def _word_for(member: Member, command: str) -> Raw:
     """The command's word in ``member``'s language, e.g. ``/equipe`` for a French speaker."""
     return Raw("/" + COMMANDS_BY_NAME[command].words[member.lang])
@@ -166,10 +172,15 @@ def cmd_help(ctx: Context) -> Outcome:
     """List what this person may run, in their language."""
     lang = ctx.member.lang
     lines: list[Renderable] = [T("What you can send:")]
-    for cmd in allowed_commands(ctx.member):
-        lines.append(Joined((cmd.usage, Raw("—"), cmd.help), " "))
-    lines.append(T("Anything else you write goes to the group under your name, {name}.",
-                   name=display_name(ctx.member)))
+    lines.extend(
+        Joined((cmd.usage, Raw("—"), cmd.help), " ") for cmd in allowed_commands(ctx.member)
+    )
+    lines.append(
+        T(
+            "Anything else you write goes to the group under your name, {name}.",
+            name=display_name(ctx.member),
+        )
+    )
     del lang
     return Outcome.of(Reply(Joined(tuple(lines))))
 
@@ -213,12 +224,22 @@ def cmd_lang(ctx: Context) -> Outcome:
 def cmd_pause(ctx: Context) -> Outcome:
     """Stop receiving group messages for a while."""
     if ctx.member.state == MemberState.PAUSED:
-        return Outcome.of(Reply(T("You are already paused. Send {resume} to come back.",
-                                  resume=Raw(ctx.word("resume")))))
+        return Outcome.of(
+            Reply(
+                T(
+                    "You are already paused. Send {resume} to come back.",
+                    resume=Raw(ctx.word("resume")),
+                )
+            )
+        )
     return Outcome.of(
         SetPaused(paused=True),
-        Reply(T("Paused: you will not receive group messages until you send {resume}.",
-                resume=Raw(ctx.word("resume")))),
+        Reply(
+            T(
+                "Paused: you will not receive group messages until you send {resume}.",
+                resume=Raw(ctx.word("resume")),
+            )
+        ),
         Audit("pause"),
     )
 
@@ -227,8 +248,11 @@ def cmd_resume(ctx: Context) -> Outcome:
     """Receive group messages again."""
     if ctx.member.state != MemberState.PAUSED:
         return Outcome.of(Reply(T("You are not paused.")))
-    return Outcome.of(SetPaused(paused=False), Reply(T("Welcome back. You will receive group "
-                                                       "messages again.")), Audit("resume"))
+    return Outcome.of(
+        SetPaused(paused=False),
+        Reply(T("Welcome back. You will receive group messages again.")),
+        Audit("resume"),
+    )
 
 
 def cmd_name(ctx: Context) -> Outcome:
@@ -255,8 +279,9 @@ def cmd_staff(ctx: Context) -> Outcome:
     """A private message to the facilitators only."""
     text = _require_text(ctx)
     return Outcome.of(
-        ToStaff(T("Private to staff from {name}: {text}", name=display_name(ctx.member),
-                  text=Raw(text))),
+        ToStaff(
+            T("Private to staff from {name}: {text}", name=display_name(ctx.member), text=Raw(text))
+        ),
         Reply(T("Sent privately to the facilitators. They will answer you privately.")),
     )
 
@@ -266,16 +291,28 @@ def cmd_leave(ctx: Context) -> Outcome:
     requested = ctx.member.leave_requested_at
     if requested is not None and ctx.now - requested <= LEAVE_CONFIRM_WINDOW:
         return Outcome.of(
-            Remove(ctx.member.id, T("You have left the group. Your number and your data "
-                                    "have been deleted. Take care of yourself.")),
-            ToGroup(T("{name} has left the group.", name=display_name(ctx.member)),
-                    exclude=ctx.member.id),
+            Remove(
+                member_id(ctx.member),
+                T(
+                    "You have left the group. Your number and your data "
+                    "have been deleted. Take care of yourself."
+                ),
+            ),
+            ToGroup(
+                T("{name} has left the group.", name=display_name(ctx.member)),
+                exclude=ctx.member.id,
+            ),
             Audit("leave", target=ctx.member.pseudonym),
         )
     return Outcome.of(
         RequestLeave(),
-        Reply(T("Do you want to leave the group? Your data will be deleted. To confirm, send "
-                "{leave} again within 10 minutes.", leave=Raw(ctx.word("leave")))),
+        Reply(
+            T(
+                "Do you want to leave the group? Your data will be deleted. To confirm, send "
+                "{leave} again within 10 minutes.",
+                leave=Raw(ctx.word("leave")),
+            )
+        ),
     )
 
 
@@ -301,10 +338,14 @@ def cmd_who(ctx: Context) -> Outcome:
         if m.muted_until is not None and m.muted_until > ctx.now:
             state = T("muted")
         lines.append(
-            T("• {name}: {role}, {channel}, {state}, last active: {when}",
-              name=display_name(m), role=ROLE_NAMES[m.role],
-              channel=CHANNEL_NAMES.get(m.channel, Raw(m.channel)), state=state,
-              when=_last_active(m, ctx.now))
+            T(
+                "• {name}: {role}, {channel}, {state}, last active: {when}",
+                name=display_name(m),
+                role=ROLE_NAMES[m.role],
+                channel=CHANNEL_NAMES.get(m.channel, Raw(m.channel)),
+                state=state,
+                when=_last_active(m, ctx.now),
+            )
         )
     return Outcome.of(Reply(Joined(tuple(lines))))
 
@@ -314,14 +355,16 @@ def cmd_remove(ctx: Context) -> Outcome:
     target, reason = _target(ctx)
     if not _outranks(ctx.member, target):
         raise Refusal(T("You cannot remove {name}.", name=display_name(target)))
-    farewell: Renderable = T("A facilitator has removed you from the group. Your number and "
-                             "your data have been deleted.")
+    farewell: Renderable = T(
+        "A facilitator has removed you from the group. Your number and your data have been deleted."
+    )
     if reason.strip():
         farewell = Joined((farewell, T("Reason: {reason}", reason=Raw(reason.strip()))))
     return Outcome.of(
-        Remove(target.id, farewell),  # type: ignore[arg-type]
-        ToGroup(T("{name} is no longer in the group.", name=display_name(target)),
-                exclude=target.id),
+        Remove(member_id(target), farewell),
+        ToGroup(
+            T("{name} is no longer in the group.", name=display_name(target)), exclude=target.id
+        ),
         Audit("remove", target=target.pseudonym),
     )
 
@@ -336,13 +379,24 @@ def cmd_mute(ctx: Context) -> Outcome:
         raise UsageError
     until = ctx.now + timedelta(seconds=seconds)
     return Outcome.of(
-        Mute(target.id, until),  # type: ignore[arg-type]
-        ToMember(target.id,  # type: ignore[arg-type]
-                 T("A facilitator has muted you for {duration}. Your messages will not be sent "
-                   "to the group until then. You can still write to the facilitators with "
-                   "{staff}.", duration=describe(seconds), staff=_word_for(target, "staff"))),
-        Reply(T("{name} is muted for {duration}.", name=display_name(target),
-                duration=describe(seconds))),
+        Mute(member_id(target), until),
+        ToMember(
+            member_id(target),
+            T(
+                "A facilitator has muted you for {duration}. Your messages will not be sent "
+                "to the group until then. You can still write to the facilitators with "
+                "{staff}.",
+                duration=describe(seconds),
+                staff=_word_for(target, "staff"),
+            ),
+        ),
+        Reply(
+            T(
+                "{name} is muted for {duration}.",
+                name=display_name(target),
+                duration=describe(seconds),
+            )
+        ),
         Audit("mute", target=target.pseudonym, detail=f"{seconds}s"),
     )
 
@@ -351,8 +405,8 @@ def cmd_unmute(ctx: Context) -> Outcome:
     """Lift a mute."""
     target, _ = _target(ctx)
     return Outcome.of(
-        Mute(target.id, None),  # type: ignore[arg-type]
-        ToMember(target.id, T("You can write to the group again.")),  # type: ignore[arg-type]
+        Mute(member_id(target), None),
+        ToMember(member_id(target), T("You can write to the group again.")),
         Reply(T("{name} can write to the group again.", name=display_name(target))),
         Audit("unmute", target=target.pseudonym),
     )
@@ -362,8 +416,10 @@ def cmd_announce(ctx: Context) -> Outcome:
     """A message to everyone, marked as coming from staff."""
     text = _require_text(ctx)
     return Outcome.of(
-        ToGroup(T("Announcement from {name}: {text}", name=display_name(ctx.member),
-                  text=Raw(text)), exclude=ctx.member.id),
+        ToGroup(
+            T("Announcement from {name}: {text}", name=display_name(ctx.member), text=Raw(text)),
+            exclude=ctx.member.id,
+        ),
         Reply(T("Announcement sent.")),
         Audit("announce"),
     )
@@ -377,9 +433,14 @@ def cmd_reply(ctx: Context) -> Outcome:
     if len(text) > MAX_TEXT:
         raise Refusal(T("That message is too long ({n} characters at most).", n=MAX_TEXT))
     return Outcome.of(
-        ToMember(target.id,  # type: ignore[arg-type]
-                 T("Private message from {name}: {text}", name=display_name(ctx.member),
-                   text=Raw(text.strip()))),
+        ToMember(
+            member_id(target),
+            T(
+                "Private message from {name}: {text}",
+                name=display_name(ctx.member),
+                text=Raw(text.strip()),
+            ),
+        ),
         Reply(T("Sent privately to {name}.", name=display_name(target))),
         Audit("reply", target=target.pseudonym),
     )
@@ -394,8 +455,12 @@ def cmd_timer(ctx: Context) -> Outcome:
         raise Refusal(T("The timer must be between 1 minute and 12 weeks."))
     return Outcome.of(
         SetGroupTimer(seconds),
-        ToGroup(T("A facilitator set messages in this group to disappear after {timer}.",
-                  timer=describe(seconds))),
+        ToGroup(
+            T(
+                "A facilitator set messages in this group to disappear after {timer}.",
+                timer=describe(seconds),
+            )
+        ),
         Audit("timer", detail=f"{seconds}s"),
     )
 
@@ -404,53 +469,162 @@ def cmd_trust(ctx: Context) -> Outcome:
     """Accept a member's new safety number after checking with them by another safe way."""
     target, _ = _target(ctx)
     return Outcome.of(
-        Trust(target.id),  # type: ignore[arg-type]
+        Trust(member_id(target)),
         Reply(T("Messages to {name} will go out again.", name=display_name(target))),
         Audit("trust", target=target.pseudonym),
     )
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("help", {"en": "help", "fr": "aide"}, Role.MEMBER, T("/help"),
-            T("what you can send"), cmd_help, before_consent=True),
-    Command("rules", {"en": "rules", "fr": "regles"}, Role.MEMBER, T("/rules"),
-            T("the group agreements"), cmd_rules, before_consent=True),
-    Command("resources", {"en": "resources", "fr": "ressources"}, Role.MEMBER,
-            T("/resources"), T("help lines you can call or text now"), cmd_resources,
-            before_consent=True),
-    Command("whoami", {"en": "whoami", "fr": "moi"}, Role.MEMBER, T("/whoami"),
-            T("your name, language and timer in this group"), cmd_whoami),
-    Command("lang", {"en": "lang", "fr": "langue"}, Role.MEMBER, T("/lang fr|en"),
-            T("change your language"), cmd_lang, before_consent=True),
-    Command("pause", {"en": "pause", "fr": "pause"}, Role.MEMBER, T("/pause"),
-            T("stop receiving group messages for a while"), cmd_pause),
-    Command("resume", {"en": "resume", "fr": "reprendre"}, Role.MEMBER, T("/resume"),
-            T("receive group messages again"), cmd_resume),
-    Command("name", {"en": "name", "fr": "nom"}, Role.MEMBER, T("/name NEW NAME"),
-            T("choose another name, if the group allows it"), cmd_name),
-    Command("staff", {"en": "staff", "fr": "equipe"}, Role.MEMBER, T("/staff MESSAGE"),
-            T("write privately to the facilitators"), cmd_staff),
-    Command("leave", {"en": "leave", "fr": "quitter"}, Role.MEMBER, T("/leave"),
-            T("leave the group and delete your data"), cmd_leave, before_consent=True),
-    Command("who", {"en": "who", "fr": "qui"}, Role.FACILITATOR, T("/who"),
-            T("who is in the group: names, roles, Signal or SMS, state"), cmd_who),
-    Command("remove", {"en": "remove", "fr": "retirer"}, Role.FACILITATOR,
-            T("/remove NAME [reason]"), T("remove someone and delete their data"), cmd_remove),
-    Command("mute", {"en": "mute", "fr": "sourdine"}, Role.FACILITATOR,
-            T("/mute NAME [duration, e.g. 30m, 2h, 1d]"),
-            T("stop someone's messages reaching the group for a while"), cmd_mute),
-    Command("unmute", {"en": "unmute", "fr": "reactiver"}, Role.FACILITATOR,
-            T("/unmute NAME"), T("lift a mute"), cmd_unmute),
-    Command("announce", {"en": "announce", "fr": "annonce"}, Role.FACILITATOR,
-            T("/announce MESSAGE"), T("send a message to everyone, marked as staff"),
-            cmd_announce),
-    Command("reply", {"en": "reply", "fr": "repondre"}, Role.FACILITATOR,
-            T("/reply NAME MESSAGE"), T("answer someone privately"), cmd_reply),
-    Command("timer", {"en": "timer", "fr": "minuteur"}, Role.FACILITATOR,
-            T("/timer DURATION (e.g. 1d, 1w)"),
-            T("set how long messages last before they disappear"), cmd_timer),
-    Command("trust", {"en": "trust", "fr": "confiance"}, Role.FACILITATOR, T("/trust NAME"),
-            T("after a safety number change, once you have checked with them"), cmd_trust),
+    Command(
+        "help",
+        {"en": "help", "fr": "aide"},
+        Role.MEMBER,
+        T("/help"),
+        T("what you can send"),
+        cmd_help,
+        before_consent=True,
+    ),
+    Command(
+        "rules",
+        {"en": "rules", "fr": "regles"},
+        Role.MEMBER,
+        T("/rules"),
+        T("the group agreements"),
+        cmd_rules,
+        before_consent=True,
+    ),
+    Command(
+        "resources",
+        {"en": "resources", "fr": "ressources"},
+        Role.MEMBER,
+        T("/resources"),
+        T("help lines you can call or text now"),
+        cmd_resources,
+        before_consent=True,
+    ),
+    Command(
+        "whoami",
+        {"en": "whoami", "fr": "moi"},
+        Role.MEMBER,
+        T("/whoami"),
+        T("your name, language and timer in this group"),
+        cmd_whoami,
+    ),
+    Command(
+        "lang",
+        {"en": "lang", "fr": "langue"},
+        Role.MEMBER,
+        T("/lang fr|en"),
+        T("change your language"),
+        cmd_lang,
+        before_consent=True,
+    ),
+    Command(
+        "pause",
+        {"en": "pause", "fr": "pause"},
+        Role.MEMBER,
+        T("/pause"),
+        T("stop receiving group messages for a while"),
+        cmd_pause,
+    ),
+    Command(
+        "resume",
+        {"en": "resume", "fr": "reprendre"},
+        Role.MEMBER,
+        T("/resume"),
+        T("receive group messages again"),
+        cmd_resume,
+    ),
+    Command(
+        "name",
+        {"en": "name", "fr": "nom"},
+        Role.MEMBER,
+        T("/name NEW NAME"),
+        T("choose another name, if the group allows it"),
+        cmd_name,
+    ),
+    Command(
+        "staff",
+        {"en": "staff", "fr": "equipe"},
+        Role.MEMBER,
+        T("/staff MESSAGE"),
+        T("write privately to the facilitators"),
+        cmd_staff,
+    ),
+    Command(
+        "leave",
+        {"en": "leave", "fr": "quitter"},
+        Role.MEMBER,
+        T("/leave"),
+        T("leave the group and delete your data"),
+        cmd_leave,
+        before_consent=True,
+    ),
+    Command(
+        "who",
+        {"en": "who", "fr": "qui"},
+        Role.FACILITATOR,
+        T("/who"),
+        T("who is in the group: names, roles, Signal or SMS, state"),
+        cmd_who,
+    ),
+    Command(
+        "remove",
+        {"en": "remove", "fr": "retirer"},
+        Role.FACILITATOR,
+        T("/remove NAME [reason]"),
+        T("remove someone and delete their data"),
+        cmd_remove,
+    ),
+    Command(
+        "mute",
+        {"en": "mute", "fr": "sourdine"},
+        Role.FACILITATOR,
+        T("/mute NAME [duration, e.g. 30m, 2h, 1d]"),
+        T("stop someone's messages reaching the group for a while"),
+        cmd_mute,
+    ),
+    Command(
+        "unmute",
+        {"en": "unmute", "fr": "reactiver"},
+        Role.FACILITATOR,
+        T("/unmute NAME"),
+        T("lift a mute"),
+        cmd_unmute,
+    ),
+    Command(
+        "announce",
+        {"en": "announce", "fr": "annonce"},
+        Role.FACILITATOR,
+        T("/announce MESSAGE"),
+        T("send a message to everyone, marked as staff"),
+        cmd_announce,
+    ),
+    Command(
+        "reply",
+        {"en": "reply", "fr": "repondre"},
+        Role.FACILITATOR,
+        T("/reply NAME MESSAGE"),
+        T("answer someone privately"),
+        cmd_reply,
+    ),
+    Command(
+        "timer",
+        {"en": "timer", "fr": "minuteur"},
+        Role.FACILITATOR,
+        T("/timer DURATION (e.g. 1d, 1w)"),
+        T("set how long messages last before they disappear"),
+        cmd_timer,
+    ),
+    Command(
+        "trust",
+        {"en": "trust", "fr": "confiance"},
+        Role.FACILITATOR,
+        T("/trust NAME"),
+        T("after a safety number change, once you have checked with them"),
+        cmd_trust,
+    ),
 )
 COMMANDS_BY_NAME = {c.name: c for c in COMMANDS}
 _BY_WORD = {w: c for c in COMMANDS for w in c.words.values()}

@@ -26,7 +26,7 @@ _KID_LEN = 4
 _NONCE_LEN = 12
 
 
-class KeyError_(ValueError):  # noqa: N801 - trailing underscore avoids shadowing the builtin
+class DataKeyError(ValueError):
     """The data key is missing, malformed, or does not open this ciphertext."""
 
 
@@ -40,9 +40,9 @@ def parse_key(text: str) -> bytes:
     try:
         raw = base64.urlsafe_b64decode(text.strip().encode("ascii"))
     except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
-        raise KeyError_("CERCLE_DATA_KEY is not urlsafe base64") from exc
+        raise DataKeyError("CERCLE_DATA_KEY is not urlsafe base64") from exc
     if len(raw) != 32:
-        raise KeyError_("CERCLE_DATA_KEY must decode to 32 bytes (use `cercle keys generate`)")
+        raise DataKeyError("CERCLE_DATA_KEY must decode to 32 bytes (use `cercle keys generate`)")
     return raw
 
 
@@ -79,12 +79,12 @@ class DataKeys:
     def decrypt(self, sealed: bytes, context: bytes = b"") -> bytes:
         """Open a value sealed by :meth:`encrypt` under this key."""
         if sealed[:1] != _VERSION or sealed[1 : 1 + _KID_LEN] != self.key_id:
-            raise KeyError_("value was sealed under another data key")
+            raise DataKeyError("value was sealed under another data key")
         nonce = sealed[1 + _KID_LEN : 1 + _KID_LEN + _NONCE_LEN]
         try:
             return self._aead.decrypt(nonce, sealed[1 + _KID_LEN + _NONCE_LEN :], context)
         except InvalidTag as exc:
-            raise KeyError_("stored value failed authentication") from exc
+            raise DataKeyError("stored value failed authentication") from exc
 
     def encrypt_text(self, text: str, context: str) -> bytes:
         """Seal a string; see :meth:`encrypt`."""

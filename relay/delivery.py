@@ -76,8 +76,13 @@ class Job:
 class Deliverer:
     """Sends what the outbox holds through the transports this process has."""
 
-    def __init__(self, relay: Relay, transports: Mapping[Channel, Transport],
-                 policy: DeliveryPolicy | None = None, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        relay: Relay,
+        transports: Mapping[Channel, Transport],
+        policy: DeliveryPolicy | None = None,
+        worker_id: str | None = None,
+    ) -> None:
         self.relay = relay
         self.engine: Engine = relay.engine
         self.keys: DataKeys = relay.keys
@@ -98,8 +103,11 @@ class Deliverer:
         with transaction(self.engine) as s:
             heads = (
                 select(Outbox.recipient_id, func.min(Outbox.id).label("head"))
-                .where(Outbox.state.in_(_HEAD_STATES), Outbox.channel.in_(channels),  # type: ignore[attr-defined]
-                       Outbox.kind != OutboxKind.TRUST)
+                .where(
+                    Outbox.state.in_(_HEAD_STATES),
+                    Outbox.channel.in_(channels),  # type: ignore[attr-defined]
+                    Outbox.kind != OutboxKind.TRUST,
+                )
                 .group_by(Outbox.recipient_id)
                 .subquery()
             )
@@ -119,24 +127,37 @@ class Deliverer:
                 query = query.with_for_update(skip_locked=True, of=Outbox)  # type: ignore[arg-type]
             ids = list(s.execute(query).scalars())
             # A trust row must overtake the held row it unblocks, so it skips the queue.
-            ids += list(s.execute(
-                select(Outbox.id).where(Outbox.kind == OutboxKind.TRUST, due,
-                                        Outbox.channel.in_(channels))  # type: ignore[attr-defined]
-                .limit(limit)).scalars())
+            ids += list(
+                s.execute(
+                    select(Outbox.id)
+                    .where(Outbox.kind == OutboxKind.TRUST, due, Outbox.channel.in_(channels))  # type: ignore[attr-defined]
+                    .limit(limit)
+                ).scalars()
+            )
             if not ids:
                 return []
             # The state check repeats in the UPDATE, so two workers can never both win a row.
             s.execute(
                 update(Outbox)
                 .where(Outbox.id.in_(ids), due)  # type: ignore[union-attr]
-                .values(state=OutboxState.SENDING, lease_owner=self.worker_id,
-                        lease_until=now + self.policy.lease, attempts=Outbox.attempts + 1)
+                .values(
+                    state=OutboxState.SENDING,
+                    lease_owner=self.worker_id,
+                    lease_until=now + self.policy.lease,
+                    attempts=Outbox.attempts + 1,
+                )
             )
-            rows = s.execute(
-                select(Outbox).where(Outbox.id.in_(ids),  # type: ignore[union-attr]
-                                     Outbox.lease_owner == self.worker_id,
-                                     Outbox.state == OutboxState.SENDING)
-            ).scalars().all()
+            rows = (
+                s.execute(
+                    select(Outbox).where(
+                        Outbox.id.in_(ids),  # type: ignore[union-attr]
+                        Outbox.lease_owner == self.worker_id,
+                        Outbox.state == OutboxState.SENDING,
+                    )
+                )
+                .scalars()
+                .all()
+            )
             return [job for row in rows if (job := self._resolve(s, row)) is not None]
 
     def _resolve(self, s: Session, row: Outbox) -> Job | None:
@@ -155,11 +176,25 @@ class Deliverer:
             return None
         kind = OutboxKind(row.kind)
         if kind == OutboxKind.TRUST:
-            return Job(row.id, row.recipient_id, Channel(row.channel), kind,  # type: ignore[arg-type]
-                       Outgoing(address=address, text=""), None, False)
+            return Job(
+                row.id,
+                row.recipient_id,
+                Channel(row.channel),
+                kind,  # type: ignore[arg-type]
+                Outgoing(address=address, text=""),
+                None,
+                False,
+            )
         if kind == OutboxKind.TIMER:
-            return Job(row.id, row.recipient_id, Channel(row.channel), kind, None,  # type: ignore[arg-type]
-                       int(payload["seconds"]), row.report_failure)
+            return Job(
+                row.id,
+                row.recipient_id,
+                Channel(row.channel),
+                kind,
+                None,  # type: ignore[arg-type]
+                int(payload["seconds"]),
+                row.report_failure,
+            )
         quote, target_ref = self._refs(s, row)
         if kind in (OutboxKind.EDIT, OutboxKind.DELETE) and target_ref is None:
             self._finish(s, row, OutboxState.CANCELLED)  # their copy never arrived
@@ -178,8 +213,15 @@ class Deliverer:
             view_once=bool(payload.get("view_once", False)),
             extra={"media_note": payload["media_note"]} if "media_note" in payload else {},
         )
-        return Job(row.id, row.recipient_id, Channel(row.channel), kind, message,  # type: ignore[arg-type]
-                   None, row.report_failure)
+        return Job(
+            row.id,
+            row.recipient_id,
+            Channel(row.channel),
+            kind,
+            message,  # type: ignore[arg-type]
+            None,
+            row.report_failure,
+        )
 
     def _refs(self, s: Session, row: Outbox) -> tuple[QuoteOut | None, str | None]:
         """The recipient's own id for the target message: their original, or their copy."""
@@ -192,8 +234,11 @@ class Deliverer:
             return QuoteOut(target.author_ref, by_recipient=True), target.author_ref
         copy_ref = s.execute(
             select(Outbox.provider_ref).where(
-                Outbox.inbound_id == target.id, Outbox.recipient_id == row.recipient_id,
-                Outbox.kind == OutboxKind.MESSAGE, Outbox.state == OutboxState.SENT)
+                Outbox.inbound_id == target.id,
+                Outbox.recipient_id == row.recipient_id,
+                Outbox.kind == OutboxKind.MESSAGE,
+                Outbox.state == OutboxState.SENT,
+            )
         ).scalar()
         if copy_ref is None:
             return None, None
@@ -227,7 +272,7 @@ class Deliverer:
         while not stop.is_set():
             try:
                 n = await self.run_once()
-            except Exception:  # noqa: BLE001 - the loop must survive anything
+            except Exception:
                 ref = secrets.token_hex(4)
                 log.exception("delivery round failed (ref %s)", ref)
                 n = 0
@@ -243,11 +288,12 @@ class Deliverer:
             except DeliveryError as exc:
                 await anyio.to_thread.run_sync(self._failed, job, exc)
                 return
-            except Exception:  # noqa: BLE001 - an adapter bug must not lose the message
+            except Exception:
                 ref = secrets.token_hex(4)
                 log.exception("transport %s raised unexpectedly (ref %s)", job.channel, ref)
                 await anyio.to_thread.run_sync(
-                    self._failed, job, RetryableError(Reason.NETWORK, f"unexpected, ref {ref}"))
+                    self._failed, job, RetryableError(Reason.NETWORK, f"unexpected, ref {ref}")
+                )
                 return
         await anyio.to_thread.run_sync(self._sent, job, receipt)
 
@@ -297,12 +343,18 @@ class Deliverer:
         with transaction(self.engine) as s:
             row = self._mine(s, job)
             if row is not None:
-                self._finish(s, row, OutboxState.SENT, provider_ref=receipt.ref,
-                             segments=receipt.segments)
+                self._finish(
+                    s, row, OutboxState.SENT, provider_ref=receipt.ref, segments=receipt.segments
+                )
                 if job.kind == OutboxKind.TRUST:
-                    s.execute(update(Outbox).where(
-                        Outbox.recipient_id == job.recipient_id,
-                        Outbox.state == OutboxState.HELD).values(state=OutboxState.PENDING))
+                    s.execute(
+                        update(Outbox)
+                        .where(
+                            Outbox.recipient_id == job.recipient_id,
+                            Outbox.state == OutboxState.HELD,
+                        )
+                        .values(state=OutboxState.PENDING)
+                    )
 
     def _failed(self, job: Job, exc: DeliveryError) -> None:
         report = False
@@ -310,8 +362,13 @@ class Deliverer:
             row = self._mine(s, job)
             if row is None:
                 return
-            log.warning("delivery failed on %s: %s (%s, attempt %d)", job.channel,
-                        type(exc).__name__, exc.reason, row.attempts)
+            log.warning(
+                "delivery failed on %s: %s (%s, attempt %d)",
+                job.channel,
+                type(exc).__name__,
+                exc.reason,
+                row.attempts,
+            )
             if isinstance(exc, IdentityChangedError):
                 self._finish(s, row, OutboxState.HELD, error_reason=exc.reason)
                 report = job.report_failure
@@ -324,8 +381,13 @@ class Deliverer:
                 delay = self.policy.backoff(row.attempts)
                 if isinstance(exc, RateLimitedError) and exc.retry_after:
                     delay = max(delay, exc.retry_after)
-                self._finish(s, row, OutboxState.RETRY, error_reason=exc.reason,
-                             next_attempt_at=self.clock.now() + timedelta(seconds=delay))
+                self._finish(
+                    s,
+                    row,
+                    OutboxState.RETRY,
+                    error_reason=exc.reason,
+                    next_attempt_at=self.clock.now() + timedelta(seconds=delay),
+                )
         if report:
             self.relay.report_failure(job.recipient_id, exc.reason)
 
@@ -333,9 +395,7 @@ class Deliverer:
 def pending_count(engine: Engine, channels: Sequence[str] | None = None) -> int:
     """Rows not yet final (for health checks and tests)."""
     with Session(engine) as s:
-        q = select(func.count()).select_from(Outbox).where(
-            Outbox.state.in_(_HEAD_STATES))  # type: ignore[attr-defined]
+        q = select(func.count()).select_from(Outbox).where(Outbox.state.in_(_HEAD_STATES))  # type: ignore[attr-defined]
         if channels:
             q = q.where(Outbox.channel.in_(channels))  # type: ignore[attr-defined]
         return int(s.execute(q).scalar_one())
-

@@ -29,8 +29,10 @@ def normalize_lang(value: str | None) -> str | None:
     if not value:
         return None
     v = value.strip().lower()
-    for code, words in {"fr": ("fr", "français", "francais", "french"),
-                        "en": ("en", "english", "anglais")}.items():
+    for code, words in {
+        "fr": ("fr", "français", "francais", "french"),
+        "en": ("en", "english", "anglais"),
+    }.items():
         if v in words:
             return code
     return None
@@ -57,7 +59,7 @@ def _catalog(lang: str) -> _Catalog:
                 strings = tuple(msg.string) if isinstance(msg.string, tuple) else ()
                 if all(strings):
                     plural[msg.id[0]] = strings
-            elif isinstance(msg.string, str) and msg.string:
+            elif isinstance(msg.id, str) and isinstance(msg.string, str) and msg.string:
                 singular[msg.id] = msg.string
     return _Catalog(singular, plural)
 
@@ -141,7 +143,7 @@ class Raw:
 
     text: str
 
-    def render(self, lang: str) -> str:  # noqa: ARG002 - same interface as T
+    def render(self, lang: str) -> str:
         """The text itself."""
         return self.text
 

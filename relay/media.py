@@ -17,7 +17,11 @@ from relay.messages import Attachment
 log = logging.getLogger(__name__)
 
 MAX_PIXELS = 40_000_000  # refuse decompression bombs
-_FORMATS = {"image/jpeg": ("JPEG", "jpg"), "image/png": ("PNG", "png"), "image/webp": ("WEBP", "webp")}
+_FORMATS = {
+    "image/jpeg": ("JPEG", "jpg"),
+    "image/png": ("PNG", "png"),
+    "image/webp": ("WEBP", "webp"),
+}
 _OTHER_EXT = {"image/gif": "gif", "application/pdf": "pdf", "audio/aac": "aac", "audio/mpeg": "mp3",
               "video/mp4": "mp4", "text/plain": "txt"}  # fmt: skip
 

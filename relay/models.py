@@ -1,7 +1,7 @@
 """Database tables. Identifiers and bodies are stored only sealed (see :mod:`relay.crypto`).
 
-Times are timezone-aware UTC. Columns that hold sealed values end in ``_enc``; their lookup hashes end
-in ``_hash``. Nothing here holds a plaintext number, UUID, profile name or message body.
+Times are timezone-aware UTC. Columns that hold sealed values end in ``_enc``; their lookup
+hashes end in ``_hash``. Nothing here holds a plaintext number, UUID, profile name or message body.
 """
 
 from __future__ import annotations

@@ -106,8 +106,14 @@ class OutboxWriter:
             payload.update((extra_by_lang or {}).get(lang, {}))
             body_id = self.body(payload)
             rows.extend(
-                self.row(m, body_id, kind=kind, inbound_id=inbound_id,
-                         target_inbound_id=target_inbound_id, report_failure=report_failure)
+                self.row(
+                    m,
+                    body_id,
+                    kind=kind,
+                    inbound_id=inbound_id,
+                    target_inbound_id=target_inbound_id,
+                    report_failure=report_failure,
+                )
                 for m in members
             )
         self.add_rows(rows)

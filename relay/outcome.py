@@ -109,8 +109,19 @@ class Audit:
 
 
 Effect = (
-    Reply | ToMember | ToStaff | ToGroup | SetLang | SetPaused | Rename | Mute | RequestLeave
-    | Remove | SetGroupTimer | Trust | Audit
+    Reply
+    | ToMember
+    | ToStaff
+    | ToGroup
+    | SetLang
+    | SetPaused
+    | Rename
+    | Mute
+    | RequestLeave
+    | Remove
+    | SetGroupTimer
+    | Trust
+    | Audit
 )
 
 

@@ -45,9 +45,7 @@ def _reserved(name: str) -> bool:
     # longer ones count anywhere, so "Staffie" or "Facilitatrice Jo" cannot pass.
     tokens = {fold(t) for t in name.replace("-", " ").replace("'", " ").split()}
     key = fold(name)
-    return any(
-        (word in tokens) if len(word) <= 4 else (word in key) for word in RESERVED_WORDS
-    )
+    return any((word in tokens) if len(word) <= 4 else (word in key) for word in RESERVED_WORDS)
 
 
 class NameRefused(CercleError):  # noqa: N818 - reads as what happened

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from sqlalchemy import Engine, and_, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relay import commands
 from relay.clock import Clock
@@ -31,7 +31,6 @@ from relay.media import UnsupportedMedia, sanitize
 from relay.mentions import rewrite
 from relay.messages import Channel, Inbound, InboundKind
 from relay.models import (
-    OPEN_STATES,
     AuditEvent,
     Group,
     Member,
@@ -91,7 +90,8 @@ def clean_text(text: str) -> str:
     """Member text made safe to display: no control or bidi-override characters, trimmed."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     kept = (
-        c for c in text
+        c
+        for c in text
         if c in "\n\t" or (unicodedata.category(c) != "Cc" and c not in _BIDI_CONTROLS)
     )
     return "".join(kept).strip()
@@ -137,21 +137,24 @@ class Relay:
         """The lookup hash of a Signal UUID."""
         return self.keys.lookup_hash(uuid.lower(), "uuid")
 
-    def find_member(self, session: Session, channel: str, address: str | None,
-                    uuid: str | None) -> Member | None:
+    def find_member(
+        self, session: Session, channel: str, address: str | None, uuid: str | None
+    ) -> Member | None:
         """The enrolled, not removed member with this UUID or number on ``channel``."""
         conds = []
         if uuid:
-            conds.append(Member.uuid_hash == self.uuid_hash(uuid))
+            conds.append(col(Member.uuid_hash) == self.uuid_hash(uuid))
         if address:
-            conds.append(Member.address_hash == self.address_hash(address))
+            conds.append(col(Member.address_hash) == self.address_hash(address))
         if not conds:
             return None
-        found = session.exec(
-            select(Member).where(Member.channel == channel, or_(*conds),
-                                 Member.state != MemberState.REMOVED)
+        return session.exec(
+            select(Member).where(
+                col(Member.channel) == channel,
+                or_(*conds),
+                col(Member.state) != MemberState.REMOVED,
+            )
         ).first()
-        return found
 
     def address_of(self, member: Member) -> str | None:
         """Where to reach ``member``: their number, or their Signal UUID if that is all."""
@@ -175,13 +178,22 @@ class Relay:
         with transaction(self.engine) as s:
             if s.exec(select(Group).where(Group.name == name)).first():
                 raise CercleError("A group with that name already exists.")
-            group = Group(name=name, lang=settings.lang, timer_seconds=settings.timer_seconds,
-                          allow_rename=settings.allow_rename, allow_sms=settings.allow_sms,
-                          allow_media=settings.allow_media, created_at=self.clock.now())
+            group = Group(
+                name=name,
+                lang=settings.lang,
+                timer_seconds=settings.timer_seconds,
+                allow_rename=settings.allow_rename,
+                allow_sms=settings.allow_sms,
+                allow_media=settings.allow_media,
+                created_at=self.clock.now(),
+            )
             s.add(group)
             s.flush()
-            s.add(AuditEvent(group_id=group.id, at=self.clock.now(), actor="admin",
-                             action="group_create"))
+            s.add(
+                AuditEvent(
+                    group_id=group.id, at=self.clock.now(), actor="admin", action="group_create"
+                )
+            )
         return group
 
     def group(self, session: Session, name: str) -> Group:
@@ -191,15 +203,23 @@ class Relay:
             raise CercleError("There is no open group with that name.")
         return group
 
-    def enroll(self, number: str, group_name: str, role: Role, lang: str, channel: Channel,
-               uuid: str | None = None) -> Member:
+    def enroll(
+        self,
+        number: str,
+        group_name: str,
+        role: Role,
+        lang: str,
+        channel: Channel,
+        uuid: str | None = None,
+    ) -> Member:
         """Enroll a vetted number: pseudonym, timer first, then the consent text.
 
         The number is normalized to E.164 and stored only sealed; a number can be in one
         group per channel.
         """
-        address = normalize(number) if channel != Channel.SANDBOX or number.startswith("+") \
-            else number
+        address = (
+            normalize(number) if channel != Channel.SANDBOX or number.startswith("+") else number
+        )
         if lang not in LANGS:
             raise CercleError(f"Language must be one of: {', '.join(LANGS)}.")
         now = self.clock.now()
@@ -211,14 +231,20 @@ class Relay:
                 raise CercleError("That number is already enrolled in a group on this channel.")
             taken = {m.name_key for m in self._roster(s, group) if m.name_key}
             pseudonym = assign(taken)
+            assert group.id is not None  # noqa: S101 - a stored group has an id
             member = Member(
-                group_id=group.id, channel=channel,  # type: ignore[arg-type]
+                group_id=group.id,
+                channel=channel,
                 address_enc=self.keys.encrypt_text(address, ADDRESS_CONTEXT),
                 address_hash=self.address_hash(address),
                 uuid_enc=self.keys.encrypt_text(uuid.lower(), UUID_CONTEXT) if uuid else None,
                 uuid_hash=self.uuid_hash(uuid) if uuid else None,
-                pseudonym=pseudonym, name_key=fold(pseudonym), role=role, lang=lang,
-                state=MemberState.INVITED, created_at=now,
+                pseudonym=pseudonym,
+                name_key=fold(pseudonym),
+                role=role,
+                lang=lang,
+                state=MemberState.INVITED,
+                created_at=now,
             )
             s.add(member)
             try:
@@ -229,16 +255,31 @@ class Relay:
             writer.timer(member, group.timer_seconds)
             member.timer_seconds = group.timer_seconds
             self._send_consent(writer, group, member)
-            s.add(AuditEvent(group_id=group.id, at=now, actor="admin", action="enroll",
-                             target=pseudonym, detail=role))
+            s.add(
+                AuditEvent(
+                    group_id=group.id,
+                    at=now,
+                    actor="admin",
+                    action="enroll",
+                    target=pseudonym,
+                    detail=role,
+                )
+            )
         return member
 
     def _consent_parts(self, group: Group, member: Member) -> list[Renderable]:
         t = self.texts
         timer = describe(group.timer_seconds)
         parts: list[Renderable] = [
-            ConfigText(t, "about", (("org", self.org_name), ("group", group.name),
-                                    ("pseudonym", display_name(member)))),
+            ConfigText(
+                t,
+                "about",
+                (
+                    ("org", self.org_name),
+                    ("group", group.name),
+                    ("pseudonym", display_name(member)),
+                ),
+            ),
             ConfigText(t, "agreements"),
             ConfigText(t, "privacy", (("timer", timer),)),
         ]
@@ -260,26 +301,40 @@ class Relay:
             return self._roster(s, self.group(s, group_name))
 
     def _roster(self, s: Session, group: Group) -> list[Member]:
-        return list(s.exec(select(Member).where(Member.group_id == group.id,
-                                                Member.state != MemberState.REMOVED)).all())
+        return list(
+            s.exec(
+                select(Member).where(
+                    col(Member.group_id) == group.id, col(Member.state) != MemberState.REMOVED
+                )
+            ).all()
+        )
 
     def remove_by_admin(self, group_name: str, pseudonym: str) -> None:
         """Remove a member from the command line (same effects as ``/remove``)."""
         now = self.clock.now()
         with transaction(self.engine) as s:
             group = self.group(s, group_name)
-            target = next((m for m in self._roster(s, group) if m.name_key == fold(pseudonym)),
-                          None)
+            target = next(
+                (m for m in self._roster(s, group) if m.name_key == fold(pseudonym)), None
+            )
             if target is None:
                 raise CercleError("There is no one with that name in the group.")
-            _Applier(self, s, group, None, now).apply(Outcome.of(
-                Remove(target.id,  # type: ignore[arg-type]
-                       T("The organization has removed you from the group. Your number and "
-                         "your data have been deleted.")),
-                ToGroup(T("{name} is no longer in the group.", name=display_name(target)),
-                        exclude=target.id),
-                Audit("remove", target=target.pseudonym),
-            ))
+            _Applier(self, s, group, None, now).apply(
+                Outcome.of(
+                    Remove(
+                        target.id,  # type: ignore[arg-type]
+                        T(
+                            "The organization has removed you from the group. Your number and "
+                            "your data have been deleted."
+                        ),
+                    ),
+                    ToGroup(
+                        T("{name} is no longer in the group.", name=display_name(target)),
+                        exclude=target.id,
+                    ),
+                    Audit("remove", target=target.pseudonym),
+                )
+            )
 
     def close_group(self, group_name: str) -> int:
         """Close a group: everyone gets a closing message with resources, then is removed."""
@@ -288,9 +343,15 @@ class Relay:
             group = self.group(s, group_name)
             members = self._roster(s, group)
             applier = _Applier(self, s, group, None, now)
-            farewell = Joined((T("This group is now closed. Thank you for being part of it. "
-                                 "Your number and your data have been deleted."),
-                               ConfigText(self.texts, "resources")))
+            farewell = Joined(
+                (
+                    T(
+                        "This group is now closed. Thank you for being part of it. "
+                        "Your number and your data have been deleted."
+                    ),
+                    ConfigText(self.texts, "resources"),
+                )
+            )
             for m in members:
                 applier.apply(Outcome.of(Remove(m.id, farewell)))  # type: ignore[arg-type]
             group.closed_at = now
@@ -312,8 +373,9 @@ class Relay:
 
     # --- delivery feedback ----------------------------------------------------------------
 
-    def record_status(self, channel: Channel, ref: str, status: str, rank: int,
-                      failure: Reason | None) -> bool:
+    def record_status(
+        self, channel: Channel, ref: str, status: str, rank: int, failure: Reason | None
+    ) -> bool:
         """Record a provider's later news about a sent message (e.g. a Twilio status callback).
 
         Callbacks repeat and arrive out of order: a status only replaces one of lower
@@ -324,22 +386,35 @@ class Relay:
         with transaction(self.engine) as s:
             result = s.execute(
                 update(Outbox)
-                .where(Outbox.channel == channel, Outbox.provider_ref == ref,
-                       or_(Outbox.provider_status_rank.is_(None),  # type: ignore[union-attr]
-                           Outbox.provider_status_rank < rank))  # type: ignore[operator]
+                .where(
+                    col(Outbox.channel) == channel,
+                    col(Outbox.provider_ref) == ref,
+                    or_(
+                        col(Outbox.provider_status_rank).is_(None),
+                        col(Outbox.provider_status_rank) < rank,
+                    ),
+                )
                 .values(provider_status=status, provider_status_rank=rank)
-                .returning(Outbox.recipient_id, Outbox.report_failure)
+                .returning(col(Outbox.recipient_id), col(Outbox.report_failure))
             ).first()
-            known = result is not None or s.exec(select(Outbox.id).where(
-                Outbox.channel == channel, Outbox.provider_ref == ref)).first() is not None
+            known = (
+                result is not None
+                or s.exec(
+                    select(Outbox.id).where(
+                        col(Outbox.channel) == channel, col(Outbox.provider_ref) == ref
+                    )
+                ).first()
+                is not None
+            )
         if result is not None and failure is not None:
             log.info("provider reported a failed delivery on %s", channel)
             if result.report_failure or failure == Reason.OPTED_OUT:
                 self.report_failure(result.recipient_id, failure)
         return known
 
-    def provider_refs_to_purge(self, channel: Channel, final_rank: int,
-                               limit: int = 50) -> list[tuple[str, str]]:
+    def provider_refs_to_purge(
+        self, channel: Channel, final_rank: int, limit: int = 50
+    ) -> list[tuple[str, str]]:
         """Provider records we still leave at the provider: ``(kind, ref)`` pairs.
 
         Sent messages once their status is final (or a day old, in case a callback was
@@ -347,24 +422,35 @@ class Relay:
         """
         day_ago = self.clock.now() - timedelta(days=1)
         with Session(self.engine) as s:
-            sent = s.exec(select(Outbox.provider_ref).where(
-                Outbox.channel == channel, Outbox.provider_ref.is_not(None),  # type: ignore[union-attr]
-                Outbox.provider_purged == False,  # noqa: E712 - SQL expression
-                or_(Outbox.provider_status_rank >= final_rank,  # type: ignore[operator]
-                    Outbox.done_at < day_ago))  # type: ignore[operator]
-                .limit(limit)).all()
-            received = s.exec(select(InboundRow.author_ref).join(
-                Member, InboundRow.member_id == Member.id).where(
-                Member.channel == channel,
-                InboundRow.author_ref.is_not(None),  # type: ignore[union-attr]
-                InboundRow.provider_purged == False)  # noqa: E712 - SQL expression
-                .limit(limit)).all()
+            sent = s.exec(
+                select(Outbox.provider_ref)
+                .where(
+                    col(Outbox.channel) == channel,
+                    col(Outbox.provider_ref).is_not(None),
+                    col(Outbox.provider_purged).is_(False),
+                    or_(
+                        col(Outbox.provider_status_rank) >= final_rank,
+                        col(Outbox.done_at) < day_ago,
+                    ),
+                )
+                .limit(limit)
+            ).all()
+            received = s.exec(
+                select(InboundRow.author_ref)
+                .join(Member, col(InboundRow.member_id) == Member.id)
+                .where(
+                    col(Member.channel) == channel,
+                    col(InboundRow.author_ref).is_not(None),
+                    col(InboundRow.provider_purged).is_(False),
+                )
+                .limit(limit)
+            ).all()
         return [("outbox", r) for r in sent if r] + [("inbound", r) for r in received if r]
 
     def mark_purged(self, kind: str, ref: str) -> None:
         """The provider no longer holds this record."""
         table = Outbox if kind == "outbox" else InboundRow
-        column = Outbox.provider_ref if kind == "outbox" else InboundRow.author_ref
+        column = col(Outbox.provider_ref) if kind == "outbox" else col(InboundRow.author_ref)
         with transaction(self.engine) as s:
             s.execute(update(table).where(column == ref).values(provider_purged=True))
 
@@ -386,28 +472,44 @@ class Relay:
                 s.add(member)
                 _cancel_open(s, member.id)  # type: ignore[arg-type]
             name = display_name(member) if member.pseudonym else T("a former member")
-            _Applier(self, s, group, None, now).apply(Outcome.of(
-                ToStaff(T("A message could not reach {name}: {reason}", name=name,
-                          reason=REASON_WORDS.get(reason, T("the provider refused it.")))),
-            ), report_failure=False)
+            _Applier(self, s, group, None, now).apply(
+                Outcome.of(
+                    ToStaff(
+                        T(
+                            "A message could not reach {name}: {reason}",
+                            name=name,
+                            reason=REASON_WORDS.get(reason, T("the provider refused it.")),
+                        )
+                    ),
+                ),
+                report_failure=False,
+            )
 
 
 REASON_WORDS: dict[Reason, T] = {
     Reason.NETWORK: T("the connection to the provider kept failing."),
     Reason.PROVIDER_DOWN: T("the provider was unavailable for too long."),
     Reason.RATE_LIMITED: T("the provider is limiting how fast we can send."),
-    Reason.CAPTCHA_REQUIRED: T("Signal asks for a captcha before we can send more. An admin "
-                               "must solve it: see docs/signal.md, \"Captcha\"."),
-    Reason.UNREGISTERED: T("their number is no longer registered on this service (for "
-                           "Signal: they deleted their account or changed number)."),
-    Reason.OPTED_OUT: T("they texted STOP, so SMS can no longer reach them. They can text "
-                        "START to come back."),
+    Reason.CAPTCHA_REQUIRED: T(
+        "Signal asks for a captcha before we can send more. An admin "
+        'must solve it: see docs/signal.md, "Captcha".'
+    ),
+    Reason.UNREGISTERED: T(
+        "their number is no longer registered on this service (for "
+        "Signal: they deleted their account or changed number)."
+    ),
+    Reason.OPTED_OUT: T(
+        "they texted STOP, so SMS can no longer reach them. They can text START to come back."
+    ),
     Reason.INVALID_NUMBER: T("their number is not valid for this service."),
-    Reason.UNREACHABLE: T("their phone could not be reached (off, out of coverage, or "
-                          "blocked by the carrier)."),
-    Reason.IDENTITY_CHANGED: T("their safety number changed, so messages to them are on hold. "
-                               "Check with them by another safe way, then send /trust and "
-                               "their name."),
+    Reason.UNREACHABLE: T(
+        "their phone could not be reached (off, out of coverage, or blocked by the carrier)."
+    ),
+    Reason.IDENTITY_CHANGED: T(
+        "their safety number changed, so messages to them are on hold. "
+        "Check with them by another safe way, then send /trust and "
+        "their name."
+    ),
     Reason.REJECTED: T("the provider refused it."),
 }
 
@@ -415,10 +517,19 @@ REASON_WORDS: dict[Reason, T] = {
 def _cancel_open(s: Session, member_id: int) -> None:
     s.execute(
         update(Outbox)
-        .where(and_(Outbox.recipient_id == member_id,
-                    Outbox.state.in_([OutboxState.PENDING, OutboxState.RETRY,  # type: ignore[attr-defined]
-                                      OutboxState.HELD]),
-                    Outbox.address_enc.is_(None)))  # type: ignore[union-attr]
+        .where(
+            and_(
+                col(Outbox.recipient_id) == member_id,
+                col(Outbox.state).in_(
+                    [
+                        OutboxState.PENDING,
+                        OutboxState.RETRY,
+                        OutboxState.HELD,
+                    ]
+                ),
+                col(Outbox.address_enc).is_(None),
+            )
+        )
         .values(state=OutboxState.CANCELLED)
     )
 
@@ -426,8 +537,9 @@ def _cancel_open(s: Session, member_id: int) -> None:
 class _Applier:
     """Applies an :class:`Outcome`'s effects, in order, within one session."""
 
-    def __init__(self, relay: Relay, s: Session, group: Group, actor: Member | None,
-                 now: datetime) -> None:
+    def __init__(
+        self, relay: Relay, s: Session, group: Group, actor: Member | None, now: datetime
+    ) -> None:
         self.relay = relay
         self.s = s
         self.group = group
@@ -436,18 +548,17 @@ class _Applier:
         self.writer = OutboxWriter(s, relay.keys, now)
 
     def roster(self) -> list[Member]:
-        return self.relay._roster(self.s, self.group)  # noqa: SLF001
+        return self.relay._roster(self.s, self.group)
 
     def receivers(self, exclude: int | None) -> list[Member]:
         """Active members who receive group messages."""
-        return [m for m in self.roster()
-                if m.state == MemberState.ACTIVE and m.id != exclude]
+        return [m for m in self.roster() if m.state == MemberState.ACTIVE and m.id != exclude]
 
     def apply(self, outcome: Outcome, *, report_failure: bool = True) -> None:
         for effect in outcome.effects:
             self._apply_one(effect, report_failure)
 
-    def _apply_one(self, effect: object, report_failure: bool) -> None:  # noqa: C901, PLR0912
+    def _apply_one(self, effect: object, report_failure: bool) -> None:
         actor = self.actor
         match effect:
             case Reply(text=text):
@@ -455,12 +566,12 @@ class _Applier:
                     self.writer.fan_out([actor], text)
             case ToMember(member_id=mid, text=text):
                 target = self.s.get(Member, mid)
-                if target is not None and target.state in (MemberState.ACTIVE,
-                                                            MemberState.PAUSED):
+                if target is not None and target.state in (MemberState.ACTIVE, MemberState.PAUSED):
                     self.writer.fan_out([target], text)
             case ToStaff(text=text):
-                staff = [m for m in self.receivers(actor.id if actor else None)
-                         if Role(m.role).is_staff]
+                staff = [
+                    m for m in self.receivers(actor.id if actor else None) if Role(m.role).is_staff
+                ]
                 self.writer.fan_out(staff, text, report_failure=report_failure)
             case ToGroup(text=text, exclude=exclude):
                 self.writer.fan_out(self.receivers(exclude), text)
@@ -491,12 +602,20 @@ class _Applier:
             case Trust(member_id=mid):
                 target = self.s.get(Member, mid)
                 if target is not None:
-                    self.writer.add_rows([self.writer.row(target, None, kind=OutboxKind.TRUST,
-                                                          report_failure=False)])
+                    self.writer.add_rows(
+                        [self.writer.row(target, None, kind=OutboxKind.TRUST, report_failure=False)]
+                    )
             case Audit(action=action, target=target, detail=detail):
-                self.s.add(AuditEvent(group_id=self.group.id, at=self.now,
-                                      actor=(actor.pseudonym or "?") if actor else "admin",
-                                      action=action, target=target, detail=detail))
+                self.s.add(
+                    AuditEvent(
+                        group_id=self.group.id,
+                        at=self.now,
+                        actor=(actor.pseudonym or "?") if actor else "admin",
+                        action=action,
+                        target=target,
+                        detail=detail,
+                    )
+                )
             case _:
                 raise TypeError(f"unhandled effect {type(effect).__name__}")
         if actor is not None:
@@ -528,7 +647,7 @@ class _Handling:
         self.inbound = inbound
         self.now = relay.clock.now()
 
-    def run(self) -> Result:  # noqa: PLR0911
+    def run(self) -> Result:
         ib = self.inbound
         dedup = self.relay.keys.lookup_hash(ib.dedup_key, "dedup")
         if self.s.exec(select(InboundRow.id).where(InboundRow.dedup_hash == dedup)).first():
@@ -544,10 +663,14 @@ class _Handling:
             log.info("inbound dropped: group closed")
             return Result.UNKNOWN_SENDER
         self._learn_uuid(member)
-        row = InboundRow(dedup_hash=dedup, member_id=member.id, group_id=group.id,
-                         author_ref=ib.ref, received_at=self.now,
-                         expires_at=self.now + max(DEDUP_TTL,
-                                                   timedelta(seconds=group.timer_seconds)))
+        row = InboundRow(
+            dedup_hash=dedup,
+            member_id=member.id,
+            group_id=group.id,
+            author_ref=ib.ref,
+            received_at=self.now,
+            expires_at=self.now + max(DEDUP_TTL, timedelta(seconds=group.timer_seconds)),
+        )
         self.s.add(row)
         self.s.flush()
         member.last_active_on = self.now.date()
@@ -564,7 +687,7 @@ class _Handling:
             member.uuid_enc = self.relay.keys.encrypt_text(uuid.lower(), UUID_CONTEXT)
             member.uuid_hash = self.relay.uuid_hash(uuid)
 
-    def _dispatch(self) -> Result:  # noqa: PLR0911
+    def _dispatch(self) -> Result:
         ib, m = self.inbound, self.member
         match ib.kind:
             case InboundKind.OPTED_OUT:
@@ -606,16 +729,22 @@ class _Handling:
             m.state = MemberState.ACTIVE
             m.consent_version = self.relay.texts.consent_version(m.lang, m.channel == "sms")
             m.consented_at = self.now
-            self.apply.apply(Outcome.of(
-                Reply(T("Thank you. You are now in the group as {name}. Send {help} to see "
-                        "what you can do.", name=display_name(m),
-                        help=Raw("/" + commands.COMMANDS_BY_NAME["help"].words[m.lang]))),
-                ToGroup(T("{name} has joined the group.", name=display_name(m)),
-                        exclude=m.id),
-                Audit("consent", target=m.pseudonym, detail=m.consent_version),
-            ))
+            self.apply.apply(
+                Outcome.of(
+                    Reply(
+                        T(
+                            "Thank you. You are now in the group as {name}. Send {help} to see "
+                            "what you can do.",
+                            name=display_name(m),
+                            help=Raw("/" + commands.COMMANDS_BY_NAME["help"].words[m.lang]),
+                        )
+                    ),
+                    ToGroup(T("{name} has joined the group.", name=display_name(m)), exclude=m.id),
+                    Audit("consent", target=m.pseudonym, detail=m.consent_version),
+                )
+            )
             return Result.CONSENT
-        self.apply.apply(Outcome.of(Reply(self.relay._consent_prompt(self.member))))  # noqa: SLF001
+        self.apply.apply(Outcome.of(Reply(self.relay._consent_prompt(self.member))))
         return Result.HELD_BACK
 
     # -- commands --
@@ -626,13 +755,26 @@ class _Handling:
         if cmd is None:
             near = commands.suggest(parsed.word, m, consented=consented)
             help_word = Raw("/" + commands.COMMANDS_BY_NAME["help"].words[m.lang])
-            text = (T("Unknown command. Did you mean {suggestion}? Send {help} for the list.",
-                      suggestion=Raw("/" + near), help=help_word) if near
-                    else T("Unknown command. Send {help} for the list.", help=help_word))
+            text = (
+                T(
+                    "Unknown command. Did you mean {suggestion}? Send {help} for the list.",
+                    suggestion=Raw("/" + near),
+                    help=help_word,
+                )
+                if near
+                else T("Unknown command. Send {help} for the list.", help=help_word)
+            )
             self.apply.apply(Outcome.of(Reply(text)))
             return Result.COMMAND
-        ctx = Context(member=m, group=self.group, roster=self.apply.roster(), args=parsed.args,
-                      now=self.now, texts=self.relay.texts, org_name=self.relay.org_name)
+        ctx = Context(
+            member=m,
+            group=self.group,
+            roster=self.apply.roster(),
+            args=parsed.args,
+            now=self.now,
+            texts=self.relay.texts,
+            org_name=self.relay.org_name,
+        )
         try:
             outcome = cmd.handler(ctx)
         except UsageError:
@@ -649,24 +791,37 @@ class _Handling:
         if m.state in (MemberState.ACTIVE, MemberState.PAUSED, MemberState.INVITED):
             m.state = MemberState.OPTED_OUT
             _cancel_open(self.s, m.id)  # type: ignore[arg-type]
-            self.apply.apply(Outcome.of(
-                ToStaff(T("{name} texted STOP: SMS can no longer reach them until they text "
-                          "START.", name=display_name(m))),
-                Audit("opted_out", target=m.pseudonym),
-            ))
+            self.apply.apply(
+                Outcome.of(
+                    ToStaff(
+                        T(
+                            "{name} texted STOP: SMS can no longer reach them until they text "
+                            "START.",
+                            name=display_name(m),
+                        )
+                    ),
+                    Audit("opted_out", target=m.pseudonym),
+                )
+            )
         return Result.STATE
 
     def _opted_in(self) -> Result:
         m = self.member
         if m.state == MemberState.OPTED_OUT:
             m.state = MemberState.ACTIVE if m.consented_at else MemberState.INVITED
-            self.apply.apply(Outcome.of(
-                ToStaff(T("{name} texted START and can receive messages again.",
-                          name=display_name(m))),
-                Audit("opted_in", target=m.pseudonym),
-            ))
+            self.apply.apply(
+                Outcome.of(
+                    ToStaff(
+                        T(
+                            "{name} texted START and can receive messages again.",
+                            name=display_name(m),
+                        )
+                    ),
+                    Audit("opted_in", target=m.pseudonym),
+                )
+            )
             if m.state == MemberState.INVITED:
-                self.relay._send_consent(self.apply.writer, self.group, m)  # noqa: SLF001
+                self.relay._send_consent(self.apply.writer, self.group, m)
         return Result.STATE
 
     def _enforce_timer(self, seconds: int | None, *, always: bool) -> None:
@@ -678,19 +833,33 @@ class _Handling:
         self.apply.writer.timer(m, group.timer_seconds)
         m.timer_seconds = group.timer_seconds
         if always or seconds is not None:
-            self.apply.apply(Outcome.of(Reply(T(
-                "In this group, messages disappear after {timer}, to protect everyone. Cercle "
-                "has reset your timer to the group's.", timer=describe(group.timer_seconds)))))
+            self.apply.apply(
+                Outcome.of(
+                    Reply(
+                        T(
+                            "In this group, messages disappear after {timer}, to protect "
+                            "everyone. Cercle has reset your timer to the group's.",
+                            timer=describe(group.timer_seconds),
+                        )
+                    )
+                )
+            )
 
     def _identity_changed(self) -> Result:
         m = self.member
-        self.apply.apply(Outcome.of(
-            ToStaff(T("{name}'s safety number changed. It may be a new phone or a reinstall, or "
-                      "someone else may now be using their account. Check with them by another "
-                      "safe way if you can.",
-                      name=display_name(m))),
-            Audit("identity_changed", target=m.pseudonym),
-        ))
+        self.apply.apply(
+            Outcome.of(
+                ToStaff(
+                    T(
+                        "{name}'s safety number changed. It may be a new phone or a reinstall, or "
+                        "someone else may now be using their account. Check with them by another "
+                        "safe way if you can.",
+                        name=display_name(m),
+                    )
+                ),
+                Audit("identity_changed", target=m.pseudonym),
+            )
+        )
         return Result.STATE
 
     # -- relaying --
@@ -698,27 +867,50 @@ class _Handling:
     def _relay_guard(self) -> Result | None:
         m = self.member
         if m.state == MemberState.PAUSED:
-            self.apply.apply(Outcome.of(Reply(T(
-                "You are paused, so your message was not sent to the group. Send {resume} to "
-                "come back.", resume=Raw("/" + commands.COMMANDS_BY_NAME["resume"]
-                                         .words[m.lang])))))
+            self.apply.apply(
+                Outcome.of(
+                    Reply(
+                        T(
+                            "You are paused, so your message was not sent to the group. "
+                            "Send {resume} to come back.",
+                            resume=Raw("/" + commands.COMMANDS_BY_NAME["resume"].words[m.lang]),
+                        )
+                    )
+                )
+            )
             return Result.HELD_BACK
         if m.muted_until is not None and m.muted_until > self.now:
             left = int((m.muted_until - self.now).total_seconds())
-            self.apply.apply(Outcome.of(Reply(T(
-                "A facilitator has muted you; your message was not sent to the group. You can "
-                "write again in {duration}. You can still reach the facilitators with {staff}.",
-                duration=describe(max(left, 60)), staff=Raw("/" + commands.COMMANDS_BY_NAME[
-                    "staff"].words[m.lang])))))
+            self.apply.apply(
+                Outcome.of(
+                    Reply(
+                        T(
+                            "A facilitator has muted you; your message was not sent to the "
+                            "group. You can write again in {duration}. You can still reach the "
+                            "facilitators with {staff}.",
+                            duration=describe(max(left, 60)),
+                            staff=Raw("/" + commands.COMMANDS_BY_NAME["staff"].words[m.lang]),
+                        )
+                    )
+                )
+            )
             return Result.HELD_BACK
         return None
 
     def _text_or_refuse(self, raw: str | None) -> str | None:
         text = clean_text(self._rewrite_mentions(raw or ""))
         if len(text) > MAX_TEXT:
-            self.apply.apply(Outcome.of(Reply(T(
-                "Your message was not sent: it is too long ({n} characters at most). Please "
-                "split it.", n=MAX_TEXT))))
+            self.apply.apply(
+                Outcome.of(
+                    Reply(
+                        T(
+                            "Your message was not sent: it is too long ({n} characters at "
+                            "most). Please split it.",
+                            n=MAX_TEXT,
+                        )
+                    )
+                )
+            )
             return None
         return text
 
@@ -745,19 +937,35 @@ class _Handling:
             return Result.IGNORED
         m = self.member
         target = self._find_target(self.inbound.quote_ref) if self.inbound.quote_ref else None
-        body: Renderable = (T("{name}: {text}", name=display_name(m), text=Raw(text)) if text
-                            else T("{name} sent:", name=display_name(m)))
+        body: Renderable = (
+            T("{name}: {text}", name=display_name(m), text=Raw(text))
+            if text
+            else T("{name} sent:", name=display_name(m))
+        )
         extra: dict[str, object] = {}
         if attachments:
             extra["attachments"] = attachments
         if self.inbound.view_once:
             extra["view_once"] = True
-        notes = {lang: {"media_note": T("({name} sent a photo or file that cannot be shown "
-                                        "here.)", name=display_name(m)).render(lang)}
-                 for lang in LANGS} if attachments else None
+        notes = (
+            {
+                lang: {
+                    "media_note": T(
+                        "({name} sent a photo or file that cannot be shown here.)",
+                        name=display_name(m),
+                    ).render(lang)
+                }
+                for lang in LANGS
+            }
+            if attachments
+            else None
+        )
         count = self.apply.writer.fan_out(
-            [r for r in self.apply.receivers(m.id) if not _muted(r, self.now)], body,
-            inbound_id=self.row.id, target_inbound_id=target, extra=extra,
+            [r for r in self.apply.receivers(m.id) if not _muted(r, self.now)],
+            body,
+            inbound_id=self.row.id,
+            target_inbound_id=target,
+            extra=extra,
             extra_by_lang=notes,
         )
         self.row.relayed = True
@@ -770,19 +978,32 @@ class _Handling:
         if not atts:
             return []
         if not self.group.allow_media:
-            self.apply.apply(Outcome.of(Reply(T(
-                "Photos and files are not shared in this group; only your text was sent."))))
+            self.apply.apply(
+                Outcome.of(
+                    Reply(
+                        T("Photos and files are not shared in this group; only your text was sent.")
+                    )
+                )
+            )
             return []
         out: list[dict[str, str]] = []
         for i, att in enumerate(atts, start=1):
             try:
                 clean = sanitize(att, i)
             except UnsupportedMedia:
-                self.apply.apply(Outcome.of(Reply(T(
-                    "One of your files could not be shared (unsupported type)."))))
+                self.apply.apply(
+                    Outcome.of(
+                        Reply(T("One of your files could not be shared (unsupported type)."))
+                    )
+                )
                 continue
-            out.append({"content_type": clean.content_type, "filename": clean.filename,
-                        "data": base64.b64encode(clean.data).decode("ascii")})
+            out.append(
+                {
+                    "content_type": clean.content_type,
+                    "filename": clean.filename,
+                    "data": base64.b64encode(clean.data).decode("ascii"),
+                }
+            )
         return out
 
     def _find_target(self, ref: str | None) -> int | None:
@@ -790,26 +1011,40 @@ class _Handling:
         if not ref:
             return None
         m = self.member
-        copy = self.s.exec(select(Outbox.inbound_id).where(
-            Outbox.recipient_id == m.id, Outbox.provider_ref == ref,
-            Outbox.kind == OutboxKind.MESSAGE)).first()
+        copy = self.s.exec(
+            select(Outbox.inbound_id).where(
+                col(Outbox.recipient_id) == m.id,
+                col(Outbox.provider_ref) == ref,
+                col(Outbox.kind) == OutboxKind.MESSAGE,
+            )
+        ).first()
         if copy is not None:
             return copy
-        own = self.s.exec(select(InboundRow.id).where(
-            InboundRow.member_id == m.id, InboundRow.author_ref == ref,
-            InboundRow.relayed == True)).first()  # noqa: E712 - SQL expression
-        return own
+        return self.s.exec(
+            select(InboundRow.id).where(
+                col(InboundRow.member_id) == m.id,
+                col(InboundRow.author_ref) == ref,
+                col(InboundRow.relayed).is_(True),
+            )
+        ).first()
 
     def _own_target(self, ref: str | None) -> InboundRow | None:
         if not ref:
             return None
-        return self.s.exec(select(InboundRow).where(
-            InboundRow.member_id == self.member.id, InboundRow.author_ref == ref,
-            InboundRow.relayed == True)).first()  # noqa: E712 - SQL expression
+        return self.s.exec(
+            select(InboundRow).where(
+                col(InboundRow.member_id) == self.member.id,
+                col(InboundRow.author_ref) == ref,
+                col(InboundRow.relayed).is_(True),
+            )
+        ).first()
 
     def _copies(self, target_id: int) -> Sequence[Outbox]:
-        return self.s.exec(select(Outbox).where(
-            Outbox.inbound_id == target_id, Outbox.kind == OutboxKind.MESSAGE)).all()
+        return self.s.exec(
+            select(Outbox).where(
+                col(Outbox.inbound_id) == target_id, col(Outbox.kind) == OutboxKind.MESSAGE
+            )
+        ).all()
 
     def _edit(self) -> Result:
         if (held := self._relay_guard()) is not None:
@@ -818,12 +1053,19 @@ class _Handling:
         text = self._text_or_refuse(self.inbound.text)
         if target is None or not text:
             return Result.IGNORED
-        recipients = [c.recipient_id for c in self._copies(target.id)  # type: ignore[arg-type]
-                      if c.state not in (OutboxState.CANCELLED, OutboxState.FAILED)]
+        recipients = [
+            c.recipient_id
+            for c in self._copies(target.id)  # type: ignore[arg-type]
+            if c.state not in (OutboxState.CANCELLED, OutboxState.FAILED)
+        ]
         members = [m for m in self.apply.roster() if m.id in set(recipients)]
         self.apply.writer.fan_out(
-            members, T("{name}: {text}", name=display_name(self.member), text=Raw(text)),
-            kind=OutboxKind.EDIT, inbound_id=self.row.id, target_inbound_id=target.id)
+            members,
+            T("{name}: {text}", name=display_name(self.member), text=Raw(text)),
+            kind=OutboxKind.EDIT,
+            inbound_id=self.row.id,
+            target_inbound_id=target.id,
+        )
         return Result.RELAYED
 
     def _delete(self) -> Result:
@@ -836,12 +1078,18 @@ class _Handling:
             if c.state in (OutboxState.PENDING, OutboxState.RETRY, OutboxState.HELD):
                 c.state = OutboxState.CANCELLED
                 self.s.add(c)
-        sent_to = {c.recipient_id for c in copies
-                   if c.state in (OutboxState.SENT, OutboxState.SENDING)}
+        sent_to = {
+            c.recipient_id for c in copies if c.state in (OutboxState.SENT, OutboxState.SENDING)
+        }
         members = [m for m in self.apply.roster() if m.id in sent_to]
-        self.apply.writer.fan_out(members, Raw(""), kind=OutboxKind.DELETE,
-                                  inbound_id=self.row.id, target_inbound_id=target.id,
-                                  report_failure=False)
+        self.apply.writer.fan_out(
+            members,
+            Raw(""),
+            kind=OutboxKind.DELETE,
+            inbound_id=self.row.id,
+            target_inbound_id=target.id,
+            report_failure=False,
+        )
         return Result.RELAYED
 
     def _reaction(self) -> Result:
@@ -859,9 +1107,16 @@ class _Handling:
         # one reaction per message, so relaying reactions natively would merge everyone's.
         emoji = clean_text(reaction.emoji)[:16]
         self.apply.writer.fan_out(
-            [author], T("{name} reacted {emoji} to your message.",
-                        name=display_name(self.member), emoji=Raw(emoji)),
-            inbound_id=self.row.id, target_inbound_id=target.id, report_failure=False)
+            [author],
+            T(
+                "{name} reacted {emoji} to your message.",
+                name=display_name(self.member),
+                emoji=Raw(emoji),
+            ),
+            inbound_id=self.row.id,
+            target_inbound_id=target.id,
+            report_failure=False,
+        )
         return Result.RELAYED
 
 

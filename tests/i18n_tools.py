@@ -24,8 +24,11 @@ def extracted() -> dict[str | tuple[str, str], list[tuple[str, int]]]:
     """Every msgid in ``relay/`` with where it appears."""
     found: dict[str | tuple[str, str], list[tuple[str, int]]] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        ROOT / "relay", method_map=[("**.py", "python")], keywords=KEYWORDS,
-        comment_tags=(), strip_comment_tags=True,
+        ROOT / "relay",
+        method_map=[("**.py", "python")],
+        keywords=KEYWORDS,
+        comment_tags=(),
+        strip_comment_tags=True,
     ):
         key = message if isinstance(message, str) else (message[0], message[1])
         found.setdefault(key, []).append((f"relay/{filename}", lineno))
@@ -56,8 +59,11 @@ def update() -> None:
             msgid = key[0] if isinstance(key, tuple) else key
             prev = old.get(msgid)
             if isinstance(key, tuple):
-                string: str | tuple[str, str] = prev.string if prev and prev.string else (
-                    (key[0], key[1]) if lang == "en" else ("", ""))
+                string: str | tuple[str, str] = (
+                    prev.string
+                    if prev and prev.string
+                    else ((key[0], key[1]) if lang == "en" else ("", ""))
+                )
                 new.add(key, string, locations=locations)
             else:
                 text = prev.string if prev and prev.string else (key if lang == "en" else "")
@@ -76,8 +82,9 @@ def missing() -> list[str]:
         for key in extracted():
             msgid = key[0] if isinstance(key, tuple) else key
             msg = catalog.get(msgid)
-            strings = (msg.string if isinstance(msg.string, tuple) else (msg.string,)) if msg \
-                else ()
+            strings = (
+                (msg.string if isinstance(msg.string, tuple) else (msg.string,)) if msg else ()
+            )
             if not msg or msg.fuzzy or not strings or not all(strings):
                 problems.append(f"{lang}: {msgid!r}")
     return problems

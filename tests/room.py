@@ -79,8 +79,10 @@ class Person:
     def mentions(self, text: str, *people: Person) -> Result:
         """Send ``text`` where each U+FFFC mentions the next person."""
         offsets = [m.start() for m in re.finditer("\ufffc", text)]
-        mentions = tuple(Mention(start=len(text[:o].encode("utf-16-le")) // 2, length=1,
-                                 uuid=p.uuid) for o, p in zip(offsets, people, strict=True))
+        mentions = tuple(
+            Mention(start=len(text[:o].encode("utf-16-le")) // 2, length=1, uuid=p.uuid)
+            for o, p in zip(offsets, people, strict=True)
+        )
         return self.send(text=text, mentions=mentions)
 
     def agrees(self) -> Result:
@@ -143,8 +145,14 @@ class Person:
 class Room:
     """One group, its people, and the machinery between them."""
 
-    def __init__(self, tmp_path: Path, *, channel: Channel = Channel.SANDBOX,
-                 database_url: str | None = None, **group: object) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        channel: Channel = Channel.SANDBOX,
+        database_url: str | None = None,
+        **group: object,
+    ) -> None:
         self.db_path = tmp_path / "cercle.db"
         self.engine = make_engine(database_url or f"sqlite:///{self.db_path}")
         upgrade(self.engine)
@@ -153,8 +161,11 @@ class Room:
         self.relay = Relay(self.engine, self.keys, self.clock, Texts(CONFIG), "Maison Exemple")
         self.channel = channel
         self.transport = LoopbackTransport(channel_name=channel)
-        self.deliverer = Deliverer(self.relay, {channel: self.transport},
-                                   DeliveryPolicy(base_backoff=1, max_backoff=4, max_attempts=3))
+        self.deliverer = Deliverer(
+            self.relay,
+            {channel: self.transport},
+            DeliveryPolicy(base_backoff=1, max_backoff=4, max_attempts=3),
+        )
         settings = {"name": "mardi", "lang": "en", "timer_seconds": 86400, **group}
         self.group_name = str(settings["name"])
         self.relay.create_group(GroupSettings(**settings))  # type: ignore[arg-type]
@@ -176,8 +187,15 @@ class Room:
         self.clock.advance(**delta)
         self.deliver()
 
-    def member(self, handle: str, *, role: Role = Role.MEMBER, lang: str = "en",
-               agree: bool = True, uuid: str | None = None) -> Person:
+    def member(
+        self,
+        handle: str,
+        *,
+        role: Role = Role.MEMBER,
+        lang: str = "en",
+        agree: bool = True,
+        uuid: str | None = None,
+    ) -> Person:
         """Enroll a new person (consenting unless ``agree=False``)."""
         person = Person(self, handle, next(self._numbers), uuid)
         self.relay.enroll(person.number, self.group_name, role, lang, self.channel, uuid=uuid)

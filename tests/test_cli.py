@@ -52,8 +52,9 @@ def test_keys_generate_prints_a_usable_key() -> None:
     assert len(parse_key(output.strip())) == 32
 
 
-def test_without_a_key_commands_refuse_and_say_what_to_do(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_key_commands_refuse_and_say_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CERCLE_DATA_KEY", raising=False)
 
@@ -63,8 +64,9 @@ def test_without_a_key_commands_refuse_and_say_what_to_do(tmp_path: Path,
     assert "CERCLE_DATA_KEY" in output and "cercle keys generate" in output
 
 
-def test_run_without_any_transport_points_to_the_sandbox(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_without_any_transport_points_to_the_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     for k in ("SIGNAL_SERVICE", "SIGNAL_NUMBER", "TWILIO_ACCOUNT_SID"):
         monkeypatch.delenv(k, raising=False)
@@ -76,15 +78,25 @@ def test_run_without_any_transport_points_to_the_sandbox(tmp_path: Path,
 
 
 def test_a_group_is_created_and_listed(env: dict[str, str]) -> None:
-    code, _ = invoke("group", "create", "mardi-soir", "--lang", "fr", "--timer", "1d",
-                     "--allow-rename")
+    code, _ = invoke(
+        "group", "create", "mardi-soir", "--lang", "fr", "--timer", "1d", "--allow-rename"
+    )
     assert code == 0
 
     code, output = invoke("group", "list", "--json")
     groups = json.loads(output)
-    assert groups == [{"name": "mardi-soir", "lang": "fr", "timer_seconds": 86400,
-                       "allow_rename": True, "allow_sms": True, "allow_media": False,
-                       "closed": False, "members": 0}]
+    assert groups == [
+        {
+            "name": "mardi-soir",
+            "lang": "fr",
+            "timer_seconds": 86400,
+            "allow_rename": True,
+            "allow_sms": True,
+            "allow_media": False,
+            "closed": False,
+            "members": 0,
+        }
+    ]
 
 
 def test_enrolling_normalizes_the_number_and_lists_it_masked(env: dict[str, str]) -> None:
@@ -174,9 +186,16 @@ def test_the_sandbox_runs_a_scripted_rehearsal(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNAL_", "TWILIO_"))}
     env.pop("CERCLE_DATA_KEY", None)
 
-    done = subprocess.run([sys.executable, "-m", "cercle.cli", "sandbox"], input=script,
-                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "cercle.cli", "sandbox"],
+        input=script,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
     assert done.returncode == 0, done.stderr
     assert "readable by you only" in done.stdout

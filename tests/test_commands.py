@@ -92,8 +92,10 @@ def test_whoami_tells_name_role_language_transport_and_timer(room: Room) -> None
 
     alice.says("/whoami")
 
-    assert alice.last == (f"You are {alice.name} (member) in this group. Language: en. You are "
-                          "reached by the sandbox. Messages disappear after 1 day.")
+    assert alice.last == (
+        f"You are {alice.name} (member) in this group. Language: en. You are "
+        "reached by the sandbox. Messages disappear after 1 day."
+    )
 
 
 def test_lang_switches_every_text_cercle_sends(room: Room) -> None:
@@ -208,8 +210,10 @@ def test_remove_deletes_the_member_and_tells_them_why(room: Room) -> None:
 
     fac.says(f"/remove {name} repeated insults")
 
-    assert alice.new() == ["A facilitator has removed you from the group. Your number and your "
-                           "data have been deleted.\nReason: repeated insults"]
+    assert alice.new() == [
+        "A facilitator has removed you from the group. Your number and your "
+        "data have been deleted.\nReason: repeated insults"
+    ]
     assert bob.new() == [f"{name} is no longer in the group."]
     assert alice.record_or_none() is None
     assert ("remove", fac.name, name) in audit(room)
@@ -257,8 +261,9 @@ def test_reply_is_private_and_anonymous_both_ways(room: Room) -> None:
 
     fac.says(f"/reply {alice.name} call the helpline, we're here")
 
-    assert alice.new() == [f"Private message from {fac.name} (staff): call the helpline, "
-                           "we're here"]
+    assert alice.new() == [
+        f"Private message from {fac.name} (staff): call the helpline, we're here"
+    ]
     assert bob.new() == []
     assert fac.new() == [f"Sent privately to {alice.name}."]
 

@@ -29,8 +29,9 @@ def test_until_they_agree_they_receive_nothing_and_send_nowhere(room: Room) -> N
 
     assert newcomer.says("hello?") == Result.HELD_BACK
     assert alice.new() == []
-    assert newcomer.new() == ["To join, reply AGREE. Until you do, you will receive nothing "
-                              "from the group."]
+    assert newcomer.new() == [
+        "To join, reply AGREE. Until you do, you will receive nothing from the group."
+    ]
 
 
 def test_agreeing_joins_the_group_and_records_the_text_version(room: Room) -> None:

@@ -60,8 +60,9 @@ def test_when_retries_run_out_staff_are_told_in_plain_words(room: Room) -> None:
     for _ in range(3):
         room.later(seconds=10)
 
-    assert fac.new()[-1] == (f"A message could not reach {bob.name}: the connection to the "
-                             "provider kept failing.")
+    assert fac.new()[-1] == (
+        f"A message could not reach {bob.name}: the connection to the provider kept failing."
+    )
 
 
 def test_a_permanent_failure_is_not_retried_and_is_reported(room: Room) -> None:
@@ -72,8 +73,9 @@ def test_a_permanent_failure_is_not_retried_and_is_reported(room: Room) -> None:
     room.later(minutes=30)
 
     assert bob.new() == []
-    assert fac.new()[-1] == (f"A message could not reach {bob.name}: their number is not valid "
-                             "for this service.")
+    assert fac.new()[-1] == (
+        f"A message could not reach {bob.name}: their number is not valid for this service."
+    )
 
 
 def test_an_opted_out_recipient_is_marked_and_no_longer_sent_to(room: Room) -> None:
@@ -92,8 +94,15 @@ def test_an_opted_out_recipient_is_marked_and_no_longer_sent_to(room: Room) -> N
 def test_a_row_whose_worker_died_is_sent_once_the_lease_expires(room: Room) -> None:
     alice, bob = room.member("alice"), room.member("bob")
     dead = Deliverer(room.relay, {room.channel: room.transport}, worker_id="dead-worker")
-    room.relay.accept(Inbound(channel=room.channel, sender=Sender(address=alice.number),
-                              dedup_key="k1", text="while a worker dies", ref="1"))
+    room.relay.accept(
+        Inbound(
+            channel=room.channel,
+            sender=Sender(address=alice.number),
+            dedup_key="k1",
+            text="while a worker dies",
+            ref="1",
+        )
+    )
 
     claimed = dead.claim()  # claims, then "dies" without sending
     assert [j.recipient_id for j in claimed] == [bob.record().id]
@@ -103,8 +112,9 @@ def test_a_row_whose_worker_died_is_sent_once_the_lease_expires(room: Room) -> N
     room.later(seconds=61)
     assert bob.new() == [f"{alice.name}: while a worker dies"]
     with Session(room.engine) as s:
-        row = s.exec(select(Outbox).where(Outbox.recipient_id == bob.record().id)
-                     .order_by(Outbox.id.desc())).first()  # type: ignore[union-attr]
+        row = s.exec(
+            select(Outbox).where(Outbox.recipient_id == bob.record().id).order_by(Outbox.id.desc())
+        ).first()  # type: ignore[union-attr]
         assert row is not None and row.state == OutboxState.SENT and row.attempts == 2
 
 
@@ -120,8 +130,15 @@ def test_the_delivery_loop_survives_a_transport_that_raises_anything(room: Room)
 
 def test_the_run_loop_stops_when_asked(room: Room) -> None:
     alice, bob = room.member("alice"), room.member("bob")
-    room.relay.accept(Inbound(channel=room.channel, sender=Sender(address=alice.number),
-                              dedup_key="k2", text="sent by the loop", ref="2"))
+    room.relay.accept(
+        Inbound(
+            channel=room.channel,
+            sender=Sender(address=alice.number),
+            dedup_key="k2",
+            text="sent by the loop",
+            ref="2",
+        )
+    )
 
     async def main() -> None:
         stop = anyio.Event()

@@ -34,7 +34,12 @@ def test_leave_confirmed_deletes_number_uuid_and_pseudonym(room: Room) -> None:
     assert len(tombstones) == 1
     t = tombstones[0]
     assert (t.address_enc, t.address_hash, t.uuid_enc, t.uuid_hash, t.pseudonym) == (
-        None, None, None, None, None)
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
     assert alice.says("hello?") == Result.UNKNOWN_SENDER
 
 

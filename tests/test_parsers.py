@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,21 +29,39 @@ def test_the_command_parser_takes_any_text(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "word", "args"),
-    [("/help", "help", ""), ("  /Remove  Iris Sage  rude ", "remove", "Iris Sage  rude"),
-     ("/RÉPONDRE Iris merci", "repondre", "Iris merci"), ("/staff\nline two", "staff",
-                                                          "line two"), ("/", None, None)],
+    [
+        ("/help", "help", ""),
+        ("  /Remove  Iris Sage  rude ", "remove", "Iris Sage  rude"),
+        ("/RÉPONDRE Iris merci", "repondre", "Iris merci"),
+        ("/staff\nline two", "staff", "line two"),
+        ("/", None, None),
+    ],
 )
-def test_command_words_are_folded_and_arguments_kept(text: str, word: str | None,
-                                                     args: str | None) -> None:
+def test_command_words_are_folded_and_arguments_kept(
+    text: str, word: str | None, args: str | None
+) -> None:
     parsed = parse(text)
     assert (parsed.word, parsed.args) == (word, args) if parsed else word is None
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("30m", 1800), ("2h", 7200), ("1d", 86400), ("1w", 604800), ("2 jours", 172800),
-    ("1h30m", 5400), ("1sem", 604800), ("forever", None), ("", None), ("0m", None),
-    ("5", None), ("1x", None), ("h1", None),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30m", 1800),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1w", 604800),
+        ("2 jours", 172800),
+        ("1h30m", 5400),
+        ("1sem", 604800),
+        ("forever", None),
+        ("", None),
+        ("0m", None),
+        ("5", None),
+        ("1x", None),
+        ("h1", None),
+    ],
+)
 def test_durations_as_people_type_them(text: str, seconds: int | None) -> None:
     assert parse_duration(text) == seconds
 
@@ -52,12 +72,15 @@ def test_the_duration_parser_takes_any_text(text: str) -> None:
     assert result is None or result > 0
 
 
-@given(st.text(max_size=60), st.lists(st.tuples(st.integers(-5, 70), st.integers(-2, 5)),
-                                      max_size=5))
+@given(
+    st.text(max_size=60), st.lists(st.tuples(st.integers(-5, 70), st.integers(-2, 5)), max_size=5)
+)
 def test_mention_rewriting_never_crashes_and_never_keeps_placeholders(
-        text: str, spans: list[tuple[int, int]]) -> None:
-    mentions = [Mention(start, length, "7d1f6a52-0000-4000-8000-000000000021")
-                for start, length in spans]
+    text: str, spans: list[tuple[int, int]]
+) -> None:
+    mentions = [
+        Mention(start, length, "7d1f6a52-0000-4000-8000-000000000021") for start, length in spans
+    ]
     out = rewrite(text, mentions, lambda _uuid: "Iris")
     assert PLACEHOLDER not in out
     assert "7d1f6a52" not in out or "7d1f6a52" in text
@@ -68,14 +91,18 @@ def test_mentions_use_utf16_offsets_after_emoji() -> None:
     first = len("💜 merci ".encode("utf-16-le")) // 2
     second = len(f"💜 merci {PLACEHOLDER} et ".encode("utf-16-le")) // 2
 
-    out = rewrite(text, [Mention(first, 1, "a"), Mention(second, 1, "b")],
-                  lambda uuid: {"a": "Iris", "b": "Sage"}[uuid or ""])
+    out = rewrite(
+        text,
+        [Mention(first, 1, "a"), Mention(second, 1, "b")],
+        lambda uuid: {"a": "Iris", "b": "Sage"}[uuid or ""],
+    )
 
     assert out == "💜 merci @Iris et @Sage!"
 
 
-@pytest.mark.parametrize("raw", ["514-555-0142", "(514) 555-0142", "+1 514 555 0142",
-                                 "1-514-555-0142"])
+@pytest.mark.parametrize(
+    "raw", ["514-555-0142", "(514) 555-0142", "+1 514 555 0142", "1-514-555-0142"]
+)
 def test_numbers_are_normalized_to_e164(raw: str) -> None:
     assert normalize(raw) == "+15145550142"
 
@@ -89,10 +116,8 @@ def test_invalid_numbers_are_refused_without_echo(raw: str) -> None:
 
 @given(st.text(max_size=30))
 def test_phone_normalization_never_crashes(raw: str) -> None:
-    try:
+    with contextlib.suppress(CercleError):
         assert normalize(raw).startswith("+")
-    except CercleError:
-        pass
 
 
 def test_masked_numbers_show_only_the_last_two_digits() -> None:

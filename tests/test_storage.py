@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-from relay.crypto import DataKeys, KeyError_, generate_key, parse_key
+from relay.crypto import DataKeyError, DataKeys, generate_key, parse_key
 from relay.storage import make_engine, upgrade
 from tests.room import Room
 
@@ -51,8 +51,14 @@ def test_a_stolen_database_file_holds_no_number_uuid_or_message(room: Room) -> N
     people[3].says("queued while the provider is down")
 
     raw = b"".join(p.read_bytes() for p in room.db_path.parent.glob("cercle.db*"))
-    for value in [*(p.number for p in people), *uuids, *secrets, "please call me",
-                  "we will call you", "queued while the provider is down"]:
+    for value in [
+        *(p.number for p in people),
+        *uuids,
+        *secrets,
+        "please call me",
+        "we will call you",
+        "queued while the provider is down",
+    ]:
         assert value.encode() not in raw, "found in clear in the database file"
         assert value.encode("utf-16-le") not in raw
     for person in people:
@@ -64,9 +70,9 @@ def test_sealed_values_open_only_with_the_same_key_and_context() -> None:
     sealed = keys.encrypt_text("+15145550142", "member.address")
 
     assert keys.decrypt_text(sealed, "member.address") == "+15145550142"
-    with pytest.raises(KeyError_):
+    with pytest.raises(DataKeyError):
         other.decrypt_text(sealed, "member.address")
-    with pytest.raises(KeyError_):
+    with pytest.raises(DataKeyError):
         keys.decrypt_text(sealed, "outbox.payload")
     assert keys.encrypt_text("+15145550142", "member.address") != sealed  # fresh nonce
 
@@ -75,16 +81,17 @@ def test_lookup_hashes_are_keyed_and_separate_from_encryption() -> None:
     master = os.urandom(32)
     keys = DataKeys.from_master(master)
 
-    assert keys.lookup_hash("+15145550142", "address") == keys.lookup_hash("+15145550142",
-                                                                          "address")
+    assert keys.lookup_hash("+15145550142", "address") == keys.lookup_hash(
+        "+15145550142", "address"
+    )
     assert keys.lookup_hash("+15145550142", "address") != DataKeys.from_master(
-        os.urandom(32)).lookup_hash("+15145550142", "address")
-    assert keys.lookup_hash("+15145550142", "address") != keys.lookup_hash("+15145550142",
-                                                                          "uuid")
+        os.urandom(32)
+    ).lookup_hash("+15145550142", "address")
+    assert keys.lookup_hash("+15145550142", "address") != keys.lookup_hash("+15145550142", "uuid")
 
 
 @pytest.mark.parametrize("bad", ["", "not base64!!", "c2hvcnQ="])
 def test_a_malformed_key_is_refused_without_echoing_it(bad: str) -> None:
-    with pytest.raises(KeyError_) as err:
+    with pytest.raises(DataKeyError) as err:
         parse_key(bad)
     assert bad not in str(err.value) or not bad

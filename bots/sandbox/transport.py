@@ -74,8 +74,9 @@ class LoopbackTransport:
                 quote_ref=message.quote.target_ref if message.quote else None,
                 edit_ref=message.edit_ref,
                 delete_ref=message.delete_ref,
-                attachments=tuple((a.content_type, a.filename, a.data)
-                                  for a in message.attachments),
+                attachments=tuple(
+                    (a.content_type, a.filename, a.data) for a in message.attachments
+                ),
                 view_once=message.view_once,
                 timer=self.timers.get(message.address),
             )

@@ -56,7 +56,7 @@ class HttpxTwilioClient(HttpClient):  # type: ignore[misc]  # twilio ships no ty
             transport=transport or httpx.HTTPTransport(retries=0),
         )
 
-    def request(  # noqa: PLR0917 - twilio's HttpClient interface
+    def request(
         self,
         method: str,
         url: str,

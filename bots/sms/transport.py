@@ -111,12 +111,14 @@ class SmsTransport:
             # Long texts go as several readable parts, "(1/3)"…; the last part's sid is the
             # reference, and the segments of every part are counted.
             parts = split_message(message.text, max_chars=MAX_BODY_CHARS)
-            receipts = [await self._send_single(replace(message, text=part,
-                                                        attachments=()))
-                        for part in parts[:-1]]
+            receipts = [
+                await self._send_single(replace(message, text=part, attachments=()))
+                for part in parts[:-1]
+            ]
             last = await self._send_single(replace(message, text=parts[-1]))
-            return SendReceipt(ref=last.ref,
-                               segments=last.segments + sum(r.segments for r in receipts))
+            return SendReceipt(
+                ref=last.ref, segments=last.segments + sum(r.segments for r in receipts)
+            )
         return await self._send_single(message)
 
     async def _send_single(self, message: Outgoing) -> SendReceipt:

@@ -89,10 +89,20 @@ class World:
         raise AssertionError("not enrolled")
 
     def check_no_leaks(self) -> None:
-        secrets = {ALICE: "alice", ALICE_UUID: "alice", FAC: "fac", FAC_UUID: "fac",
-                   BOB: "bob", "IMG_0042": "alice", **dict.fromkeys(PROFILE_NAMES, "x")}
-        received = {"alice": self.signal_texts(ALICE), "fac": self.signal_texts(FAC),
-                    "bob": self.sms_texts(BOB)}
+        secrets = {
+            ALICE: "alice",
+            ALICE_UUID: "alice",
+            FAC: "fac",
+            FAC_UUID: "fac",
+            BOB: "bob",
+            "IMG_0042": "alice",
+            **dict.fromkeys(PROFILE_NAMES, "x"),
+        }
+        received = {
+            "alice": self.signal_texts(ALICE),
+            "fac": self.signal_texts(FAC),
+            "bob": self.sms_texts(BOB),
+        }
         files = [f.filename for m in self.signal.sent for f in m.files]
         for who, texts in received.items():
             for value, owner in secrets.items():
@@ -104,25 +114,28 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, signal: FakeSignalServer,
-                twilio: FakeTwilio) -> AsyncIterator[World]:
+async def world(
+    tmp_path: Path, signal: FakeSignalServer, twilio: FakeTwilio
+) -> AsyncIterator[World]:
     twilio.messages.clear()
-    settings = Settings.from_env(environ={
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'cercle.db'}",
-        "CERCLE_DATA_KEY": generate_key(),
-        "CERCLE_ORG_NAME": "Maison Exemple",
-        "SIGNAL_SERVICE": signal.service,
-        "SIGNAL_NUMBER": ORG,
-        "TWILIO_ACCOUNT_SID": twilio.account_sid,
-        "TWILIO_AUTH_TOKEN": twilio.auth_token,
-        "TWILIO_NUMBER": ORG,
-        "TWILIO_API_BASE": twilio.base_url,
-        "PUBLIC_BASE_URL": PUBLIC,
-    }, dotenv_path=tmp_path / "none.env")
+    settings = Settings.from_env(
+        environ={
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'cercle.db'}",
+            "CERCLE_DATA_KEY": generate_key(),
+            "CERCLE_ORG_NAME": "Maison Exemple",
+            "SIGNAL_SERVICE": signal.service,
+            "SIGNAL_NUMBER": ORG,
+            "TWILIO_ACCOUNT_SID": twilio.account_sid,
+            "TWILIO_AUTH_TOKEN": twilio.auth_token,
+            "TWILIO_NUMBER": ORG,
+            "TWILIO_API_BASE": twilio.base_url,
+            "PUBLIC_BASE_URL": PUBLIC,
+        },
+        dotenv_path=tmp_path / "none.env",
+    )
     app = bootstrap(settings)
     upgrade(app.engine)
-    app.relay.create_group(GroupSettings("mardi", lang="en", timer_seconds=86400,
-                                         allow_media=True))
+    app.relay.create_group(GroupSettings("mardi", lang="en", timer_seconds=86400, allow_media=True))
     receiver = signal_receiver(app.providers, app.relay)
     assert receiver is not None and app.deliverer is not None
     stop = anyio.Event()
@@ -144,23 +157,30 @@ async def world(tmp_path: Path, signal: FakeSignalServer,
 
 async def enroll_everyone(w: World) -> None:
     relay = w.app.relay
-    await anyio.to_thread.run_sync(lambda: relay.enroll(FAC, "mardi", Role.FACILITATOR, "en",
-                                                        Channel.SIGNAL, uuid=FAC_UUID))
-    await anyio.to_thread.run_sync(lambda: relay.enroll(ALICE, "mardi", Role.MEMBER, "en",
-                                                        Channel.SIGNAL, uuid=ALICE_UUID))
-    await anyio.to_thread.run_sync(lambda: relay.enroll(BOB, "mardi", Role.MEMBER, "en",
-                                                        Channel.SMS))
-    await w.until(lambda: len(w.sms_texts(BOB)) >= 5 and len(w.signal_texts(ALICE)) >= 4,
-                  "welcome texts")
+    await anyio.to_thread.run_sync(
+        lambda: relay.enroll(FAC, "mardi", Role.FACILITATOR, "en", Channel.SIGNAL, uuid=FAC_UUID)
+    )
+    await anyio.to_thread.run_sync(
+        lambda: relay.enroll(ALICE, "mardi", Role.MEMBER, "en", Channel.SIGNAL, uuid=ALICE_UUID)
+    )
+    await anyio.to_thread.run_sync(
+        lambda: relay.enroll(BOB, "mardi", Role.MEMBER, "en", Channel.SMS)
+    )
+    await w.until(
+        lambda: len(w.sms_texts(BOB)) >= 5 and len(w.signal_texts(ALICE)) >= 4, "welcome texts"
+    )
     w.signal.member(FAC, FAC_UUID, profile_name=PROFILE_NAMES[1]).says("AGREE")
-    await w.until(lambda: any("You are now in the group" in t for t in w.signal_texts(FAC)),
-                  "fac agreed")
+    await w.until(
+        lambda: any("You are now in the group" in t for t in w.signal_texts(FAC)), "fac agreed"
+    )
     w.signal.member(ALICE, ALICE_UUID, profile_name=PROFILE_NAMES[0]).says("AGREE")
-    await w.until(lambda: any("You are now in the group" in t for t in w.signal_texts(ALICE)),
-                  "alice agreed")
+    await w.until(
+        lambda: any("You are now in the group" in t for t in w.signal_texts(ALICE)), "alice agreed"
+    )
     assert (await w.sms(BOB, "AGREE")).status_code == 200
-    await w.until(lambda: any("You are now in the group" in t for t in w.sms_texts(BOB)),
-                  "bob agreed")
+    await w.until(
+        lambda: any("You are now in the group" in t for t in w.sms_texts(BOB)), "bob agreed"
+    )
 
 
 @pytest.mark.anyio
@@ -271,8 +291,9 @@ async def test_an_undelivered_sms_is_reported_to_staff_by_pseudonym(world: World
     await w.twilio.status_callback(sid, "undelivered", error_code=30003).post(w.web)
 
     bob = w.name(BOB)
-    await w.until(lambda: any(f"could not reach {bob}" in t for t in w.signal_texts(FAC)),
-                  "reported")
+    await w.until(
+        lambda: any(f"could not reach {bob}" in t for t in w.signal_texts(FAC)), "reported"
+    )
 
 
 @pytest.mark.anyio
@@ -281,8 +302,11 @@ async def test_a_forged_webhook_changes_nothing(world: World) -> None:
     await enroll_everyone(w)
     webhook = w.twilio.inbound(f"{PUBLIC}/twilio/sms", BOB, "forged")
 
-    response = await w.web.post(webhook.path_and_query, content=webhook.body,
-                                headers=webhook.headers(signature="bm90IGEgc2lnbmF0dXJl"))
+    response = await w.web.post(
+        webhook.path_and_query,
+        content=webhook.body,
+        headers=webhook.headers(signature="bm90IGEgc2lnbmF0dXJl"),
+    )
 
     assert response.status_code == 403
     await anyio.sleep(0.2)
@@ -297,8 +321,9 @@ async def test_a_changed_safety_number_holds_messages_until_staff_trust_it(world
     w.signal.fail_recipient(ALICE, "IDENTITY_FAILURE")
 
     await w.sms(BOB, "held for alice")
-    await w.until(lambda: any("safety number changed" in t for t in w.signal_texts(FAC)),
-                  "staff alerted")
+    await w.until(
+        lambda: any("safety number changed" in t for t in w.signal_texts(FAC)), "staff alerted"
+    )
     assert all("held for alice" not in t for t in w.signal_texts(ALICE))
 
     w.signal.member(FAC, FAC_UUID).says(f"/trust {alice}")

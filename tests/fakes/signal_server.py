@@ -269,13 +269,13 @@ class FakeSignalServer:
         in total and one is attached now."""
         with anyio.fail_after(within):
             # Polled: the state changes in the server's thread, not on this loop.
-            while self.connections_opened < opened or not self._connections:  # noqa: ASYNC110
+            while self.connections_opened < opened or not self._connections:
                 await anyio.sleep(0.01)
 
     async def wait_until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
         """Poll ``predicate`` until true."""
         with anyio.fail_after(within):
-            while not predicate():  # noqa: ASYNC110  (state of another thread)
+            while not predicate():
                 await anyio.sleep(0.01)
 
     # --- frames members and linked devices produce ----------------------------------------

@@ -70,7 +70,7 @@ class Inbox:
 
     async def wait_for(self, count: int, within: float = 5.0) -> list[Inbound]:
         with anyio.fail_after(within):
-            while len(self.items) < count:  # noqa: ASYNC110  (simplest for a test double)
+            while len(self.items) < count:
                 await anyio.sleep(0.01)
         return self.items
 

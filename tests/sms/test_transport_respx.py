@@ -139,7 +139,7 @@ async def test_api_key_authenticates_rest_calls(respx_mock: respx.MockRouter) ->
     ],
 )
 @pytest.mark.anyio
-async def test_error_mapping(  # noqa: PLR0917 - parametrized
+async def test_error_mapping(
     status: int,
     code: int | None,
     cls: type[Exception],
