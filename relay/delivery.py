@@ -188,6 +188,7 @@ class Deliverer:
         self.wait_hint = wait if self.wait_hint is None else min(self.wait_hint, wait)
 
     def _resolve(self, s: Session, row: Outbox) -> Job | None:
+        assert row.id is not None  # noqa: S101 - rows read from the database have ids
         member = s.get(Member, row.recipient_id)
         address: str | None = None
         if row.address_enc is not None:
@@ -208,7 +209,7 @@ class Deliverer:
                 row.recipient_id,
                 Channel(row.channel),
                 kind,
-                None,  # type: ignore[arg-type]
+                None,
                 int(payload["seconds"]),
                 row.report_failure,
             )
@@ -235,7 +236,7 @@ class Deliverer:
             row.recipient_id,
             Channel(row.channel),
             kind,
-            message,  # type: ignore[arg-type]
+            message,
             None,
             row.report_failure,
         )
