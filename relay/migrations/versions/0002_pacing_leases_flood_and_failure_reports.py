@@ -10,7 +10,7 @@ Create Date: 2026-11-29 08:13:52.690993
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+from sqlmodel.sql import sqltypes
 from alembic import op
 
 
@@ -22,29 +22,29 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table('channel_pace',
-    sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('channel', sqltypes.AutoString(length=16), nullable=False),
     sa.Column('tokens', sa.Float(), nullable=False),
-    sa.Column('refilled_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('blocked_until', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('refilled_at', sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('blocked_until', sqltypes.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('channel')
     )
     op.create_table('singleton_lease',
-    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
-    sa.Column('owner', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('name', sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('owner', sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('expires_at', sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
     op.create_table('failure_report',
     sa.Column('recipient_id', sa.Integer(), nullable=False),
-    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('last_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('reason', sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('last_at', sqltypes.UTCDateTime(), nullable=False),
     sa.Column('suppressed', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['recipient_id'], ['member.id'], ),
     sa.PrimaryKeyConstraint('recipient_id', 'reason')
     )
     op.create_table('flood_window',
     sa.Column('member_id', sa.Integer(), nullable=False),
-    sa.Column('window_start', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('window_start', sqltypes.UTCDateTime(), nullable=False),
     sa.Column('count', sa.Integer(), nullable=False),
     sa.Column('notified', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
