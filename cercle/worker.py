@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 
 import anyio
 
 from cercle.bootstrap import App
+from relay.lease import hold_lease
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +22,31 @@ def worker_loops(app: App) -> list[Loop]:
     if app.deliverer is not None:
         loops.append(app.deliverer.run)
     return loops
+
+
+def singleton(app: App, name: str, loop: Loop, ttl: float = 30.0) -> Loop:
+    """Wrap ``loop`` so that only one process in the deployment runs it at a time.
+
+    For receive loops (one Signal websocket per number). ``name`` must not contain a number
+    in clear: use :func:`relay.lease.lease_name`. Standby workers wait for the lease and take
+    over within ``ttl`` seconds if the holder dies.
+    """
+    owner = secrets.token_hex(8)
+
+    async def guarded(stop: anyio.Event) -> None:
+        while not stop.is_set():
+            async with anyio.create_task_group() as tg:
+
+                async def watch_stop() -> None:
+                    await stop.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(watch_stop)
+                async with hold_lease(app.engine, name, owner, ttl, clock=app.clock):
+                    await loop(stop)
+                tg.cancel_scope.cancel()
+
+    return guarded
 
 
 async def run_worker(app: App, stop: anyio.Event, extra: list[Loop] | None = None) -> None:
