@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio
 
@@ -13,7 +14,7 @@ from relay.lease import hold_lease
 
 log = logging.getLogger(__name__)
 
-Loop = Callable[[anyio.Event], Awaitable[None]]
+Loop = Callable[[anyio.Event], Coroutine[Any, Any, None]]
 
 
 def worker_loops(app: App) -> list[Loop]:

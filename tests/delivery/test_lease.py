@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from datetime import UTC, datetime, timedelta
@@ -55,7 +56,7 @@ def test_two_contenders_never_hold_the_lease_at_the_same_time(engine: Engine) ->
     anyio.run(main)
     spans.sort(key=lambda s: s[1])
     assert len(spans) == 6
-    for (_, _, end), (_, start, _) in zip(spans, spans[1:], strict=False):
+    for (_, _, end), (_, start, _) in itertools.pairwise(spans):
         assert start >= end, "two holders overlapped"
 
 
