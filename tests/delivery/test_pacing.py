@@ -86,8 +86,11 @@ def test_delivery_is_paced_and_a_429_slows_the_channel(engine: Engine) -> None:
     ids = add_group(world, "g", 6, channel="sms")
     queue(world, ids, ["hello"])
     transport = LoopbackTransport(channel_name=Channel.SMS)
-    deliverer = Deliverer(world.relay, {Channel.SMS: transport},
-                          DeliveryPolicy(paces=SMS, base_backoff=1, max_backoff=1))
+    deliverer = Deliverer(
+        world.relay,
+        {Channel.SMS: transport},
+        DeliveryPolicy(paces=SMS, base_backoff=1, max_backoff=1),
+    )
     anyio.run(deliverer.drain)
     assert states(world) == {"sent": 3, "pending": 3}  # the burst, then out of tokens
     assert deliverer.wait_hint is not None
