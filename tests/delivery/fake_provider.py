@@ -9,6 +9,7 @@ every delivery in arrival order. Run it in a thread (:class:`FakeProvider`) or a
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import sys
@@ -117,10 +118,9 @@ class FakeProvider:
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                try:
+                # The client may have given up (timeout): that is the point of the test.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout): that is the point of the test
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return  # quiet: deliveries are in provider.log
