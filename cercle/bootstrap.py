@@ -15,7 +15,9 @@ from cercle.settings import Settings
 from relay.clock import Clock, SystemClock
 from relay.crypto import DataKeys
 from relay.delivery import Deliverer, DeliveryPolicy
+from relay.flood import FloodLimit
 from relay.messages import Channel
+from relay.pacing import Pace
 from relay.service import Relay
 from relay.storage import make_engine
 from relay.texts import Texts, default_config_dir
@@ -54,8 +56,26 @@ def bootstrap(
     engine = make_engine(settings.database_url)
     clock = clock or SystemClock()
     texts = Texts(settings.config_dir or default_config_dir())
-    relay = Relay(engine, keys, clock, texts, settings.org_name)
+    relay = Relay(
+        engine,
+        keys,
+        clock,
+        texts,
+        settings.org_name,
+        FloodLimit(settings.flood_limit, settings.flood_window),
+    )
     providers = Providers() if transports is not None else Providers.from_settings(settings)
     chosen = dict(transports) if transports is not None else providers.transports()
-    deliverer = Deliverer(relay, chosen, policy) if chosen else None
+    deliverer = Deliverer(relay, chosen, policy or delivery_policy(settings)) if chosen else None
     return App(settings, engine, keys, clock, texts, relay, chosen, deliverer, providers)
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    """The delivery policy from settings: each provider channel paced at its configured rate,
+    shared by every worker through the database."""
+    return DeliveryPolicy(
+        paces={
+            Channel.SIGNAL: Pace(settings.signal_rate, settings.signal_burst),
+            Channel.SMS: Pace(settings.sms_rate, settings.sms_burst),
+        }
+    )

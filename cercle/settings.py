@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from dotenv import dotenv_values
 
@@ -58,6 +59,15 @@ def _float(env: Mapping[str, str | None], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number") from exc
 
 
+_N = TypeVar("_N", int, float)
+
+
+def _positive(value: _N, name: str) -> _N:
+    if value <= 0:
+        raise SettingsError(f"{name} must be greater than zero")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything an operator configures. See ``config/example.env``."""
@@ -81,6 +91,8 @@ class Settings:
     signal_burst: int = 5
     sms_rate: float = 1.0
     sms_burst: int = 1
+    flood_limit: int = 8
+    flood_window: float = 60.0
 
     @property
     def signal_enabled(self) -> bool:
@@ -180,8 +192,10 @@ class Settings:
             twilio_number=number,
             twilio_messaging_service_sid=service,
             twilio_api_base=(_opt(env, "TWILIO_API_BASE") or "https://api.twilio.com").rstrip("/"),
-            signal_rate=_float(env, "CERCLE_SIGNAL_RATE", 1.0),
-            signal_burst=_int(env, "CERCLE_SIGNAL_BURST", 5),
-            sms_rate=_float(env, "CERCLE_SMS_RATE", 1.0),
-            sms_burst=_int(env, "CERCLE_SMS_BURST", 1),
+            signal_rate=_positive(_float(env, "CERCLE_SIGNAL_RATE", 1.0), "CERCLE_SIGNAL_RATE"),
+            signal_burst=_positive(_int(env, "CERCLE_SIGNAL_BURST", 5), "CERCLE_SIGNAL_BURST"),
+            sms_rate=_positive(_float(env, "CERCLE_SMS_RATE", 1.0), "CERCLE_SMS_RATE"),
+            sms_burst=_positive(_int(env, "CERCLE_SMS_BURST", 1), "CERCLE_SMS_BURST"),
+            flood_limit=_positive(_int(env, "CERCLE_FLOOD_LIMIT", 8), "CERCLE_FLOOD_LIMIT"),
+            flood_window=_positive(_float(env, "CERCLE_FLOOD_WINDOW", 60.0), "CERCLE_FLOOD_WINDOW"),
         )

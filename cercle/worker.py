@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio
 
 from cercle.bootstrap import App
 from cercle.providers import purge_twilio_records, signal_receiver
+from relay.lease import hold_lease, lease_name
 
 log = logging.getLogger(__name__)
 
-Loop = Callable[[anyio.Event], Awaitable[None]]
+Loop = Callable[[anyio.Event], Coroutine[Any, Any, None]]
 
 
 def worker_loops(app: App) -> list[Loop]:
@@ -29,7 +32,9 @@ def worker_loops(app: App) -> list[Loop]:
                 await stop.wait()
                 receiver.stop()
 
-        loops.append(receive)
+        # One receive loop per Signal number across every worker of the deployment.
+        number = app.settings.signal_number or ""
+        loops.append(singleton(app, lease_name(app.keys, "signal-receive", number), receive))
     if app.providers.sms is not None:
 
         async def purge(stop: anyio.Event) -> None:
@@ -37,6 +42,31 @@ def worker_loops(app: App) -> list[Loop]:
 
         loops.append(purge)
     return loops
+
+
+def singleton(app: App, name: str, loop: Loop, ttl: float = 30.0) -> Loop:
+    """Wrap ``loop`` so that only one process in the deployment runs it at a time.
+
+    For receive loops (one Signal websocket per number). ``name`` must not contain a number
+    in clear: use :func:`relay.lease.lease_name`. Standby workers wait for the lease and take
+    over within ``ttl`` seconds if the holder dies.
+    """
+    owner = secrets.token_hex(8)
+
+    async def guarded(stop: anyio.Event) -> None:
+        while not stop.is_set():
+            async with anyio.create_task_group() as tg:
+
+                async def watch_stop() -> None:
+                    await stop.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(watch_stop)
+                async with hold_lease(app.engine, name, owner, ttl, clock=app.clock):
+                    await loop(stop)
+                tg.cancel_scope.cancel()
+
+    return guarded
 
 
 async def run_worker(app: App, stop: anyio.Event, extra: list[Loop] | None = None) -> None:

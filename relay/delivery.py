@@ -13,13 +13,13 @@ import logging
 import random
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
-from sqlalchemy import Engine, and_, func, or_, select, update
-from sqlmodel import Session
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
+from sqlmodel import Session, col
 
 from relay.crypto import DataKeys
 from relay.errors import (
@@ -34,6 +34,7 @@ from relay.errors import (
 from relay.messages import Attachment, Channel, Outgoing, QuoteOut, SendReceipt
 from relay.models import Inbound, Member, Outbox, OutboxBody, OutboxKind, OutboxState
 from relay.outbox import ADDRESS_CONTEXT, open_payload
+from relay.pacing import Pace, Pacer
 from relay.service import Relay
 from relay.storage import is_postgres, transaction
 from relay.transport import Transport
@@ -53,6 +54,10 @@ class DeliveryPolicy:
     max_backoff: float = 900.0
     batch: int = 50
     concurrency: int = 16
+    # Per-channel send rate shared by all workers; channels not listed are not paced.
+    paces: Mapping[str, Pace] = field(default_factory=dict)
+    # How long a channel rests after a rate limit that did not say for how long.
+    rate_limit_pause: float = 5.0
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait before attempt ``attempts + 1``."""
@@ -90,77 +95,109 @@ class Deliverer:
         self.transports = dict(transports)
         self.policy = policy or DeliveryPolicy()
         self.worker_id = worker_id or secrets.token_hex(8)
+        self.pacer = Pacer(self.engine, self.clock, self.policy.paces)
+        # Seconds until a paced channel has a token again (set by each claim round).
+        self.wait_hint: float | None = None
 
     # --- claiming -------------------------------------------------------------------------
 
-    def claim(self, limit: int | None = None) -> list[Job]:
-        """Lease up to ``limit`` due head rows on our channels and resolve them to jobs."""
+    def claim(self, limit: int | None = None, channels: Sequence[str] | None = None) -> list[Job]:
+        """Lease up to ``limit`` due head rows on ``channels`` (default: all of ours).
+
+        Only the oldest open row of each recipient is a candidate. Candidates are re-checked
+        by the UPDATE that leases them, which returns only the rows this worker won: two
+        workers can never both hold a row. On PostgreSQL the candidates are locked first with
+        ``FOR UPDATE SKIP LOCKED`` so concurrent claimers pick disjoint rows instead of
+        queueing behind each other; on SQLite the UPDATE runs under the single writer lock.
+        A head row stays the head until it is final (new rows have larger ids and final rows
+        never reopen), so re-checking that it is still *due* is enough.
+        """
         limit = limit or self.policy.batch
         now = self.clock.now()
-        channels = [str(c) for c in self.transports]
-        if not channels:
+        chosen = [str(c) for c in (channels if channels is not None else self.transports)]
+        if not chosen or limit <= 0:
             return []
         with transaction(self.engine) as s:
             heads = (
-                select(Outbox.recipient_id, func.min(Outbox.id).label("head"))
+                select(col(Outbox.recipient_id), func.min(col(Outbox.id)).label("head"))
                 .where(
-                    Outbox.state.in_(_HEAD_STATES),
-                    Outbox.channel.in_(channels),  # type: ignore[attr-defined]
-                    Outbox.kind != OutboxKind.TRUST,
+                    col(Outbox.state).in_(_HEAD_STATES),
+                    col(Outbox.channel).in_(chosen),
+                    col(Outbox.kind) != OutboxKind.TRUST,
                 )
-                .group_by(Outbox.recipient_id)
+                .group_by(col(Outbox.recipient_id))
                 .subquery()
             )
             due = or_(
-                Outbox.state == OutboxState.PENDING,
-                and_(Outbox.state == OutboxState.RETRY, Outbox.next_attempt_at <= now),  # type: ignore[operator]
-                and_(Outbox.state == OutboxState.SENDING, Outbox.lease_until <= now),  # type: ignore[operator]
+                col(Outbox.state) == OutboxState.PENDING,
+                and_(col(Outbox.state) == OutboxState.RETRY, col(Outbox.next_attempt_at) <= now),
+                and_(col(Outbox.state) == OutboxState.SENDING, col(Outbox.lease_until) <= now),
             )
             query = (
-                select(Outbox.id)
-                .join(heads, Outbox.id == heads.c.head)
+                select(col(Outbox.id))
+                .join(heads, col(Outbox.id) == heads.c.head)
                 .where(due)
-                .order_by(Outbox.id)
+                .order_by(col(Outbox.id))
                 .limit(limit)
             )
             if is_postgres(self.engine):
-                query = query.with_for_update(skip_locked=True, of=Outbox)  # type: ignore[arg-type]
+                query = query.with_for_update(skip_locked=True, of=Outbox)
             ids = list(s.execute(query).scalars())
             # A trust row must overtake the held row it unblocks, so it skips the queue.
-            ids += list(
-                s.execute(
-                    select(Outbox.id)
-                    .where(Outbox.kind == OutboxKind.TRUST, due, Outbox.channel.in_(channels))  # type: ignore[attr-defined]
-                    .limit(limit)
-                ).scalars()
+            trust = select(col(Outbox.id)).where(
+                col(Outbox.kind) == OutboxKind.TRUST, due, col(Outbox.channel).in_(chosen)
             )
+            ids += list(s.execute(trust.limit(limit)).scalars())
             if not ids:
                 return []
-            # The state check repeats in the UPDATE, so two workers can never both win a row.
-            s.execute(
-                update(Outbox)
-                .where(Outbox.id.in_(ids), due)  # type: ignore[union-attr]
-                .values(
-                    state=OutboxState.SENDING,
-                    lease_owner=self.worker_id,
-                    lease_until=now + self.policy.lease,
-                    attempts=Outbox.attempts + 1,
-                )
-            )
-            rows = (
+            won = (
                 s.execute(
-                    select(Outbox).where(
-                        Outbox.id.in_(ids),  # type: ignore[union-attr]
-                        Outbox.lease_owner == self.worker_id,
-                        Outbox.state == OutboxState.SENDING,
+                    update(Outbox)
+                    .where(col(Outbox.id).in_(ids), due)
+                    .values(
+                        state=OutboxState.SENDING,
+                        lease_owner=self.worker_id,
+                        lease_until=now + self.policy.lease,
+                        attempts=Outbox.attempts + 1,
                     )
+                    .returning(col(Outbox.id))
                 )
+                .scalars()
+                .all()
+            )
+            if not won:
+                return []
+            rows = (
+                s.execute(select(Outbox).where(col(Outbox.id).in_(won)).order_by(col(Outbox.id)))
                 .scalars()
                 .all()
             )
             return [job for row in rows if (job := self._resolve(s, row)) is not None]
 
+    def claim_paced(self) -> list[Job]:
+        """Claim what the channels' shared token buckets allow right now.
+
+        Unpaced channels (the sandbox) are claimed together; each paced channel takes a batch
+        of tokens, claims at most that many rows, and returns the tokens it did not use.
+        """
+        self.wait_hint = None
+        free = [str(c) for c in self.transports if not self.pacer.paced(str(c))]
+        jobs = self.claim(channels=free) if free else []
+        for channel in (str(c) for c in self.transports if self.pacer.paced(str(c))):
+            grant = self.pacer.take(channel, self.policy.batch)
+            if grant.tokens == 0:
+                self._hint(grant.wait)
+                continue
+            got = self.claim(limit=grant.tokens, channels=[channel])
+            self.pacer.give_back(channel, grant.tokens - len(got))
+            jobs.extend(got)
+        return jobs
+
+    def _hint(self, wait: float) -> None:
+        self.wait_hint = wait if self.wait_hint is None else min(self.wait_hint, wait)
+
     def _resolve(self, s: Session, row: Outbox) -> Job | None:
+        assert row.id is not None  # noqa: S101 - rows read from the database have ids
         member = s.get(Member, row.recipient_id)
         address: str | None = None
         if row.address_enc is not None:
@@ -180,7 +217,7 @@ class Deliverer:
                 row.id,
                 row.recipient_id,
                 Channel(row.channel),
-                kind,  # type: ignore[arg-type]
+                kind,
                 Outgoing(address=address, text=""),
                 None,
                 False,
@@ -191,7 +228,7 @@ class Deliverer:
                 row.recipient_id,
                 Channel(row.channel),
                 kind,
-                None,  # type: ignore[arg-type]
+                None,
                 int(payload["seconds"]),
                 row.report_failure,
             )
@@ -218,7 +255,7 @@ class Deliverer:
             row.recipient_id,
             Channel(row.channel),
             kind,
-            message,  # type: ignore[arg-type]
+            message,
             None,
             row.report_failure,
         )
@@ -233,11 +270,11 @@ class Deliverer:
         if target.member_id == row.recipient_id and target.author_ref:
             return QuoteOut(target.author_ref, by_recipient=True), target.author_ref
         copy_ref = s.execute(
-            select(Outbox.provider_ref).where(
-                Outbox.inbound_id == target.id,
-                Outbox.recipient_id == row.recipient_id,
-                Outbox.kind == OutboxKind.MESSAGE,
-                Outbox.state == OutboxState.SENT,
+            select(col(Outbox.provider_ref)).where(
+                col(Outbox.inbound_id) == target.id,
+                col(Outbox.recipient_id) == row.recipient_id,
+                col(Outbox.kind) == OutboxKind.MESSAGE,
+                col(Outbox.state) == OutboxState.SENT,
             )
         ).scalar()
         if copy_ref is None:
@@ -247,14 +284,22 @@ class Deliverer:
     # --- sending --------------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """Claim one batch and send it concurrently. Returns how many rows were attempted."""
-        jobs = await anyio.to_thread.run_sync(self.claim)
+        """Claim one batch and send it concurrently. Returns how many rows were attempted.
+
+        Successes are recorded together when the batch ends (one statement for the batch):
+        if this process dies before that, those rows are sent again once their lease
+        expires. That is the at-least-once promise; nothing is ever lost.
+        """
+        jobs = await anyio.to_thread.run_sync(self.claim_paced)
         if not jobs:
             return 0
         limiter = anyio.CapacityLimiter(self.policy.concurrency)
+        sent: list[tuple[Job, SendReceipt]] = []
         async with anyio.create_task_group() as tg:
             for job in jobs:
-                tg.start_soon(self._send_one, job, limiter)
+                tg.start_soon(self._send_one, job, limiter, sent)
+        if sent:
+            await anyio.to_thread.run_sync(self._sent_many, sent)
         return len(jobs)
 
     async def drain(self, max_rounds: int = 1000) -> int:
@@ -268,19 +313,26 @@ class Deliverer:
         return total
 
     async def run(self, stop: anyio.Event, idle: float = 0.5) -> None:
-        """Deliver until ``stop`` is set; a failure in one round never ends the loop."""
+        """Deliver until ``stop`` is set; a failure in one round never ends the loop.
+
+        When a paced channel is out of tokens it sleeps only until the next token is due,
+        so the achieved rate stays close to the configured one.
+        """
         while not stop.is_set():
             try:
                 n = await self.run_once()
-            except Exception:
+            except Exception:  # the loop must survive anything
                 ref = secrets.token_hex(4)
                 log.exception("delivery round failed (ref %s)", ref)
                 n = 0
             if n == 0:
-                with anyio.move_on_after(idle):
+                pause = idle if self.wait_hint is None else min(idle, max(self.wait_hint, 0.001))
+                with anyio.move_on_after(pause):
                     await stop.wait()
 
-    async def _send_one(self, job: Job, limiter: anyio.CapacityLimiter) -> None:
+    async def _send_one(
+        self, job: Job, limiter: anyio.CapacityLimiter, sent: list[tuple[Job, SendReceipt]]
+    ) -> None:
         transport = self.transports[job.channel]
         async with limiter:
             try:
@@ -288,14 +340,14 @@ class Deliverer:
             except DeliveryError as exc:
                 await anyio.to_thread.run_sync(self._failed, job, exc)
                 return
-            except Exception:
+            except Exception:  # an adapter bug must not lose the message
                 ref = secrets.token_hex(4)
                 log.exception("transport %s raised unexpectedly (ref %s)", job.channel, ref)
                 await anyio.to_thread.run_sync(
                     self._failed, job, RetryableError(Reason.NETWORK, f"unexpected, ref {ref}")
                 )
                 return
-        await anyio.to_thread.run_sync(self._sent, job, receipt)
+        sent.append((job, receipt))
 
     async def _call(self, transport: Transport, job: Job) -> SendReceipt:
         if job.kind == OutboxKind.TIMER:
@@ -340,24 +392,47 @@ class Deliverer:
         return row
 
     def _sent(self, job: Job, receipt: SendReceipt) -> None:
+        """Record one success (see :meth:`_sent_many`)."""
+        self._sent_many([(job, receipt)])
+
+    def _sent_many(self, done: Sequence[tuple[Job, SendReceipt]]) -> None:
+        """Record successes in one statement; rows whose lease we lost are left alone."""
+        now = self.clock.now()
+        stmt = (
+            update(Outbox)
+            .where(
+                col(Outbox.id) == bindparam("row_id"),
+                col(Outbox.lease_owner) == self.worker_id,
+                col(Outbox.state) == OutboxState.SENDING,
+            )
+            .values(
+                state=OutboxState.SENT,
+                lease_owner=None,
+                lease_until=None,
+                done_at=now,
+                address_enc=None,
+                provider_ref=bindparam("ref"),
+                segments=bindparam("segs"),
+            )
+        )
+        params = [{"row_id": j.row_id, "ref": r.ref, "segs": r.segments} for j, r in done]
+        trusted = [j.recipient_id for j, _ in done if j.kind == OutboxKind.TRUST]
         with transaction(self.engine) as s:
-            row = self._mine(s, job)
-            if row is not None:
-                self._finish(
-                    s, row, OutboxState.SENT, provider_ref=receipt.ref, segments=receipt.segments
-                )
-                if job.kind == OutboxKind.TRUST:
-                    s.execute(
-                        update(Outbox)
-                        .where(
-                            Outbox.recipient_id == job.recipient_id,
-                            Outbox.state == OutboxState.HELD,
-                        )
-                        .values(state=OutboxState.PENDING)
+            s.connection().execute(stmt, params)
+            if trusted:
+                # Staff confirmed the new safety number: held messages may go out now.
+                s.execute(
+                    update(Outbox)
+                    .where(
+                        col(Outbox.recipient_id).in_(trusted),
+                        col(Outbox.state) == OutboxState.HELD,
                     )
+                    .values(state=OutboxState.PENDING)
+                )
 
     def _failed(self, job: Job, exc: DeliveryError) -> None:
         report = False
+        slow_down: float | None = None
         with transaction(self.engine) as s:
             row = self._mine(s, job)
             if row is None:
@@ -379,8 +454,10 @@ class Deliverer:
                 report = job.report_failure or exc.reason == Reason.OPTED_OUT
             else:
                 delay = self.policy.backoff(row.attempts)
-                if isinstance(exc, RateLimitedError) and exc.retry_after:
-                    delay = max(delay, exc.retry_after)
+                if isinstance(exc, RateLimitedError):
+                    pause = exc.retry_after or self.policy.rate_limit_pause
+                    delay = max(delay, pause)
+                    slow_down = pause
                 self._finish(
                     s,
                     row,
@@ -388,6 +465,9 @@ class Deliverer:
                     error_reason=exc.reason,
                     next_attempt_at=self.clock.now() + timedelta(seconds=delay),
                 )
+        if slow_down is not None:
+            # Everyone sending on this channel waits, not only this worker.
+            self.pacer.slow_down(str(job.channel), slow_down)
         if report:
             self.relay.report_failure(job.recipient_id, exc.reason)
 
@@ -399,3 +479,8 @@ def pending_count(engine: Engine, channels: Sequence[str] | None = None) -> int:
         if channels:
             q = q.where(Outbox.channel.in_(channels))  # type: ignore[attr-defined]
         return int(s.execute(q).scalar_one())
+
+
+def now_plus(now: datetime, seconds: float) -> datetime:
+    """``now`` plus ``seconds`` (small helper for tests)."""
+    return now + timedelta(seconds=seconds)

@@ -197,3 +197,57 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=32)
     target: str | None = Field(default=None, max_length=48)
     detail: str | None = Field(default=None, max_length=64)
+
+
+class ChannelPace(SQLModel, table=True):
+    """One channel's shared token bucket: every worker takes its send tokens from this row.
+
+    ``tokens`` is the level at ``refilled_at``; ``blocked_until`` is pushed forward when the
+    provider says "slow down", so every worker backs off, not just the one that was told.
+    """
+
+    __tablename__ = "channel_pace"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    tokens: float = Field(default=0.0)
+    refilled_at: datetime
+    blocked_until: datetime | None = None
+
+
+class SingletonLease(SQLModel, table=True):
+    """A named lease that at most one process holds at a time (e.g. one Signal receiver).
+
+    ``name`` is a fixed channel name or a keyed hash, never a number in clear.
+    """
+
+    __tablename__ = "singleton_lease"
+
+    name: str = Field(primary_key=True, max_length=80)
+    owner: str = Field(max_length=64)
+    expires_at: datetime
+
+
+class FloodWindow(SQLModel, table=True):
+    """How many messages a member sent in the current window: a counter, never content."""
+
+    __tablename__ = "flood_window"
+
+    member_id: int = Field(primary_key=True, foreign_key="member.id")
+    window_start: datetime
+    count: int = Field(default=0)
+    notified: bool = Field(default=False)  # member and staff told for this window
+
+
+class FailureReport(SQLModel, table=True):
+    """When staff were last told that messages to one member failed for one reason.
+
+    Keeps failure reports to one per recipient and reason per window; ``suppressed`` counts
+    the failures folded into the next report.
+    """
+
+    __tablename__ = "failure_report"
+
+    recipient_id: int = Field(primary_key=True, foreign_key="member.id")
+    reason: str = Field(primary_key=True, max_length=32)
+    last_at: datetime
+    suppressed: int = Field(default=0)

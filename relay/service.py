@@ -20,13 +20,13 @@ from sqlalchemy import Engine, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from relay import commands
+from relay import commands, flood, reports
 from relay.clock import Clock
 from relay.commands import Context, Refusal, UsageError, display_name
 from relay.crypto import DataKeys
 from relay.durations import describe
 from relay.errors import CercleError, Reason
-from relay.i18n import LANGS, Joined, Raw, Renderable, T
+from relay.i18n import LANGS, TN, Joined, Raw, Renderable, T
 from relay.media import UnsupportedMedia, sanitize
 from relay.mentions import rewrite
 from relay.messages import Channel, Inbound, InboundKind
@@ -119,13 +119,20 @@ class Relay:
     """The core service. One instance per process; thread-safe (each call has its session)."""
 
     def __init__(
-        self, engine: Engine, keys: DataKeys, clock: Clock, texts: Texts, org_name: str
+        self,
+        engine: Engine,
+        keys: DataKeys,
+        clock: Clock,
+        texts: Texts,
+        org_name: str,
+        flood_limit: flood.FloodLimit | None = None,
     ) -> None:
         self.engine = engine
         self.keys = keys
         self.clock = clock
         self.texts = texts
         self.org_name = org_name
+        self.flood_limit = flood_limit or flood.FloodLimit()
 
     # --- lookups --------------------------------------------------------------------------
 
@@ -471,18 +478,29 @@ class Relay:
                 member.state = MemberState.OPTED_OUT
                 s.add(member)
                 _cancel_open(s, member.id)  # type: ignore[arg-type]
+            folded = reports.due(s, recipient_id, reason, now)
+            if folded is None:
+                return  # staff heard about this person and reason within the hour
             name = display_name(member) if member.pseudonym else T("a former member")
-            _Applier(self, s, group, None, now).apply(
-                Outcome.of(
-                    ToStaff(
-                        T(
-                            "A message could not reach {name}: {reason}",
-                            name=name,
-                            reason=REASON_WORDS.get(reason, T("the provider refused it.")),
-                        )
+            text: Renderable = T(
+                "A message could not reach {name}: {reason}",
+                name=name,
+                reason=REASON_WORDS.get(reason, T("the provider refused it.")),
+            )
+            if folded:
+                text = Joined(
+                    (
+                        text,
+                        TN(
+                            "({n} other message failed the same way since the last notice.)",
+                            "({n} other messages failed the same way since the last notice.)",
+                            folded,
+                        ),
                     ),
-                ),
-                report_failure=False,
+                    " ",
+                )
+            _Applier(self, s, group, None, now).apply(
+                Outcome.of(ToStaff(text)), report_failure=False
             )
 
 
@@ -897,6 +915,38 @@ class _Handling:
             return Result.HELD_BACK
         return None
 
+    def _flood_guard(self) -> Result | None:
+        """Hold back messages over the member's flood limit; tell them and staff once."""
+        m, rule = self.member, self.relay.flood_limit
+        verdict = flood.count(self.s, m.id, self.now, rule)  # type: ignore[arg-type]
+        if verdict is flood.Verdict.OK:
+            return None
+        if verdict is flood.Verdict.FIRST_OVER:
+            wait = flood.seconds_left(self.s, m.id, self.now, rule)  # type: ignore[arg-type]
+            self.apply.apply(
+                Outcome.of(
+                    Reply(
+                        T(
+                            "You are sending a lot of messages quickly, so this one and the next "
+                            "ones were not sent to the group. You can write again in {duration}.",
+                            duration=describe(max(wait, 60)),
+                        )
+                    ),
+                    ToStaff(
+                        T(
+                            "{name} sent more than {n} messages in {window}; their messages are "
+                            "held back for now.",
+                            name=display_name(m),
+                            n=rule.limit,
+                            window=describe(max(int(rule.window), 60)),
+                        )
+                    ),
+                    Audit("flood", target=m.pseudonym),
+                )
+            )
+        log.info("inbound held back: flood limit")
+        return Result.HELD_BACK
+
     def _text_or_refuse(self, raw: str | None) -> str | None:
         text = clean_text(self._rewrite_mentions(raw or ""))
         if len(text) > MAX_TEXT:
@@ -927,6 +977,8 @@ class _Handling:
 
     def _relay(self) -> Result:
         if (held := self._relay_guard()) is not None:
+            return held
+        if (held := self._flood_guard()) is not None:
             return held
         text = self._text_or_refuse(self.inbound.text)
         if text is None:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a room per test, with the privacy invariants checked afterwards."""
+"""Shared fixtures: a room per test, with the privacy invariants checked afterwards, and
+databases on both backends (SQLite always; PostgreSQL from ``CERCLE_TEST_POSTGRES_URL``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from relay.storage import make_engine, upgrade
+from tests import pg
 from tests.room import Room
 
 
@@ -22,3 +26,39 @@ def room(tmp_path: Path) -> Iterator[Room]:
 def anyio_backend() -> str:
     """Async tests run on asyncio."""
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL template database for this session (skips/fails if none)."""
+    admin = pg.admin_url()
+    with pg.migrated_template(admin) as name:
+        yield name
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """The URL of a fresh, migrated PostgreSQL database, dropped after the test."""
+    with pg.fresh_database(pg.admin_url(), pg_template) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database URL on each backend in turn."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        return url
+    url = f"sqlite:///{tmp_path / 'cercle.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on :func:`db_url`, disposed after the test."""
+    e = make_engine(db_url)
+    yield e
+    e.dispose()

@@ -1,0 +1,361 @@
+"""Cercle delivery benchmarks. ``python -m bench [--quick] [--database-url URL]``.
+
+Prints one table: relay overhead and SQL statements per inbound by group size, delivery
+throughput against a raw httpx loop, pacing fidelity, inbound→last-recipient latency, and
+worker memory with many groups. Everything runs against a loopback fake provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+from sqlalchemy import Engine, event
+
+from relay.clock import FakeClock, SystemClock
+from relay.delivery import Deliverer, DeliveryPolicy, pending_count
+from relay.flood import FloodLimit
+from relay.messages import Channel, Inbound, InboundKind, Outgoing, Sender, SendReceipt
+from relay.pacing import Pace
+from relay.storage import make_engine, upgrade
+from tests.delivery.http_transport import HttpTransport
+from tests.delivery.seed import World, add_group, queue
+
+ROOT = Path(__file__).resolve().parent.parent
+Row = tuple[str, str, str]
+
+
+class Database:
+    """A fresh migrated database per measurement (SQLite file, or the URL given)."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        self.tmp = tempfile.TemporaryDirectory()
+        self.n = 0
+
+    def fresh(self) -> Engine:
+        self.n += 1
+        if self.url:
+            from sqlalchemy.engine import make_url
+
+            from tests import pg
+
+            admin = make_url(self.url)
+            ctx = pg.fresh_database(admin)
+            url = ctx.__enter__()
+            engine = make_engine(url)
+            self._ctxs = [*getattr(self, "_ctxs", []), (ctx, engine)]
+        else:
+            engine = make_engine(f"sqlite:///{self.tmp.name}/bench{self.n}.db")
+        upgrade(engine)
+        return engine
+
+    def close(self) -> None:
+        for ctx, engine in getattr(self, "_ctxs", []):
+            engine.dispose()
+            ctx.__exit__(None, None, None)
+        self.tmp.cleanup()
+
+
+class Provider:
+    """The fake provider in its own process (so it does not share our GIL)."""
+
+    def __init__(self, latency: float = 0.0, rate: float | None = None) -> None:
+        args = [sys.executable, "-m", "tests.delivery.fake_provider", str(latency)]
+        if rate is not None:
+            args.append(str(rate))
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, cwd=ROOT)
+        assert self.proc.stdout is not None
+        self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline())}"
+
+    def stats(self) -> dict[str, Any]:
+        got: dict[str, Any] = httpx.get(self.url + "/log", timeout=30).json()
+        return got
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def count_statements(engine: Engine) -> Callable[[], int]:
+    """Count SQL statements executed on ``engine`` from now on."""
+    box = [0]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(*_args: object) -> None:
+        box[0] += 1
+
+    return lambda: box[0]
+
+
+# --- 1. relay overhead -----------------------------------------------------------------------
+
+
+def relay_overhead(db: Database, size: int, messages: int) -> list[Row]:
+    engine = db.fresh()
+    world = World.on(engine, clock=FakeClock())
+    world.relay.flood_limit = FloodLimit(10**9, 60)
+    ids = add_group(world, "g", size)
+    senders = [f"loop-{i:05d}" for i in range(min(size, 20))]
+    statements = count_statements(engine)
+    start_count = statements()
+    t0 = time.perf_counter()
+    for n in range(messages):
+        who = senders[n % len(senders)]
+        result = world.relay.accept(
+            Inbound(
+                channel=Channel.SANDBOX,
+                sender=Sender(address=who),
+                dedup_key=f"b:{n}",
+                kind=InboundKind.MESSAGE,
+                ref=str(n),
+                text=f"message {n}",
+            )
+        )
+        assert result == "relayed", result
+    elapsed = time.perf_counter() - t0
+    per = (statements() - start_count) / messages
+    rows = messages * (len(ids) - 1)
+    engine.dispose()
+    return [
+        (
+            f"relay accept, group of {size}",
+            f"{messages / elapsed:,.0f} inbound/s",
+            f"{rows / elapsed:,.0f} outbox rows/s",
+        ),
+        (f"SQL statements per inbound, group of {size}", f"{per:.1f}", "must not grow with size"),
+    ]
+
+
+# --- 2. delivery throughput ------------------------------------------------------------------
+
+
+async def raw_loop(url: str, n: int, concurrency: int) -> float:
+    limiter = anyio.CapacityLimiter(concurrency)
+    async with httpx.AsyncClient(
+        base_url=url, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    ) as client:
+
+        async def one(i: int) -> None:
+            async with limiter:
+                r = await client.post("/send", json={"to": f"raw-{i % 200}", "text": "x"})
+                r.raise_for_status()
+
+        t0 = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for i in range(n):
+                tg.start_soon(one, i)
+        return n / (time.perf_counter() - t0)
+
+
+def throughput(db: Database, rows_per_member: int) -> list[Row]:
+    provider = Provider()
+    try:
+        engine = db.fresh()
+        world = World.on(engine, clock=SystemClock())
+        ids = add_group(world, "g", 200)
+        total = queue(world, ids, [f"m{i}" for i in range(rows_per_member)])
+        policy = DeliveryPolicy(batch=50, concurrency=16)
+        transport = HttpTransport(provider.url)
+        deliverer = Deliverer(world.relay, {Channel.SANDBOX: transport}, policy)
+        t0 = time.perf_counter()
+        anyio.run(deliverer.drain, 10**6)
+        ours = total / (time.perf_counter() - t0)
+        assert pending_count(engine) == 0
+        raw = anyio.run(raw_loop, provider.url, total, 16)
+        engine.dispose()
+    finally:
+        provider.close()
+    return [
+        (
+            "delivery throughput (zero-latency fake, concurrency 16)",
+            f"{ours:,.0f} msg/s vs raw httpx {raw:,.0f} msg/s",
+            f"ratio {ours / raw:.2f} (aim ≥ 0.70)",
+        )
+    ]
+
+
+# --- 3. pacing fidelity ----------------------------------------------------------------------
+
+
+def pacing(db: Database, rate: float, seconds: float) -> list[Row]:
+    provider = Provider(rate=rate)
+    try:
+        engine = db.fresh()
+        world = World.on(engine, clock=SystemClock())
+        ids = add_group(world, "g", 400, channel="sms")
+        queue(world, ids, [f"m{i}" for i in range(int(rate * seconds / 400) + 2)])
+        policy = DeliveryPolicy(paces={"sms": Pace(rate, 1)}, batch=50, concurrency=16)
+        # Two workers share the channel's bucket through the database.
+        workers = [
+            Deliverer(world.relay, {Channel.SMS: HttpTransport(provider.url, Channel.SMS)}, policy)
+            for _ in range(2)
+        ]
+
+        async def run() -> None:
+            stop = anyio.Event()
+            async with anyio.create_task_group() as tg:
+                for w in workers:
+                    tg.start_soon(w.run, stop, 0.5)
+                await anyio.sleep(seconds)
+                stop.set()
+
+        anyio.run(run)
+        stats = provider.stats()
+        engine.dispose()
+    finally:
+        provider.close()
+    achieved = len(stats["log"]) / seconds
+    refused = stats["refusals"].get("429", 0)
+    return [
+        (
+            f"pacing at {rate:g} msg/s over {seconds:g} s (2 workers)",
+            f"{achieved:.2f} msg/s, ratio {achieved / rate:.3f} (aim 0.95-1.0)",
+            f"provider 429s caused: {refused} (aim 0)",
+        )
+    ]
+
+
+# --- 4. latency ------------------------------------------------------------------------------
+
+
+def latency(db: Database, samples: int) -> list[Row]:
+    provider = Provider(latency=0.05)
+    try:
+        engine = db.fresh()
+        world = World.on(engine, clock=SystemClock())
+        world.relay.flood_limit = FloodLimit(10**9, 60)
+        add_group(world, "g", 50)
+        transport = HttpTransport(provider.url, timeout=5)
+        deliverer = Deliverer(
+            world.relay, {Channel.SANDBOX: transport}, DeliveryPolicy(batch=50, concurrency=50)
+        )
+        took: list[float] = []
+
+        async def run() -> None:
+            stop = anyio.Event()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(deliverer.run, stop, 0.05)
+                for n in range(samples):
+                    t0 = time.perf_counter()
+                    await anyio.to_thread.run_sync(
+                        world.relay.accept,
+                        Inbound(
+                            channel=Channel.SANDBOX,
+                            sender=Sender(address="loop-00001"),
+                            dedup_key=f"l:{n}",
+                            kind=InboundKind.MESSAGE,
+                            ref=str(n),
+                            text="hi",
+                        ),
+                    )
+                    while await anyio.to_thread.run_sync(pending_count, engine):
+                        await anyio.sleep(0.002)
+                    took.append(time.perf_counter() - t0)
+                stop.set()
+
+        anyio.run(run)
+        engine.dispose()
+    finally:
+        provider.close()
+    took.sort()
+    p50 = statistics.median(took) * 1000
+    p99 = took[min(len(took) - 1, int(len(took) * 0.99))] * 1000
+    return [
+        (
+            "latency accepted → last of 49 recipients sent (provider 50 ms)",
+            f"p50 {p50:.0f} ms, p99 {p99:.0f} ms",
+            f"{samples} messages, worker idle poll 50 ms",
+        )
+    ]
+
+
+# --- 5. memory -------------------------------------------------------------------------------
+
+
+class NullTransport:
+    """Discards everything (so the transport holds no memory)."""
+
+    channel = Channel.SANDBOX
+    supports_timers = False
+    supports_media = False
+
+    async def send(self, message: Outgoing) -> SendReceipt:
+        del message
+        return SendReceipt(ref="0")
+
+    async def set_timer(self, address: str, seconds: int) -> None:
+        del address, seconds
+
+
+def memory(db: Database, groups: int, size: int) -> list[Row]:
+    engine = db.fresh()
+    world = World.on(engine, clock=SystemClock())
+    for g in range(groups):
+        ids = add_group(world, f"g{g}", size, start=g * size)
+        queue(world, ids, ["hello"])
+    gc.collect()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    deliverer = Deliverer(
+        world.relay,
+        {Channel.SANDBOX: NullTransport()},  # type: ignore[dict-item]
+        DeliveryPolicy(lease=timedelta(minutes=5)),
+    )
+    t0 = time.perf_counter()
+    sent = anyio.run(deliverer.drain, 10**6)
+    elapsed = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    engine.dispose()
+    return [
+        (
+            f"worker memory, {groups} groups × {size} ({sent:,} rows)",
+            f"peak Python allocations {peak / 2**20:.1f} MiB",
+            f"max RSS growth {(rss1 - rss0) / 1024:.1f} MiB; {sent / elapsed:,.0f} rows/s",
+        )
+    ]
+
+
+def main() -> None:
+    """Run every benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="shorter runs (pacing 10 s)")
+    parser.add_argument("--database-url", help="PostgreSQL admin URL (default: SQLite files)")
+    args = parser.parse_args()
+    quick = args.quick
+    db = Database(args.database_url)
+    rows: list[Row] = []
+    try:
+        for size in (5, 50, 500):
+            rows += relay_overhead(db, size, 100 if quick else 300)
+        rows += throughput(db, 5 if quick else 10)
+        rows += pacing(db, 20.0, 10.0 if quick else 60.0)
+        rows += latency(db, 20 if quick else 50)
+        rows += memory(db, 200 if quick else 1000, 20)
+    finally:
+        db.close()
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    line = "+-" + "-+-".join("-" * w for w in width) + "-+"
+    print(line)
+    for r in rows:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, width, strict=True)) + " |")
+    print(line)
+
+
+if __name__ == "__main__":
+    main()

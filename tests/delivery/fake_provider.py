@@ -1,0 +1,141 @@
+"""A tiny loopback messaging provider over HTTP, for reliability tests and benchmarks.
+
+``POST /send`` with ``{"to": …, "text": …}`` records the delivery and answers 201 with a
+reference. It can be told to misbehave for a while (5xx, hanging past the client's timeout,
+429 with ``Retry-After``) and to refuse some addresses for good (400). ``GET /log`` returns
+every delivery in arrival order. Run it in a thread (:class:`FakeProvider`) or as a process:
+``python -m tests.delivery.fake_provider`` prints its port and serves until killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Script:
+    """How the provider behaves: latency, a bad spell, addresses it refuses, a rate limit."""
+
+    latency: float = 0.0
+    fail_until: float = 0.0  # time.monotonic() until which requests fail, in rotation
+    permanent: set[str] = field(default_factory=set)
+    rate: float | None = None  # messages per second above which it answers 429
+
+
+class FakeProvider:
+    """The provider in a background thread."""
+
+    def __init__(self, script: Script | None = None) -> None:
+        self.script = script or Script()
+        self.log: list[tuple[str, str]] = []
+        self.refusals: dict[int, int] = {}
+        self.lock = threading.Lock()
+        self._turn = itertools.count()
+        self._refs = itertools.count(1)
+        self._sent_times: list[float] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Where to send."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> FakeProvider:
+        """Serve in the background."""
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+    def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """Decide the response to one send (status, headers, JSON)."""
+        s = self.script
+        if s.latency:
+            time.sleep(s.latency)
+        now = time.monotonic()
+        if now < s.fail_until:
+            mode = next(self._turn) % 3
+            self._refused(503 if mode == 0 else 429 if mode == 1 else 599)
+            if mode == 0:
+                return 503, {}, {"error": "unavailable"}
+            if mode == 1:
+                return 429, {"Retry-After": "0.2"}, {"error": "slow down"}
+            time.sleep(1.0)  # longer than the client's timeout
+            return 503, {}, {"error": "late"}
+        if body["to"] in s.permanent:
+            self._refused(400)
+            return 400, {}, {"error": "invalid recipient"}
+        with self.lock:
+            if s.rate is not None:
+                self._sent_times = [t for t in self._sent_times if now - t < 1.0]
+                if len(self._sent_times) >= s.rate * 1.05 + 1:  # a little slack, like carriers
+                    self.refusals[429] = self.refusals.get(429, 0) + 1
+                    return 429, {"Retry-After": "1"}, {"error": "rate"}
+                self._sent_times.append(now)
+            self.log.append((body["to"], body["text"]))
+            ref = next(self._refs)
+        return 201, {}, {"ref": str(ref)}
+
+    def _refused(self, status: int) -> None:
+        with self.lock:
+            self.refusals[status] = self.refusals.get(status, 0) + 1
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length))
+                status, headers, payload = provider.answer(body)
+                self._reply(status, headers, payload)
+
+            def do_GET(self) -> None:
+                with provider.lock:
+                    payload = {"log": provider.log, "refusals": provider.refusals}
+                self._reply(200, {}, payload)
+
+            def _reply(self, status: int, headers: dict[str, str], payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                # The client may have given up (timeout): that is the point of the test.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return  # quiet: deliveries are in provider.log
+
+        return Handler
+
+
+def main() -> None:
+    """Serve as a process: print the port, then serve until killed."""
+    latency = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
+    rate = float(sys.argv[2]) if len(sys.argv) > 2 else None
+    provider = FakeProvider(Script(latency=latency, rate=rate))
+    print(provider.server.server_address[1], flush=True)
+    provider.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
