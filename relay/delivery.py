@@ -444,6 +444,14 @@ class Deliverer:
                 exc.reason,
                 row.attempts,
             )
+            if isinstance(exc, RateLimitedError) and exc.challenge:
+                # A challenge token is not about anyone; an admin needs it to lift the limit.
+                log.warning(
+                    "Signal asks for a captcha: solve one, then run "
+                    "`cercle signal challenge %s CAPTCHA` (messages are kept meanwhile)",
+                    exc.challenge,
+                )
+                report = job.report_failure
             if isinstance(exc, IdentityChangedError):
                 self._finish(s, row, OutboxState.HELD, error_reason=exc.reason)
                 report = job.report_failure

@@ -509,8 +509,9 @@ REASON_WORDS: dict[Reason, T] = {
     Reason.PROVIDER_DOWN: T("the provider was unavailable for too long."),
     Reason.RATE_LIMITED: T("the provider is limiting how fast we can send."),
     Reason.CAPTCHA_REQUIRED: T(
-        "Signal asks for a captcha before we can send more. An admin "
-        'must solve it: see docs/signal.md, "Captcha".'
+        "Signal asks for a captcha before we can send more; messages are kept until then. An "
+        "admin must solve it and run the command shown in the worker's log (see docs/signal.md, "
+        "Captcha)."
     ),
     Reason.UNREGISTERED: T(
         "their number is no longer registered on this service (for "
