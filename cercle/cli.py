@@ -238,16 +238,34 @@ def group_list(as_json: JsonOpt = False) -> None:
 
 @group_cli.command("show")
 def group_show(name: str, as_json: JsonOpt = False) -> None:
-    """Show one group and its roster (pseudonyms only)."""
+    """Show one group, what its SMS cost lately, and its roster (pseudonyms only)."""
+    from datetime import timedelta
+
+    from sqlmodel import Session, col, func, select
+
+    from relay.models import Outbox
+
     with wired() as app:
         roster = app.relay.roster(name)
-        from sqlmodel import Session
-
         with Session(app.engine) as s:
             group = app.relay.group(s, name)
-    emit([_group_row(group, len(roster))], as_json, f"Group {name}")
+            since = app.clock.now() - timedelta(days=30)
+            segments, messages = s.exec(
+                select(func.coalesce(func.sum(Outbox.segments), 0), func.count()).where(
+                    col(Outbox.group_id) == group.id,
+                    col(Outbox.channel) == Channel.SMS,
+                    col(Outbox.segments).is_not(None),
+                    col(Outbox.created_at) >= since,
+                )
+            ).one()
+        rows = [_member_row(app, m, False) for m in roster]
+    row = _group_row(group, len(roster))
+    # What SMS costs is counted in segments: admins see it per group.
+    row["sms_segments_30d"] = int(segments or 0)
+    row["sms_messages_30d"] = int(messages)
+    emit([row], as_json, f"Group {name}")
     if not as_json:
-        emit([_member_row(app, m, False) for m in roster], False, "Members")
+        emit(rows, False, "Members")
 
 
 @group_cli.command("close")

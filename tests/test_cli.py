@@ -212,3 +212,23 @@ def test_the_readme_documents_every_command_in_both_languages() -> None:
     for cmd in COMMANDS:
         assert f"`/{cmd.words['en']}" in readme, cmd.name
         assert f"/{cmd.words['fr']}" in readme, cmd.name
+
+
+def test_group_show_counts_the_sms_segments_a_group_costs(env: dict[str, str]) -> None:
+    from relay.models import Outbox
+    from relay.storage import make_engine
+
+    invoke("group", "create", "mardi")
+    invoke("member", "add", "+15145550142", "--group", "mardi")
+    with Session(make_engine(env["DATABASE_URL"])) as s:
+        rows = s.exec(select(Outbox)).all()
+        for row in rows:
+            row.segments = 2
+            s.add(row)
+        s.commit()
+        expected = 2 * len(rows)
+
+    code, output = invoke("group", "show", "mardi", "--json")
+
+    assert code == 0
+    assert json.loads(output)[0]["sms_segments_30d"] == expected
