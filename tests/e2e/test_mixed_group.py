@@ -130,6 +130,11 @@ async def world(
             "TWILIO_NUMBER": ORG,
             "TWILIO_API_BASE": twilio.base_url,
             "PUBLIC_BASE_URL": PUBLIC,
+            # Pacing has its own tests; here it would only make the conversation slow.
+            "CERCLE_SIGNAL_RATE": "200",
+            "CERCLE_SIGNAL_BURST": "50",
+            "CERCLE_SMS_RATE": "200",
+            "CERCLE_SMS_BURST": "50",
         },
         dotenv_path=tmp_path / "none.env",
     )
