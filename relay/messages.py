@@ -67,6 +67,9 @@ class Mention:
     length: int
     uuid: str | None = None
 
+    def __repr__(self) -> str:  # the uuid identifies the mentioned person
+        return f"Mention({self.start}, {self.length})"
+
 
 @dataclass(frozen=True, slots=True)
 class Reaction:
@@ -117,6 +120,9 @@ class QuoteOut:
     target_ref: str
     by_recipient: bool
     text: str = ""
+
+    def __repr__(self) -> str:  # the quoted text is a member's words
+        return f"QuoteOut(by_recipient={self.by_recipient})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,3 +133,24 @@ def test_accepted_names_never_contain_digits_or_role_words(raw: str) -> None:
     assert not any(c.isdigit() or c.isnumeric() for c in name)
     assert "staff" not in fold(name) and "equipe" not in fold(name)
     assert 2 <= len(name) <= 20
+
+
+def test_boundary_values_never_print_identifiers_or_words() -> None:
+    from relay.messages import Inbound, Mention, Outgoing, QuoteOut, Sender
+
+    uuid = "7d1f6a52-0000-4000-8000-000000000021"
+    shown = repr(
+        [
+            Sender("+15145550121", uuid),
+            Mention(0, 1, uuid),
+            QuoteOut("1767225600000", by_recipient=False, text="my address"),
+            Outgoing("+15145550121", "my address"),
+            Inbound(
+                channel=__import__("relay.messages").messages.Channel.SMS,
+                sender=Sender("+15145550121"),
+                dedup_key="k",
+                text="my address",
+            ),
+        ]
+    )
+    assert "5145550121" not in shown and uuid not in shown and "my address" not in shown
