@@ -136,7 +136,7 @@ def test_accepted_names_never_contain_digits_or_role_words(raw: str) -> None:
 
 
 def test_boundary_values_never_print_identifiers_or_words() -> None:
-    from relay.messages import Inbound, Mention, Outgoing, QuoteOut, Sender
+    from relay.messages import Channel, Inbound, Mention, Outgoing, QuoteOut, Sender
 
     uuid = "7d1f6a52-0000-4000-8000-000000000021"
     shown = repr(
