@@ -146,7 +146,7 @@ def test_boundary_values_never_print_identifiers_or_words() -> None:
             QuoteOut("1767225600000", by_recipient=False, text="my address"),
             Outgoing("+15145550121", "my address"),
             Inbound(
-                channel=__import__("relay.messages").messages.Channel.SMS,
+                channel=Channel.SMS,
                 sender=Sender("+15145550121"),
                 dedup_key="k",
                 text="my address",
