@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 
@@ -21,12 +22,13 @@ def serve(settings: Settings, *, web: bool, worker: bool) -> None:
     """Run the chosen parts until SIGINT/SIGTERM."""
     app = bootstrap(settings)
     upgrade(app.engine)
-    if worker and app.providers.signal is not None:
-        # Say clearly, at start, if signal-cli-rest-api is unreachable or in the wrong mode.
-        about = anyio.run(app.providers.signal.client.check)
-        log.info("signal-cli-rest-api %s in %s mode", about.version, about.mode)
 
     async def main() -> None:
+        if worker and app.providers.signal is not None:
+            # Say clearly, at start, if signal-cli-rest-api is unreachable or in the wrong mode.
+            # (In this event loop: the client's connections belong to the loop that made them.)
+            about = await app.providers.signal.client.check()
+            log.info("signal-cli-rest-api %s in %s mode", about.version, about.mode)
         stop = anyio.Event()
         async with anyio.create_task_group() as tg:
             if worker:
@@ -40,7 +42,11 @@ def serve(settings: Settings, *, web: bool, worker: bool) -> None:
                     access_log=False,
                     proxy_headers=True,
                 )
-                # uvicorn handles SIGINT/SIGTERM; when it stops, the worker stops with it.
+                # uvicorn captures SIGINT/SIGTERM while it serves, then re-raises them to the
+                # handler it found: make that ours, so the worker also stops gracefully.
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
                 await uvicorn.Server(config).serve()
                 stop.set()
             else:
