@@ -148,11 +148,12 @@ class Relay:
         self, session: Session, channel: str, address: str | None, uuid: str | None
     ) -> Member | None:
         """The enrolled, not removed member with this UUID or number on ``channel``."""
+        # While a key rotation runs, a row may still carry its hash under the previous key.
         conds = []
         if uuid:
-            conds.append(col(Member.uuid_hash) == self.uuid_hash(uuid))
+            conds.append(col(Member.uuid_hash).in_(self.keys.lookup_hashes(uuid.lower(), "uuid")))
         if address:
-            conds.append(col(Member.address_hash) == self.address_hash(address))
+            conds.append(col(Member.address_hash).in_(self.keys.lookup_hashes(address, "address")))
         if not conds:
             return None
         return session.exec(
@@ -668,8 +669,11 @@ class _Handling:
 
     def run(self) -> Result:
         ib = self.inbound
-        dedup = self.relay.keys.lookup_hash(ib.dedup_key, "dedup")
-        if self.s.exec(select(InboundRow.id).where(InboundRow.dedup_hash == dedup)).first():
+        keys = self.relay.keys
+        dedup = keys.lookup_hash(ib.dedup_key, "dedup")
+        # Older rows may hold the hash under the previous key, or re-keyed by a rotation.
+        seen = keys.lookup_hashes(ib.dedup_key, "dedup", rehashed=True)
+        if self.s.exec(select(InboundRow.id).where(col(InboundRow.dedup_hash).in_(seen))).first():
             log.info("inbound dropped: duplicate")
             return Result.DUPLICATE
         member = self.relay.find_member(self.s, ib.channel, ib.sender.address, ib.sender.uuid)
@@ -684,6 +688,7 @@ class _Handling:
         self._learn_uuid(member)
         row = InboundRow(
             dedup_hash=dedup,
+            dedup_key_id=keys.kid,
             member_id=member.id,
             group_id=group.id,
             author_ref=ib.ref,
@@ -971,7 +976,8 @@ class _Handling:
         roster = {m.uuid_hash: m for m in self.apply.roster() if m.uuid_hash}
 
         def name_for(uuid: str | None) -> str:
-            found = roster.get(self.relay.uuid_hash(uuid)) if uuid else None
+            hashes = self.relay.keys.lookup_hashes(uuid.lower(), "uuid") if uuid else ()
+            found = next((roster[h] for h in hashes if h in roster), None)
             return found.pseudonym or "?" if found else "?"
 
         return rewrite(text, self.inbound.mentions, name_for)
