@@ -40,7 +40,7 @@ from sqlmodel import Session, SQLModel
 
 from relay.messages import Channel
 from relay.models import OPEN_STATES, MemberState, OutboxState
-from relay.storage import transaction
+from relay.storage import checkpoint, transaction
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +298,7 @@ def purge(engine: Engine, now: datetime, policy: RetentionPolicy | None = None) 
         n,
     )
     if report.total:
+        checkpoint(engine)
         log.info(
             "retention: %s",
             ", ".join(f"{k.value}={v}" for k, v in report.counts.items() if v),

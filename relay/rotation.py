@@ -31,7 +31,7 @@ from relay.bans import BAN_CONTEXT
 from relay.bans import HASH_KIND as BAN_KIND
 from relay.crypto import KID_LEN, KID_OFFSET, DataKeyError, DataKeys
 from relay.outbox import ADDRESS_CONTEXT, PAYLOAD_CONTEXT, UUID_CONTEXT
-from relay.storage import transaction
+from relay.storage import checkpoint, transaction
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,8 @@ def rotate(
             _rotate_table(engine, keys, name, batch, report, progress, budget)
     except _Stop:
         report.interrupted = True
+    # The old-key ciphertexts must not linger in the write-ahead log either.
+    checkpoint(engine)
     rotated = sum(report.rotated.values())
     unreadable = sum(report.unreadable.values())
     log.info("key rotation: %d rows re-keyed, %d unreadable", rotated, unreadable)

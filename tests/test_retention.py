@@ -4,9 +4,13 @@ de-duplication keys once expired, the audit trail after its period, and bookkeep
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import anyio
+import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from relay.errors import IdentityChangedError, Reason, RetryableError
@@ -271,3 +275,73 @@ def test_timestamps_cutoffs_use_the_groups_own_timer(tmp_path: Path) -> None:
 
     bob.quotes(copy, "answer")
     assert alice.inbox[-1].quote_ref is None
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_room(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Room]:
+    """A room on SQLite, then on PostgreSQL."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    r = Room(tmp_path, database_url=url)
+    yield r
+    r.check_invariants()
+    r.engine.dispose()
+
+
+def test_a_full_purge_on_both_backends(any_room: Room) -> None:
+    room = any_room
+    fac, alice, bob = room.facilitator("fac"), room.member("alice"), room.member("bob")
+    alice.says("one", ref="1")
+    bob.quotes(bob.inbox[-1], "two")
+    bob.reacts(bob.inbox[-2])
+    fac.says(f"/remove {alice.name}")
+    room.later(hours=2)
+    assert run(room).counts[Kind.PAYLOADS] > 0
+
+    room.later(days=40)
+    first, second = run(room, audit_days=30), run(room, audit_days=30)
+
+    assert first.counts[Kind.OUTBOX_ROWS] > 0 and second.counts[Kind.INBOUND_ROWS] > 0
+    assert first.counts[Kind.TOMBSTONES] + second.counts[Kind.TOMBSTONES] == 1
+    for model in (Outbox, OutboxBody, Inbound, AuditEvent, FloodWindow):
+        assert count(room, model) == 0, model.__name__
+    assert run(room).total == 0
+
+
+@pytest.mark.anyio
+async def test_the_worker_runs_the_retention_jobs_under_a_lease(tmp_path: Path) -> None:
+    from sqlalchemy import update
+
+    from cercle.bootstrap import bootstrap
+    from cercle.settings import Secret, Settings
+    from cercle.worker import worker_loops
+    from relay.crypto import generate_key
+    from relay.models import Role
+    from relay.service import GroupSettings
+    from relay.storage import transaction, upgrade
+
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'w.db'}", data_key=Secret(generate_key())
+    )
+    app = bootstrap(settings, transports={})
+    upgrade(app.engine)
+    app.relay.create_group(GroupSettings("mardi"))
+    app.relay.enroll("+15145550142", "mardi", Role.MEMBER, "fr", Channel.SANDBOX)
+    with transaction(app.engine) as s:
+        s.execute(update(Outbox).values(state=OutboxState.SENT))
+    assert count_in(app.engine, OutboxBody, col(OutboxBody.payload_enc).is_not(None)) > 0
+
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        for loop in worker_loops(app):
+            tg.start_soon(loop, stop)
+        with anyio.fail_after(10):
+            while count_in(app.engine, OutboxBody, col(OutboxBody.payload_enc).is_not(None)):
+                await anyio.sleep(0.05)
+        stop.set()
+    assert count_in(app.engine, SingletonLease) == 0, "the lease is released on stop"
+    app.close()
+
+
+def count_in(engine: Engine, model: type, *where: object) -> int:
+    with Session(engine) as s:
+        return int(s.exec(select(func.count()).select_from(model).where(*where)).one())  # type: ignore[call-overload]
