@@ -388,7 +388,8 @@ class Relay:
                         T("{name} is no longer in the group.", name=display_name(member)),
                         exclude=member.id,
                     ),
-                    Audit("ban", target=member.pseudonym),
+                    # Not the acting facilitator's group: say the deny list did it.
+                    Audit("ban", target=member.pseudonym, detail="deny_list"),
                 )
             )
             removed += 1
