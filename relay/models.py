@@ -162,6 +162,7 @@ class Outbox(SQLModel, table=True):
         # Retention asks "does any row still use this body / point at this inbound?".
         Index("ix_outbox_body", "body_id"),
         Index("ix_outbox_target", "target_inbound_id"),
+        Index("ix_outbox_group_created", "group_id", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -3,8 +3,8 @@
 ``ban`` holds a keyed hash of each banned number (and a sealed copy, only so that a key
 rotation can rebuild the hash). ``inbound.dedup_key_id`` says which data key made a row's
 de-duplication hash; rows from before this revision have none and are treated as old by
-``cercle keys rotate``. The two outbox indexes let the retention jobs find the rows that
-still use a body or point at an inbound message without scanning the table.
+``cercle keys rotate``. The outbox indexes let the retention jobs find the rows that still
+use a body or point at an inbound message, and a group's old rows, without scanning the table.
 
 Revision ID: 0004
 Revises: 0003
@@ -40,10 +40,14 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_body", ["body_id"], unique=False)
         batch_op.create_index("ix_outbox_target", ["target_inbound_id"], unique=False)
+        batch_op.create_index(
+            "ix_outbox_group_created", ["group_id", "created_at"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_group_created")
         batch_op.drop_index("ix_outbox_target")
         batch_op.drop_index("ix_outbox_body")
 
