@@ -52,7 +52,8 @@ def bootstrap(
     policy: DeliveryPolicy | None = None,
 ) -> App:
     """Wire an :class:`App` from settings; fails fast if the data key is missing or wrong."""
-    keys = keys or DataKeys.from_text(settings.require_key().value)
+    previous = settings.data_key_previous.value if settings.data_key_previous else None
+    keys = keys or DataKeys.from_text(settings.require_key().value, previous)
     engine = make_engine(settings.database_url)
     clock = clock or SystemClock()
     texts = Texts(settings.config_dir or default_config_dir())

@@ -404,6 +404,122 @@ def signal_challenge(
     out.print("Challenge accepted: Signal should let Cercle send again.")
 
 
+# --- retention, deny list, key rotation --------------------------------------------------
+
+
+@cli.command("purge")
+def purge_now(as_json: JsonOpt = False) -> None:
+    """Run the retention jobs now and report what they removed (the worker runs them every
+    minute). Safe to run at any time, as often as you like."""
+    from cercle.worker import retention_policy
+    from relay import retention
+
+    with wired() as app:
+        report = retention.purge(app.engine, app.clock.now(), retention_policy(app))
+    rows = [
+        {"kind": kind.value, "removed": n, "what": retention.DESCRIPTIONS[kind]}
+        for kind, n in report.counts.items()
+    ]
+    emit(rows, as_json, f"Purged ({report.total} rows)")
+
+
+class BanWhy(StrEnum):
+    """Reason codes an admin can record with a ban (a code, never a story)."""
+
+    abuse = "abuse"
+    intruder = "intruder"
+    safety = "safety"
+    other = "other"
+
+
+@member_cli.command("ban")
+def member_ban(
+    number: Annotated[str, typer.Argument(help="The number to keep out (any common format)")],
+    reason: Annotated[BanWhy, typer.Option(help="A reason code for the audit")] = BanWhy.other,
+) -> None:
+    """Ban a number from every group: it cannot be enrolled, and any membership it has now is
+    removed. Only a keyed hash is used to recognize it (see docs/keys.md)."""
+    with wired() as app:
+        removed = app.relay.ban_number(number, reason.value)
+        if app.deliverer is not None and removed:
+            import anyio
+
+            anyio.run(app.deliverer.drain)
+    out.print(f"Number banned from every group; {removed} current memberships removed.")
+
+
+@member_cli.command("unban")
+def member_unban(
+    number: Annotated[str, typer.Argument(help="The banned number")],
+) -> None:
+    """Lift a ban: the number can be enrolled again."""
+    with wired() as app:
+        lifted = app.relay.unban_number(number)
+    if not lifted:
+        raise fail("That number is not banned.")
+    out.print("Ban lifted: the number can be enrolled again.")
+
+
+def _left_rows(left: dict[str, int]) -> list[dict[str, Any]]:
+    return [{"column": name, "left_under_another_key": n} for name, n in left.items()]
+
+
+@keys_cli.command("rotate")
+def keys_rotate(
+    batch: Annotated[int, typer.Option(min=1, help="Rows per transaction")] = 200,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-encrypt everything and rebuild every lookup hash under CERCLE_DATA_KEY, reading old
+    rows with CERCLE_DATA_KEY_PREVIOUS. Resumable: run it again to continue. Exit 1 if
+    anything is left under another key (see docs/keys.md)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from relay import rotation
+
+    with wired() as app:
+        if app.keys.previous is None:
+            err.print(
+                "[yellow]CERCLE_DATA_KEY_PREVIOUS is not set:[/] rows sealed under the old key "
+                "cannot be read and will be reported as left over."
+            )
+        todo = rotation.plan(app.engine, app.keys)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=err, disable=as_json) as bar:
+            task = bar.add_task("Re-keying", total=sum(todo.values()))
+            report = rotation.rotate(
+                app.engine,
+                app.keys,
+                batch=batch,
+                progress=lambda table, n: bar.update(
+                    task, advance=n, description=f"Re-keying {table}"
+                ),
+            )
+        left = rotation.remaining(app.engine, app.keys)
+    unreadable = sum(report.unreadable.values())
+    emit(_left_rows(left), as_json, f"Re-keyed {sum(report.rotated.values())} rows")
+    if unreadable:
+        err.print(
+            f"[red]{unreadable} rows open under neither key.[/] Is CERCLE_DATA_KEY_PREVIOUS "
+            "the key these rows were sealed with?"
+        )
+    if any(left.values()):
+        raise fail("Some values are still under another key: run `cercle keys rotate` again.")
+    if not as_json:
+        out.print("Nothing is left under the old key. You can now remove CERCLE_DATA_KEY_PREVIOUS.")
+
+
+@keys_cli.command("verify")
+def keys_verify(as_json: JsonOpt = False) -> None:
+    """Count what is still under another key than CERCLE_DATA_KEY; exit 1 if anything is."""
+    from relay import rotation
+
+    with wired() as app:
+        left = rotation.remaining(app.engine, app.keys)
+    emit(_left_rows(left), as_json, "Values under another key")
+    if any(left.values()):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console entry point."""
     configure_logging()

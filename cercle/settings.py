@@ -93,6 +93,9 @@ class Settings:
     sms_burst: int = 1
     flood_limit: int = 8
     flood_window: float = 60.0
+    # The key being rotated away from: accepted to read old rows until rotation is done.
+    data_key_previous: Secret | None = None
+    audit_retention_days: int = 365
 
     @property
     def signal_enabled(self) -> bool:
@@ -139,6 +142,24 @@ class Settings:
                 parse_key(key)
             except DataKeyError as exc:
                 raise SettingsError(str(exc)) from exc
+        previous = _opt(env, "CERCLE_DATA_KEY_PREVIOUS")
+        if previous is not None:
+            if key is None:
+                raise SettingsError(
+                    "CERCLE_DATA_KEY_PREVIOUS is set but CERCLE_DATA_KEY is not: set the new key "
+                    "as CERCLE_DATA_KEY and the old one as CERCLE_DATA_KEY_PREVIOUS"
+                )
+            try:
+                parse_key(previous)
+            except DataKeyError as exc:
+                raise SettingsError(
+                    str(exc).replace("CERCLE_DATA_KEY", "CERCLE_DATA_KEY_PREVIOUS", 1)
+                ) from exc
+            if parse_key(previous) == parse_key(key):
+                raise SettingsError(
+                    "CERCLE_DATA_KEY_PREVIOUS is the same key as CERCLE_DATA_KEY: set the new "
+                    "key as CERCLE_DATA_KEY (see docs/keys.md)"
+                )
         signal_service = _opt(env, "SIGNAL_SERVICE")
         signal_number = _opt(env, "SIGNAL_NUMBER")
         if bool(signal_service) != bool(signal_number):
@@ -198,4 +219,8 @@ class Settings:
             sms_burst=_positive(_int(env, "CERCLE_SMS_BURST", 1), "CERCLE_SMS_BURST"),
             flood_limit=_positive(_int(env, "CERCLE_FLOOD_LIMIT", 8), "CERCLE_FLOOD_LIMIT"),
             flood_window=_positive(_float(env, "CERCLE_FLOOD_WINDOW", 60.0), "CERCLE_FLOOD_WINDOW"),
+            data_key_previous=Secret(previous) if previous else None,
+            audit_retention_days=_positive(
+                _int(env, "CERCLE_AUDIT_RETENTION_DAYS", 365), "CERCLE_AUDIT_RETENTION_DAYS"
+            ),
         )

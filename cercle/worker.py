@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
 import anyio
 
 from cercle.bootstrap import App
 from cercle.providers import purge_twilio_records, signal_receiver
+from relay import retention
 from relay.lease import hold_lease, lease_name
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,38 @@ def worker_loops(app: App) -> list[Loop]:
             await purge_twilio_records(app.providers, app.relay, stop)
 
         loops.append(purge)
+    # Retention is idempotent, but one process doing it is enough.
+    loops.append(singleton(app, "retention", retention_loop(app)))
     return loops
+
+
+def retention_policy(app: App) -> retention.RetentionPolicy:
+    """Retention settings: audit period from settings; flood counters outlive their window."""
+    s = app.settings
+    return retention.RetentionPolicy(
+        audit_days=s.audit_retention_days,
+        flood_keep=max(timedelta(days=1), timedelta(seconds=2 * s.flood_window)),
+    )
+
+
+def retention_loop(app: App, every: float = 60.0) -> Loop:
+    """Run the retention jobs every ``every`` seconds (message bodies are wiped at the latest
+    that long after their last copy is final); a failed round never ends the loop."""
+    policy = retention_policy(app)
+
+    def run_once() -> retention.PurgeReport:
+        return retention.purge(app.engine, app.clock.now(), policy)
+
+    async def loop(stop: anyio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await anyio.to_thread.run_sync(run_once)
+            except Exception:
+                log.exception("retention round failed (ref %s)", secrets.token_hex(4))
+            with anyio.move_on_after(every):
+                await stop.wait()
+
+    return loop
 
 
 def singleton(app: App, name: str, loop: Loop, ttl: float = 30.0) -> Loop:

@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 
 from relay.durations import describe, parse_duration
 from relay.i18n import LANGS, Joined, Raw, Renderable, T, normalize_lang
-from relay.models import Group, Member, MemberState, Role
+from relay.models import BanReason, Group, Member, MemberState, Role
 from relay.outcome import (
     Audit,
+    Ban,
     Mute,
     Outcome,
     Remove,
@@ -475,6 +476,75 @@ def cmd_trust(ctx: Context) -> Outcome:
     )
 
 
+def cmd_mydata(ctx: Context) -> Outcome:
+    """What Cercle holds about the sender, privately: nothing about anyone else, and not
+    their number (they know it, and a screenshot of this reply should not show it)."""
+    m = ctx.member
+    lines: list[Renderable] = [
+        T("What Cercle holds about you:"),
+        T("• group: {group}", group=Raw(ctx.group.name)),
+        T("• your name here: {name}", name=display_name(m)),
+        T("• role: {role}", role=ROLE_NAMES[m.role]),
+        T("• language: {lang}", lang=Raw(m.lang)),
+        T("• reached by: {channel}", channel=CHANNEL_NAMES.get(m.channel, Raw(m.channel))),
+        T(
+            "• agreed to the group agreements on {day} (version {version})",
+            day=Raw(m.consented_at.date().isoformat()),
+            version=Raw(m.consent_version or "?"),
+        )
+        if m.consented_at is not None
+        else T("• has not agreed to the group agreements yet"),
+        T("• messages disappear after: {timer}", timer=describe(ctx.group.timer_seconds)),
+        T("• state: {state}", state=STATE_NAMES[m.state]),
+    ]
+    if m.muted_until is not None and m.muted_until > ctx.now:
+        lines.append(
+            T("• muted until {when} (UTC)", when=Raw(m.muted_until.strftime("%Y-%m-%d %H:%M")))
+        )
+    lines.append(
+        T("• last active on {day}", day=Raw(m.last_active_on.isoformat()))
+        if m.last_active_on is not None
+        else T("• last active: never")
+    )
+    lines.append(
+        T(
+            "Cercle also keeps your number, encrypted, to reach you: no one in the group can see "
+            "it. Your messages are kept only until they are delivered, and the log of moderation "
+            "actions names you only by your name here. To delete everything, send {leave}.",
+            leave=Raw(ctx.word("leave")),
+        )
+    )
+    return Outcome.of(Reply(Joined(tuple(lines))))
+
+
+def cmd_ban(ctx: Context) -> Outcome:
+    """Remove someone and ban their number from every group of the organization."""
+    target, _ = _target(ctx)
+    if not _outranks(ctx.member, target):
+        raise Refusal(T("You cannot ban {name}.", name=display_name(target)))
+    return Outcome.of(
+        Ban(member_id(target), BanReason.STAFF),
+        Remove(
+            member_id(target),
+            T(
+                "A facilitator has removed you from the group. Your number and your data have "
+                "been deleted."
+            ),
+        ),
+        ToGroup(
+            T("{name} is no longer in the group.", name=display_name(target)), exclude=target.id
+        ),
+        Reply(
+            T(
+                "{name} is removed, and their number can no longer join any group of the "
+                "organization.",
+                name=display_name(target),
+            )
+        ),
+        Audit("ban", target=target.pseudonym),
+    )
+
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         "help",
@@ -624,6 +694,23 @@ COMMANDS: tuple[Command, ...] = (
         T("/trust NAME"),
         T("after a safety number change, once you have checked with them"),
         cmd_trust,
+    ),
+    Command(
+        "mydata",
+        {"en": "mydata", "fr": "mesdonnees"},
+        Role.MEMBER,
+        T("/mydata"),
+        T("what Cercle stores about you"),
+        cmd_mydata,
+        before_consent=True,
+    ),
+    Command(
+        "ban",
+        {"en": "ban", "fr": "bannir"},
+        Role.FACILITATOR,
+        T("/ban NAME"),
+        T("remove someone and keep their number out of every group"),
+        cmd_ban,
     ),
 )
 COMMANDS_BY_NAME = {c.name: c for c in COMMANDS}

@@ -4,6 +4,11 @@ One master key (``CERCLE_DATA_KEY``, 32 bytes, urlsafe base64) is never used dir
 derives a separate AES-256-GCM key and a separate HMAC-SHA256 key, so the lookup hashes in
 the database say nothing about the ciphertexts and vice versa. Every ciphertext carries the
 id of the key that made it, so a rotation can tell old rows from new ones.
+
+During a key rotation the keys form a small keyring: the new key seals and hashes everything
+new, and the previous key (``CERCLE_DATA_KEY_PREVIOUS``) is still accepted to open values by
+the key id they carry, and to look values up under their old hashes, until
+``cercle keys rotate`` has re-sealed and re-hashed every row (see docs/keys.md).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -59,6 +64,8 @@ class DataKeys:
     key_id: bytes
     _aead: AESGCM = field(repr=False)
     _mac_key: bytes = field(repr=False)
+    # The key being rotated away from: still opens old values and finds old hashes.
+    previous: DataKeys | None = field(default=None, repr=False)
 
     @classmethod
     def from_master(cls, master: bytes) -> DataKeys:
@@ -67,9 +74,23 @@ class DataKeys:
         return cls(kid, AESGCM(_derive(master, b"aead")), _derive(master, b"lookup"))
 
     @classmethod
-    def from_text(cls, text: str) -> DataKeys:
-        """Derive from the urlsafe base64 form of ``CERCLE_DATA_KEY``."""
-        return cls.from_master(parse_key(text))
+    def from_text(cls, text: str, previous: str | None = None) -> DataKeys:
+        """Derive from the urlsafe base64 form of ``CERCLE_DATA_KEY`` (and, while rotating,
+        of ``CERCLE_DATA_KEY_PREVIOUS``)."""
+        keys = cls.from_master(parse_key(text))
+        return keys.with_previous(cls.from_master(parse_key(previous))) if previous else keys
+
+    def with_previous(self, previous: DataKeys) -> DataKeys:
+        """This key as the current one of a keyring that still accepts ``previous``."""
+        if previous.key_id == self.key_id:
+            raise DataKeyError("CERCLE_DATA_KEY_PREVIOUS is the same key as CERCLE_DATA_KEY")
+        # Only one step back: a keyring never chains to a key older than the previous one.
+        return replace(self, previous=replace(previous, previous=None))
+
+    @property
+    def kid(self) -> str:
+        """The current key id as text (stored beside hashes whose input is not kept)."""
+        return self.key_id.hex()
 
     def encrypt(self, plaintext: bytes, context: bytes = b"") -> bytes:
         """Seal ``plaintext``; ``context`` (e.g. the column name) must match on decrypt."""
@@ -77,8 +98,12 @@ class DataKeys:
         return _VERSION + self.key_id + nonce + self._aead.encrypt(nonce, plaintext, context)
 
     def decrypt(self, sealed: bytes, context: bytes = b"") -> bytes:
-        """Open a value sealed by :meth:`encrypt` under this key."""
-        if sealed[:1] != _VERSION or sealed[1 : 1 + _KID_LEN] != self.key_id:
+        """Open a value sealed by :meth:`encrypt` under this key or, while rotating, under the
+        previous one (chosen by the key id the value carries)."""
+        kid = sealed[1 : 1 + _KID_LEN]
+        if self.previous is not None and kid == self.previous.key_id:
+            return self.previous.decrypt(sealed, context)
+        if sealed[:1] != _VERSION or kid != self.key_id:
             raise DataKeyError("value was sealed under another data key")
         nonce = sealed[1 + _KID_LEN : 1 + _KID_LEN + _NONCE_LEN]
         try:
@@ -99,6 +124,28 @@ class DataKeys:
         mac = hmac.new(self._mac_key, f"{kind}\x00{value}".encode(), hashlib.sha256)
         return mac.hexdigest()
 
+    def lookup_hashes(self, value: str, kind: str, *, rehashed: bool = False) -> tuple[str, ...]:
+        """Every hash ``value`` may be stored under: the current key's first, then, while a
+        previous key is set, the previous key's.
+
+        With ``rehashed``, also the rotated form (:meth:`rehash`) of each, for hashes whose
+        input Cercle does not keep and that rotation could only re-key by hashing the old hash.
+        """
+        plain: tuple[str, ...] = (self.lookup_hash(value, kind),)
+        if self.previous is not None:
+            plain += (self.previous.lookup_hash(value, kind),)
+        return plain + tuple(self.rehash(h, kind) for h in plain) if rehashed else plain
+
+    def rehash(self, old_hash: str, kind: str) -> str:
+        """Re-key a stored hash without its input: a hash of the old hash under this key.
+
+        A value under the old key alone then means nothing to someone holding only that key.
+        """
+        return self.lookup_hash("rehash\x00" + old_hash, kind)
+
     def owns(self, sealed: bytes) -> bool:
-        """Whether ``sealed`` was made under this key (used by rotation)."""
+        """Whether ``sealed`` was made under the current key (used by rotation)."""
         return sealed[1 : 1 + _KID_LEN] == self.key_id
+
+
+KID_OFFSET, KID_LEN = 1, _KID_LEN  # where a sealed value carries its key id (for SQL filters)

@@ -98,6 +98,9 @@ class Inbound(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     dedup_hash: str = Field(max_length=64, unique=True)
+    # Which data key made ``dedup_hash``: the key it hashes is not kept, so rotation can only
+    # re-key it by hashing the hash (see relay.rotation) and must tell done rows from the rest.
+    dedup_key_id: str | None = Field(default=None, max_length=8)
     member_id: int | None = Field(default=None, foreign_key="member.id")
     group_id: int | None = Field(default=None, foreign_key="group.id")
     author_ref: str | None = Field(default=None, max_length=64)
@@ -156,6 +159,10 @@ class Outbox(SQLModel, table=True):
         Index("ix_outbox_open", "state", "recipient_id", "id"),
         Index("ix_outbox_ref", "recipient_id", "provider_ref"),
         Index("ix_outbox_inbound", "inbound_id", "recipient_id"),
+        # Retention asks "does any row still use this body / point at this inbound?".
+        Index("ix_outbox_body", "body_id"),
+        Index("ix_outbox_target", "target_inbound_id"),
+        Index("ix_outbox_group_created", "group_id", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -251,3 +258,28 @@ class FailureReport(SQLModel, table=True):
     reason: str = Field(primary_key=True, max_length=32)
     last_at: datetime
     suppressed: int = Field(default=0)
+
+
+class BanReason(StrEnum):
+    """Why a number is on the deny list: a code, never words about anyone."""
+
+    STAFF = "staff"  # a facilitator sent /ban
+    ABUSE = "abuse"
+    INTRUDER = "intruder"
+    SAFETY = "safety"
+    OTHER = "other"
+
+
+class Ban(SQLModel, table=True):
+    """A number that may not be enrolled in any group of the deployment.
+
+    Looked up by a keyed hash of the number (the same for Signal and SMS). The number itself
+    is kept only sealed, and only so that ``cercle keys rotate`` can rebuild the hash under a
+    new key: a keyed hash cannot be re-keyed without its input. Nothing ever shows it.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    address_hash: str = Field(max_length=64, unique=True)
+    address_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    reason: str = Field(default=BanReason.OTHER, max_length=16)
+    created_at: datetime

@@ -100,6 +100,15 @@ class Trust:
 
 
 @dataclass(frozen=True)
+class Ban:
+    """Put a member's number on the organization's deny list and remove every membership it
+    has (apply before :class:`Remove`, which deletes the number)."""
+
+    member_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Audit:
     """An audit-trail entry. Pseudonyms and codes only: never message content."""
 
@@ -122,6 +131,7 @@ Effect = (
     | SetGroupTimer
     | Trust
     | Audit
+    | Ban
 )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from relay import commands, flood, reports
+from relay import bans, commands, flood, reports
 from relay.clock import Clock
 from relay.commands import Context, Refusal, UsageError, display_name
 from relay.crypto import DataKeys
@@ -44,6 +44,7 @@ from relay.models import Inbound as InboundRow
 from relay.outbox import ADDRESS_CONTEXT, UUID_CONTEXT, OutboxWriter
 from relay.outcome import (
     Audit,
+    Ban,
     Mute,
     Outcome,
     Remove,
@@ -148,11 +149,12 @@ class Relay:
         self, session: Session, channel: str, address: str | None, uuid: str | None
     ) -> Member | None:
         """The enrolled, not removed member with this UUID or number on ``channel``."""
+        # While a key rotation runs, a row may still carry its hash under the previous key.
         conds = []
         if uuid:
-            conds.append(col(Member.uuid_hash) == self.uuid_hash(uuid))
+            conds.append(col(Member.uuid_hash).in_(self.keys.lookup_hashes(uuid.lower(), "uuid")))
         if address:
-            conds.append(col(Member.address_hash) == self.address_hash(address))
+            conds.append(col(Member.address_hash).in_(self.keys.lookup_hashes(address, "address")))
         if not conds:
             return None
         return session.exec(
@@ -230,6 +232,7 @@ class Relay:
         if lang not in LANGS:
             raise CercleError(f"Language must be one of: {', '.join(LANGS)}.")
         now = self.clock.now()
+        bans.refuse_if_banned(self.engine, self.keys, address, group_name, now)
         with transaction(self.engine) as s:
             group = self.group(s, group_name)
             if channel == Channel.SMS and not group.allow_sms:
@@ -342,6 +345,55 @@ class Relay:
                     Audit("remove", target=target.pseudonym),
                 )
             )
+
+    def ban_number(self, number: str, reason: str) -> int:
+        """Ban a number deployment-wide (``cercle member ban``): it goes on the deny list and
+        every membership it has is removed. Returns how many memberships were removed."""
+        address = normalize(number)
+        now = self.clock.now()
+        with transaction(self.engine) as s:
+            added = bans.add(s, self.keys, address, reason, now)
+            removed = self._remove_banned(s, address, now, exclude=None)
+            s.add(AuditEvent(at=now, actor="admin", action="ban" if added else "ban_again"))
+        return removed
+
+    def unban_number(self, number: str) -> bool:
+        """Take a number off the deny list (``cercle member unban``); ``False`` if it was not
+        on it."""
+        address = normalize(number)
+        with transaction(self.engine) as s:
+            lifted = bans.lift(s, self.keys, address)
+            if lifted:
+                s.add(AuditEvent(at=self.clock.now(), actor="admin", action="unban"))
+        return lifted
+
+    def _remove_banned(self, s: Session, address: str, now: datetime, exclude: int | None) -> int:
+        """Remove every membership of a banned number (other groups' staff are told by
+        pseudonym, as for any removal); ``exclude`` is removed by the caller."""
+        removed = 0
+        for member in bans.memberships(s, self.keys, address):
+            group = s.get(Group, member.group_id)
+            if member.id == exclude or group is None:
+                continue
+            _Applier(self, s, group, None, now).apply(
+                Outcome.of(
+                    Remove(
+                        member.id,  # type: ignore[arg-type]
+                        T(
+                            "The organization has removed you from the group. Your number and "
+                            "your data have been deleted."
+                        ),
+                    ),
+                    ToGroup(
+                        T("{name} is no longer in the group.", name=display_name(member)),
+                        exclude=member.id,
+                    ),
+                    # Not the acting facilitator's group: say the deny list did it.
+                    Audit("ban", target=member.pseudonym, detail="deny_list"),
+                )
+            )
+            removed += 1
+        return removed
 
     def close_group(self, group_name: str) -> int:
         """Close a group: everyone gets a closing message with resources, then is removed."""
@@ -624,6 +676,8 @@ class _Applier:
                     self.writer.add_rows(
                         [self.writer.row(target, None, kind=OutboxKind.TRUST, report_failure=False)]
                     )
+            case Ban(member_id=mid, reason=reason):
+                self._ban(mid, reason)
             case Audit(action=action, target=target, detail=detail):
                 self.s.add(
                     AuditEvent(
@@ -639,6 +693,13 @@ class _Applier:
                 raise TypeError(f"unhandled effect {type(effect).__name__}")
         if actor is not None:
             self.s.add(actor)
+
+    def _ban(self, member_id: int, reason: str) -> None:
+        target = self.s.get(Member, member_id)
+        address = self.relay.address_of(target) if target is not None else None
+        if address is not None:
+            bans.add(self.s, self.relay.keys, address, reason, self.now)
+            self.relay._remove_banned(self.s, address, self.now, exclude=member_id)
 
     def _remove(self, member_id: int, farewell: Renderable) -> None:
         target = self.s.get(Member, member_id)
@@ -668,8 +729,11 @@ class _Handling:
 
     def run(self) -> Result:
         ib = self.inbound
-        dedup = self.relay.keys.lookup_hash(ib.dedup_key, "dedup")
-        if self.s.exec(select(InboundRow.id).where(InboundRow.dedup_hash == dedup)).first():
+        keys = self.relay.keys
+        dedup = keys.lookup_hash(ib.dedup_key, "dedup")
+        # Older rows may hold the hash under the previous key, or re-keyed by a rotation.
+        seen = keys.lookup_hashes(ib.dedup_key, "dedup", rehashed=True)
+        if self.s.exec(select(InboundRow.id).where(col(InboundRow.dedup_hash).in_(seen))).first():
             log.info("inbound dropped: duplicate")
             return Result.DUPLICATE
         member = self.relay.find_member(self.s, ib.channel, ib.sender.address, ib.sender.uuid)
@@ -684,6 +748,7 @@ class _Handling:
         self._learn_uuid(member)
         row = InboundRow(
             dedup_hash=dedup,
+            dedup_key_id=keys.kid,
             member_id=member.id,
             group_id=group.id,
             author_ref=ib.ref,
@@ -971,7 +1036,8 @@ class _Handling:
         roster = {m.uuid_hash: m for m in self.apply.roster() if m.uuid_hash}
 
         def name_for(uuid: str | None) -> str:
-            found = roster.get(self.relay.uuid_hash(uuid)) if uuid else None
+            hashes = self.relay.keys.lookup_hashes(uuid.lower(), "uuid") if uuid else ()
+            found = next((roster[h] for h in hashes if h in roster), None)
             return found.pseudonym or "?" if found else "?"
 
         return rewrite(text, self.inbound.mentions, name_for)
