@@ -211,10 +211,11 @@ def cmd_exitword(ctx: Context) -> Outcome:
 def _set_exit_word(key: str | None) -> Deferred:
     def work(st: Store) -> Outcome:
         mid = _actor_id(st)
-        own = policy.ensure_safety(st.s, mid)
         if key is None:
-            own.exit_word_hash = None
+            if (found := policy.safety_of(st.s, mid)) is not None:
+                found.exit_word_hash = None
             return Outcome.of(Reply(T("Your exit word is removed.")))
+        own = policy.ensure_safety(st.s, mid)
         own.exit_word_hash = safety.exit_word_hash(st.relay.keys, mid, key)
         return Outcome.of(
             Reply(
