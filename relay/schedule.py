@@ -206,13 +206,26 @@ def next_opening(policy: GroupPolicy | None, now: datetime) -> datetime | None:
 
 _DAY_PATTERN = {"fr": "EEEE d MMMM", "en": "EEEE, MMMM d"}
 _LOCALES = {"fr": "fr_CA", "en": "en_CA"}
+# "7:00 PM": en_CA's "p.m." ends a sentence with a double full stop.
+_TIME_PATTERN = {"fr": "short", "en": "h:mm a"}
+
+
+def _plain(text: str) -> str:
+    # CLDR puts narrow and ordinary no-break spaces in times and dates; on SMS either one
+    # forces the whole message out of GSM-7 into UCS-2 (70 characters a segment, not 160).
+    return text.replace("\u202f", " ").replace("\u00a0", " ")
+
+
+def _time(at: time | datetime, lang: str) -> str:
+    locale = "en" if lang == "en" else _LOCALES.get(lang, "fr_CA")
+    return _plain(format_time(at, _TIME_PATTERN.get(lang, "short"), locale=locale))
 
 
 @dataclass(frozen=True)
 class LocalTime:
     """A moment shown in the group's time zone and the reader's language.
 
-    ``style`` is ``day`` (*Tuesday, January 13*), ``time`` (*7:00 p.m.* / *19 h 00*) or
+    ``style`` is ``day`` (*Tuesday, January 13*), ``time`` (*7:00 PM* / *19 h 00*) or
     ``date`` (*March 31, 2027* / *31 mars 2027*).
     """
 
@@ -225,10 +238,10 @@ class LocalTime:
         local = self.at.astimezone(self.tz)
         locale = _LOCALES.get(lang, "fr_CA")
         if self.style == "time":
-            return format_time(local, "short", locale=locale)
+            return _time(local, lang)
         if self.style == "date":
-            return format_date(local, "long", locale=locale)
-        return format_date(local, _DAY_PATTERN.get(lang, _DAY_PATTERN["fr"]), locale=locale)
+            return _plain(format_date(local, "long", locale=locale))
+        return _plain(format_date(local, _DAY_PATTERN.get(lang, _DAY_PATTERN["fr"]), locale=locale))
 
 
 @dataclass(frozen=True)
@@ -240,7 +253,7 @@ class DayName:
     def render(self, lang: str) -> str:
         """*Tuesday* / *mardi*."""
         names = get_day_names("wide", locale=_LOCALES.get(lang, "fr_CA"))
-        return str(names[self.weekday])
+        return _plain(str(names[self.weekday]))
 
 
 @dataclass(frozen=True)
@@ -250,5 +263,5 @@ class ClockTime:
     at: time
 
     def render(self, lang: str) -> str:
-        """*7:00 p.m.* / *19 h 00*."""
-        return format_time(self.at, "short", locale=_LOCALES.get(lang, "fr_CA"))
+        """*7:00 PM* / *19 h 00*."""
+        return _time(self.at, lang)

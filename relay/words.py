@@ -46,5 +46,5 @@ class Word:
 
 
 def when(at: datetime, tz: ZoneInfo) -> T:
-    """A day and time, e.g. *Tuesday, January 13 at 7:00 p.m.* / *mardi 13 janvier à 19 h 00*."""
+    """A day and time, e.g. *Tuesday, January 13 at 7:00 PM* / *mardi 13 janvier à 19 h 00*."""
     return T("{day} at {time}", day=LocalTime(at, tz, "day"), time=LocalTime(at, tz, "time"))
