@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
@@ -93,6 +94,11 @@ class Settings:
     sms_burst: int = 1
     flood_limit: int = 8
     flood_window: float = 60.0
+    # What the organization's Signal number shows: neutral, so a glance reveals no group.
+    profile_name: str = "Info"
+    profile_avatar: Path | None = None
+    # Where sessions and end dates are read when an admin does not say (IANA name).
+    timezone: str = "America/Toronto"
 
     @property
     def signal_enabled(self) -> bool:
@@ -176,6 +182,17 @@ class Settings:
         if public and not public.startswith(("https://", "http://")):
             raise SettingsError("PUBLIC_BASE_URL must start with https://")
         config_dir = _opt(env, "CERCLE_CONFIG_DIR")
+        avatar = _opt(env, "CERCLE_PROFILE_AVATAR")
+        if avatar is not None and not Path(avatar).is_file():
+            raise SettingsError("CERCLE_PROFILE_AVATAR must be the path of an image file")
+        timezone = _opt(env, "CERCLE_TIMEZONE") or "America/Toronto"
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(
+                "CERCLE_TIMEZONE must be an IANA time zone such as America/Toronto "
+                "(install the tzdata package where the system has none)"
+            ) from exc
         return cls(
             database_url=_opt(env, "DATABASE_URL") or DEFAULT_URL,
             data_key=Secret(key) if key else None,
@@ -198,4 +215,7 @@ class Settings:
             sms_burst=_positive(_int(env, "CERCLE_SMS_BURST", 1), "CERCLE_SMS_BURST"),
             flood_limit=_positive(_int(env, "CERCLE_FLOOD_LIMIT", 8), "CERCLE_FLOOD_LIMIT"),
             flood_window=_positive(_float(env, "CERCLE_FLOOD_WINDOW", 60.0), "CERCLE_FLOOD_WINDOW"),
+            profile_name=_opt(env, "CERCLE_PROFILE_NAME") or "Info",
+            profile_avatar=Path(avatar) if avatar else None,
+            timezone=timezone,
         )
