@@ -19,10 +19,12 @@ from relay.service import Relay
 from relay.storage import transaction
 
 
-def _group(relay: Relay, s: Session, name: str) -> tuple[Group, GroupPolicy]:
+def _group(
+    relay: Relay, s: Session, name: str, default_tz: str | None
+) -> tuple[Group, GroupPolicy]:
     group = relay.group(s, name)
     assert group.id is not None  # noqa: S101 - a stored group has an id
-    return group, policy.ensure_policy(s, group.id)
+    return group, policy.ensure_policy(s, group.id, default_tz)
 
 
 def _audit(s: Session, group: Group, now: datetime, action: str, detail: str | None) -> None:
@@ -38,9 +40,11 @@ def set_schedule(
     clear: bool = False,
     always_open: bool = False,
     tz: str | None = None,
+    default_tz: str | None = None,
 ) -> GroupPolicy:
     """Change a group's weekly sessions. ``clear`` drops them before adding; ``always_open``
-    drops them all (and cannot be combined with ``add``)."""
+    drops them all (and cannot be combined with ``add``). ``default_tz`` is the time zone of a
+    group that has none yet (``CERCLE_TIMEZONE``)."""
     if always_open and add:
         raise CercleError("--always-open and --add do not go together.")
     adding = [slot for spec in add for slot in schedule.parse_schedule(spec)]
@@ -49,7 +53,7 @@ def set_schedule(
         schedule.zone(tz)
     now = relay.clock.now()
     with transaction(relay.engine) as s:
-        group, pol = _group(relay, s, name)
+        group, pol = _group(relay, s, name, default_tz)
         sched = None if clear or always_open else schedule.Schedule.of(pol)
         current = list(sched.slots) if sched is not None else []
         slots = [sl for sl in {*current, *adding} if sl not in removing]
@@ -69,6 +73,7 @@ def set_end(
     on: date | None = None,
     after_sessions: int | None = None,
     never: bool = False,
+    default_tz: str | None = None,
 ) -> datetime | None:
     """Make a group time-limited: it ends at the close of ``on`` (in its time zone), or when
     its ``after_sessions``-th session from now ends; ``never`` makes it open-ended again."""
@@ -76,7 +81,7 @@ def set_end(
         raise CercleError("Give exactly one of --on DATE, --after-sessions N or --never.")
     now = relay.clock.now()
     with transaction(relay.engine) as s:
-        group, pol = _group(relay, s, name)
+        group, pol = _group(relay, s, name, default_tz)
         ends: datetime | None = None
         if on is not None:
             ends = end_of_day(on, pol.tz)
@@ -110,7 +115,9 @@ class SafetyChoices:
     alert_content: bool | None = None
 
 
-def set_safety(relay: Relay, name: str, choices: SafetyChoices) -> GroupPolicy:
+def set_safety(
+    relay: Relay, name: str, choices: SafetyChoices, default_tz: str | None = None
+) -> GroupPolicy:
     """Change a group's admission and safety choices."""
     now = relay.clock.now()
     key: str | None = None
@@ -121,7 +128,7 @@ def set_safety(relay: Relay, name: str, choices: SafetyChoices) -> GroupPolicy:
     if choices.premoderate is not None and not 0 <= choices.premoderate <= 50:
         raise CercleError("--premoderate takes a number of messages from 0 to 50.")
     with transaction(relay.engine) as s:
-        group, pol = _group(relay, s, name)
+        group, pol = _group(relay, s, name, default_tz)
         if choices.require_approval is not None:
             pol.require_approval = choices.require_approval
         if choices.premoderate is not None:

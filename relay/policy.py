@@ -40,11 +40,14 @@ def policy_of(s: Session, group_id: int | None) -> GroupPolicy | None:
     return s.get(GroupPolicy, group_id) if group_id is not None else None
 
 
-def ensure_policy(s: Session, group_id: int) -> GroupPolicy:
-    """The group's row, created with the defaults if missing (added to the session)."""
+def ensure_policy(s: Session, group_id: int, tz: str | None = None) -> GroupPolicy:
+    """The group's row, created with the defaults if missing (added to the session); ``tz``
+    is the time zone a new row gets (the deployment's ``CERCLE_TIMEZONE``)."""
     row = s.get(GroupPolicy, group_id)
     if row is None:
         row = GroupPolicy(group_id=group_id)
+        if tz is not None:
+            row.tz = tz
         s.add(row)
     return row
 
