@@ -30,6 +30,7 @@ from relay import alerts, policy, schedule
 from relay.commands import display_name
 from relay.crypto import DataKeys
 from relay.i18n import LANGS, TN, Joined, Raw, Renderable, T
+from relay.invites import normalize_code, parse_join
 from relay.messages import Inbound, InboundKind
 from relay.models import (
     Group,
@@ -182,6 +183,11 @@ def quick_exit(turn: Turn) -> None:
     turn.apply.apply(Outcome(effects))
 
 
+def _looks_like_join(text: str | None) -> bool:
+    parsed = parse_join(text)
+    return parsed is not None and normalize_code(parsed[1]) is not None
+
+
 def first(turn: Turn) -> Handled | None:
     """Before consent, commands and relaying: the exit word, and newcomers awaiting approval."""
     ib, m = turn.inbound, turn.member
@@ -192,6 +198,20 @@ def first(turn: Turn) -> Handled | None:
     ):
         quick_exit(turn)
         return Handled.STATE
+    if ib.kind == InboundKind.MESSAGE and _looks_like_join(ib.text):
+        # An invite code must never reach the group. Whether it is valid is not said either:
+        # members get no oracle for codes.
+        turn.apply.apply(
+            Outcome.of(
+                Reply(
+                    T(
+                        "This number is already in a group, so that code was not used, and "
+                        "it was not shared with the group."
+                    )
+                )
+            )
+        )
+        return Handled.HELD_BACK
     if m.state == MemberState.PENDING:
         turn.apply.apply(
             Outcome.of(

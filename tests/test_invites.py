@@ -295,3 +295,19 @@ def test_reject_turns_the_newcomer_away_and_deletes_their_number(approving: Room
     assert newcomer.new() == ["Your request was not accepted. Your number has been deleted."]
     assert newcomer.record_or_none() is None
     assert newcomer.says("please") == Result.UNKNOWN_SENDER
+
+
+def test_a_member_who_sends_a_code_never_leaks_it_to_the_group(room: Room) -> None:
+    fac, alice, bob = room.facilitator("fac"), room.member("alice"), room.member("bob")
+    code = invite(room, fac)
+
+    assert alice.says(f"JOIN {code}") == Result.HELD_BACK
+    assert alice.says("JOIN ABCDEFGHJK") == Result.HELD_BACK  # valid or not: the same answer
+
+    assert bob.new() == []
+    first, second = alice.new()
+    assert first == second == (
+        "This number is already in a group, so that code was not used, and it was not shared "
+        "with the group."
+    )
+    assert alice.says("join us tonight!") == Result.RELAYED  # not a code: an ordinary message
