@@ -306,8 +306,12 @@ def test_a_member_who_sends_a_code_never_leaks_it_to_the_group(room: Room) -> No
 
     assert bob.new() == []
     first, second = alice.new()
-    assert first == second == (
-        "This number is already in a group, so that code was not used, and it was not shared "
-        "with the group."
+    assert (
+        first
+        == second
+        == (
+            "This number is already in a group, so that code was not used, and it was not shared "
+            "with the group."
+        )
     )
     assert alice.says("join us tonight!") == Result.RELAYED  # not a code: an ordinary message
