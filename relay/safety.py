@@ -41,7 +41,6 @@ from relay.models import (
     OutboxBody,
     Role,
 )
-from relay.models import Inbound as InboundRow
 from relay.outbox import OutboxWriter, open_payload, seal_payload
 from relay.outcome import Audit, Outcome, Remove, Reply, Store, ToGroup, ToMember, ToStaff
 from relay.policy import Tally, fold
@@ -113,11 +112,6 @@ class Turn(Protocol):
     @property
     def now(self) -> datetime:
         """When it arrived."""
-        ...
-
-    @property
-    def row(self) -> InboundRow:
-        """Its de-duplication record."""
         ...
 
     @property
@@ -355,8 +349,10 @@ def _answer(turn: Turn, text: str) -> Handled | None:
     """``STAFF`` / ``EQUIPE`` after a message held outside open hours: send it to staff."""
     m = turn.member
     assert m.id is not None  # noqa: S101 - a stored member has an id
+    if fold(text) not in _ANSWER_KEYS:
+        return None  # checked first: most messages cost no query here
     held = held_for(turn.s, m.id, ("closed",), turn.now)
-    if not held or fold(text) not in _ANSWER_KEYS:
+    if not held:
         return None
     effects: list[Any] = []
     for h in held:
