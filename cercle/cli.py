@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -192,14 +193,29 @@ def group_create(
     allow_sms: Annotated[bool, typer.Option(help="Accept members on SMS")] = True,
     allow_media: Annotated[bool, typer.Option(help="Relay photos (metadata stripped)")] = False,
     as_json: JsonOpt = False,
+    schedule: Annotated[
+        list[str] | None, typer.Option(help='Weekly session, e.g. "tue 19:00-20:30" (repeat)')
+    ] = None,
+    tz: Annotated[str | None, typer.Option(help="Time zone (default CERCLE_TIMEZONE)")] = None,
+    ends: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD")] = None,
+    premoderate: Annotated[int, typer.Option(help="Hold a newcomer's first N messages")] = 0,
+    require_approval: Annotated[
+        bool, typer.Option(help="Invite codes wait for a facilitator's /approve")
+    ] = False,
+    exit_word: Annotated[str | None, typer.Option(help="The group's default exit word")] = None,
 ) -> None:
     """Create a support group."""
     seconds = parse_duration(timer)
     if seconds is None:
         raise fail("--timer must be a duration such as 1d, 1w or 8h")
+    last_day = _date_option(ends, "--ends") if ends else None
     with wired() as app:
+        _check_safety_options(schedule or [], tz, exit_word)
         group = app.relay.create_group(
             GroupSettings(name, lang.value, seconds, allow_rename, allow_sms, allow_media)
+        )
+        _apply_group_options(
+            app, name, schedule or [], tz, last_day, premoderate, require_approval, exit_word
         )
     emit([_group_row(group)], as_json, "Group created")
 
@@ -518,6 +534,267 @@ def keys_verify(as_json: JsonOpt = False) -> None:
     emit(_left_rows(left), as_json, "Values under another key")
     if any(left.values()):
         raise typer.Exit(1)
+
+
+# --- open hours, end dates, safety choices and invites (issue 7) -------------------------------
+
+
+def _date_option(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise fail(f"{option} must be a date such as 2027-03-31") from exc
+
+
+def _check_safety_options(specs: list[str], tz: str | None, exit_word: str | None) -> None:
+    """Refuse bad options before anything is created."""
+    from relay.safety import exit_word_key
+    from relay.schedule import parse_schedule, zone
+
+    for spec in specs:
+        parse_schedule(spec)
+    if tz is not None:
+        zone(tz)
+    if exit_word and exit_word_key(exit_word) is None:
+        raise CercleError("An exit word is a single word of 3 to 32 letters or digits.")
+
+
+def _apply_group_options(
+    app: App,
+    name: str,
+    specs: list[str],
+    tz: str | None,
+    last_day: date | None,
+    premoderate: int,
+    require_approval: bool,
+    exit_word: str | None,
+) -> None:
+    from relay import group_admin
+
+    default_tz = app.settings.timezone
+    if specs or tz:
+        group_admin.set_schedule(app.relay, name, add=tuple(specs), tz=tz, default_tz=default_tz)
+    if premoderate or require_approval or exit_word:
+        group_admin.set_safety(
+            app.relay,
+            name,
+            group_admin.SafetyChoices(
+                require_approval=require_approval or None,
+                premoderate=premoderate or None,
+                exit_word=exit_word,
+            ),
+            default_tz,
+        )
+    if last_day is not None:
+        group_admin.set_end(app.relay, name, on=last_day, default_tz=default_tz)
+
+
+@group_cli.command("schedule")
+def group_schedule(
+    name: str,
+    add: Annotated[
+        list[str] | None, typer.Option(help='A weekly session, e.g. "tue 19:00-20:30" (repeat)')
+    ] = None,
+    remove: Annotated[list[str] | None, typer.Option(help="A session to remove")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove every session first")] = False,
+    always_open: Annotated[
+        bool, typer.Option("--always-open", help="No sessions: open at any time")
+    ] = False,
+    tz: Annotated[str | None, typer.Option(help="IANA time zone, e.g. America/Toronto")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or change a group's weekly sessions (outside them, members' messages wait)."""
+    from relay import group_admin
+
+    with wired() as app:
+        if add or remove or clear or always_open or tz:
+            group_admin.set_schedule(
+                app.relay,
+                name,
+                add=tuple(add or ()),
+                remove=tuple(remove or ()),
+                clear=clear,
+                always_open=always_open,
+                tz=tz,
+                default_tz=app.settings.timezone,
+            )
+        info = group_admin.describe_policy(app.relay, name)
+    keys = ("group", "schedule", "tz", "open_now", "next_session")
+    emit([{k: info[k] for k in keys}], as_json, f"Open hours of {name}")
+
+
+@group_cli.command("end")
+def group_end(
+    name: str,
+    on: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (group's time zone)")] = None,
+    after_sessions: Annotated[
+        int | None, typer.Option(help="End when the N-th session from now ends")
+    ] = None,
+    never: Annotated[bool, typer.Option("--never", help="Open-ended again")] = False,
+) -> None:
+    """Make a group time-limited: notices a week and a day before, then it closes."""
+    from relay import group_admin
+
+    last_day = _date_option(on, "--on") if on else None
+    with wired() as app:
+        ends = group_admin.set_end(
+            app.relay,
+            name,
+            on=last_day,
+            after_sessions=after_sessions,
+            never=never,
+            default_tz=app.settings.timezone,
+        )
+        info = group_admin.describe_policy(app.relay, name)
+    if ends is None:
+        out.print(f"Group {name} is open-ended.")
+    else:
+        out.print(f"Group {name} ends at {info['ends_at']}.")
+
+
+@group_cli.command("safety")
+def group_safety(
+    name: str,
+    require_approval: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-approval/--no-require-approval",
+            help="Invite codes wait for a facilitator's /approve",
+        ),
+    ] = None,
+    premoderate: Annotated[
+        int | None, typer.Option(help="Hold a newcomer's first N messages (0: off)")
+    ] = None,
+    exit_word: Annotated[str | None, typer.Option(help="The group's default exit word")] = None,
+    no_exit_word: Annotated[
+        bool, typer.Option("--no-exit-word", help="Remove the group's default exit word")
+    ] = False,
+    alert_hold: Annotated[
+        bool | None,
+        typer.Option(
+            "--alert-hold/--alert-relay",
+            help="Hold messages that raise an alert for a facilitator, or relay them",
+        ),
+    ] = None,
+    alert_content: Annotated[
+        bool | None,
+        typer.Option(
+            "--alert-content/--no-alert-content", help="Quote the message in staff alerts"
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or change admission and safety choices: approval, pre-moderation, exit word,
+    alerts."""
+    from relay import group_admin
+
+    with wired() as app:
+        choices = group_admin.SafetyChoices(
+            require_approval=require_approval,
+            premoderate=premoderate,
+            exit_word="" if no_exit_word else exit_word,
+            alert_hold=alert_hold,
+            alert_content=alert_content,
+        )
+        if choices != group_admin.SafetyChoices():
+            group_admin.set_safety(app.relay, name, choices, app.settings.timezone)
+        info = group_admin.describe_policy(app.relay, name)
+    keys = (
+        "group",
+        "require_approval",
+        "premoderate",
+        "exit_word",
+        "alert_hold",
+        "alert_content",
+        "live_invites",
+        "ends_at",
+    )
+    emit([{k: info[k] for k in keys}], as_json, f"Safety choices of {name}")
+
+
+invite_cli = typer.Typer(no_args_is_help=True, help="Invite codes (JOIN <code> to the number).")
+cli.add_typer(invite_cli, name="invite")
+
+
+@invite_cli.command("create")
+def invite_create(
+    group: Annotated[str, typer.Option("--group", "-g", help="Group name")],
+    expires: Annotated[str, typer.Option(help="How long it is valid, e.g. 48h, 7d")] = "48h",
+    role: Annotated[Role, typer.Option(help="member, facilitator or admin")] = Role.MEMBER,
+    lang: Annotated[
+        Lang | None, typer.Option(help="Language (default: that of JOIN or REJOINDRE)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a one-time code; give it privately to a vetted person, who texts JOIN <code>."""
+    from datetime import timedelta
+
+    from relay import group_admin
+
+    seconds = parse_duration(expires)
+    if seconds is None:
+        raise fail("--expires must be a duration such as 48h or 7d")
+    with wired() as app:
+        code = group_admin.create_invite(
+            app.relay, group, timedelta(seconds=seconds), role, lang.value if lang else None
+        )
+    if as_json:
+        out.print_json(json.dumps({"code": code, "group": group, "expires_in_seconds": seconds}))
+        return
+    # The code is shown once: only its keyed hash is stored.
+    out.print(f"Invite code: [bold]{code}[/]  (one person, valid {expires})")
+    out.print(f"They text: JOIN {code}   (in French: REJOINDRE {code})")
+
+
+@invite_cli.command("list")
+def invite_list(
+    group: Annotated[str, typer.Option("--group", "-g", help="Group name")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Codes of a group that can still be used (never the codes themselves)."""
+    from sqlmodel import Session
+
+    from relay.invites import live_invites
+
+    with wired() as app, Session(app.engine) as s:
+        g = app.relay.group(s, group)
+        rows = [
+            {
+                "id": i.id,
+                "role": i.role,
+                "lang": i.lang or "",
+                "created_by": i.created_by,
+                "created_at": i.created_at,
+                "expires_at": i.expires_at,
+            }
+            for i in live_invites(s, g.id or 0, app.clock.now())
+        ]
+    emit(rows, as_json, f"Live invite codes of {group}")
+
+
+@invite_cli.command("revoke")
+def invite_revoke(
+    invite_id: Annotated[int, typer.Argument(help="The id shown by `cercle invite list`")],
+) -> None:
+    """Make a code unusable now (it was lost, or given to the wrong person)."""
+    from relay.models import Invite
+
+    with wired() as app, transaction(app.engine) as s:
+        found = s.get(Invite, invite_id)
+        now = app.clock.now()
+        if found is None or found.used_at is not None or found.expires_at <= now:
+            raise CercleError("There is no live invite with that id.")
+        found.expires_at = now
+        s.add(found)
+        s.add(
+            AuditEvent(
+                group_id=found.group_id,
+                at=app.clock.now(),
+                actor="admin",
+                action="invite_revoke",
+            )
+        )
+    out.print(f"Invite {invite_id} revoked.")
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from relay.clock import SystemClock
 from relay.crypto import generate_key
 from relay.durations import parse_duration
 from relay.errors import CercleError
+from relay.jobs import run_due
 from relay.messages import Channel, Inbound, Sender
 from relay.models import Role
 from relay.service import GroupSettings
@@ -48,7 +49,7 @@ Type  [bold]NAME: message[/]  to write as someone, e.g.  [bold]alice: hello[/]  
   :agree           everyone who has not agreed yet replies with the agree word
   :add NAME \\[fr|en] \\[member|facilitator]   enroll another simulated phone
   :show NAME       everything NAME's phone shows
-  :wait 2h         let time pass (mutes, leave confirmations)
+  :wait 2h         let time pass (mutes, leave confirmations, session reminders)
   :help            this list          :quit   leave the sandbox
 """
 
@@ -209,6 +210,7 @@ class Sandbox:
             elif cmd == "wait" and args and (seconds := parse_duration(" ".join(args))):
                 self.clock.offset += timedelta(seconds=seconds)
                 self.console.print(f"[dim]… {' '.join(args)} later[/]")
+                run_due(self.app.relay)  # what the worker does each minute: reminders, endings
                 self.deliver()
             else:
                 self.console.print(HELP)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
@@ -96,6 +97,11 @@ class Settings:
     # The key being rotated away from: accepted to read old rows until rotation is done.
     data_key_previous: Secret | None = None
     audit_retention_days: int = 365
+    # What the organization's Signal number shows: neutral, so a glance reveals no group.
+    profile_name: str = "Info"
+    profile_avatar: Path | None = None
+    # Where sessions and end dates are read when an admin does not say (IANA name).
+    timezone: str = "America/Toronto"
 
     @property
     def signal_enabled(self) -> bool:
@@ -197,6 +203,17 @@ class Settings:
         if public and not public.startswith(("https://", "http://")):
             raise SettingsError("PUBLIC_BASE_URL must start with https://")
         config_dir = _opt(env, "CERCLE_CONFIG_DIR")
+        avatar = _opt(env, "CERCLE_PROFILE_AVATAR")
+        if avatar is not None and not Path(avatar).is_file():
+            raise SettingsError("CERCLE_PROFILE_AVATAR must be the path of an image file")
+        timezone = _opt(env, "CERCLE_TIMEZONE") or "America/Toronto"
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(
+                "CERCLE_TIMEZONE must be an IANA time zone such as America/Toronto "
+                "(install the tzdata package where the system has none)"
+            ) from exc
         return cls(
             database_url=_opt(env, "DATABASE_URL") or DEFAULT_URL,
             data_key=Secret(key) if key else None,
@@ -223,4 +240,7 @@ class Settings:
             audit_retention_days=_positive(
                 _int(env, "CERCLE_AUDIT_RETENTION_DAYS", 365), "CERCLE_AUDIT_RETENTION_DAYS"
             ),
+            profile_name=_opt(env, "CERCLE_PROFILE_NAME") or "Info",
+            profile_avatar=Path(avatar) if avatar else None,
+            timezone=timezone,
         )

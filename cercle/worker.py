@@ -13,11 +13,14 @@ import anyio
 from cercle.bootstrap import App
 from cercle.providers import purge_twilio_records, signal_receiver
 from relay import retention
+from relay.errors import DeliveryError
+from relay.jobs import run_due
 from relay.lease import hold_lease, lease_name
 
 log = logging.getLogger(__name__)
 
 Loop = Callable[[anyio.Event], Coroutine[Any, Any, None]]
+JOBS_EVERY = 60.0  # seconds between rounds of scheduled jobs (reminders are due to the minute)
 
 
 def worker_loops(app: App) -> list[Loop]:
@@ -45,6 +48,7 @@ def worker_loops(app: App) -> list[Loop]:
         loops.append(purge)
     # Retention is idempotent, but one process doing it is enough.
     loops.append(singleton(app, "retention", retention_loop(app)))
+    loops.append(scheduled_jobs(app))
     return loops
 
 
@@ -77,6 +81,42 @@ def retention_loop(app: App, every: float = 60.0) -> Loop:
     return loop
 
 
+def scheduled_jobs(app: App, every: float = JOBS_EVERY) -> Loop:
+    """Session reminders, end-of-group notices and closings, expiry purges (relay/jobs.py).
+
+    Safe on several workers at once: each reminder and notice is claimed in the database.
+    """
+
+    async def jobs(stop: anyio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await anyio.to_thread.run_sync(run_due, app.relay)
+            except Exception:
+                log.exception("scheduled jobs failed (ref %s)", secrets.token_hex(4))
+            with anyio.move_on_after(every):
+                await stop.wait()
+
+    return jobs
+
+
+async def present_neutral_profile(app: App) -> bool:
+    """Give the organization's Signal number its neutral name and avatar (from settings).
+
+    A failure is logged and does not stop the worker: messages matter more than the profile.
+    """
+    if app.providers.signal is None:
+        return False
+    avatar_path = app.settings.profile_avatar
+    avatar = await anyio.Path(avatar_path).read_bytes() if avatar_path is not None else None
+    try:
+        await app.providers.signal.client.set_profile(app.settings.profile_name, avatar)
+    except DeliveryError as exc:
+        log.warning("signal profile not set: %s", exc.reason)
+        return False
+    log.info("signal profile set (avatar: %s)", "yes" if avatar else "no")
+    return True
+
+
 def singleton(app: App, name: str, loop: Loop, ttl: float = 30.0) -> Loop:
     """Wrap ``loop`` so that only one process in the deployment runs it at a time.
 
@@ -105,6 +145,7 @@ def singleton(app: App, name: str, loop: Loop, ttl: float = 30.0) -> Loop:
 async def run_worker(app: App, stop: anyio.Event, extra: list[Loop] | None = None) -> None:
     """Run all loops until ``stop`` is set."""
     loops = [*worker_loops(app), *(extra or [])]
+    await present_neutral_profile(app)
     log.info("worker started: %d loops", len(loops))
     async with anyio.create_task_group() as tg:
         for loop in loops:

@@ -10,6 +10,7 @@ did not exist.
 from __future__ import annotations
 
 import difflib
+import importlib
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ ROLE_NAMES: dict[str, T] = {
 }
 STATE_NAMES: dict[str, T] = {
     MemberState.INVITED: T("has not agreed yet"),
+    MemberState.PENDING: T("waiting for approval"),
     MemberState.ACTIVE: T("active"),
     MemberState.PAUSED: T("paused"),
     MemberState.OPTED_OUT: T("opted out of SMS"),
@@ -545,6 +547,20 @@ def cmd_ban(ctx: Context) -> Outcome:
     )
 
 
+def _handled_in(module: str, name: str) -> Handler:
+    """A handler that lives in another module, looked up when first run: those modules use
+    this one's helpers (Context, display_name), so importing them here would be circular."""
+
+    def handler(ctx: Context) -> Outcome:
+        found: Handler = getattr(importlib.import_module(module), name)
+        return found(ctx)
+
+    handler.__doc__ = f"{module}.{name}"
+    return handler
+
+
+_SAFETY = "relay.safety_commands"
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         "help",
@@ -711,6 +727,80 @@ COMMANDS: tuple[Command, ...] = (
         T("/ban NAME"),
         T("remove someone and keep their number out of every group"),
         cmd_ban,
+    ),
+    # Open hours, invites, decisions and safety (issue 7): handlers in relay/safety_commands.py.
+    Command(
+        "schedule",
+        {"en": "schedule", "fr": "horaire"},
+        Role.MEMBER,
+        T("/schedule"),
+        T("when the group meets, and whether it is open now"),
+        _handled_in(_SAFETY, "cmd_schedule"),
+    ),
+    Command(
+        "reminders",
+        {"en": "reminders", "fr": "rappels"},
+        Role.MEMBER,
+        T("/reminders on|off"),
+        T("a message 30 minutes before each session"),
+        _handled_in(_SAFETY, "cmd_reminders"),
+    ),
+    Command(
+        "exitword",
+        {"en": "exitword", "fr": "motdesortie"},
+        Role.MEMBER,
+        T("/exitword WORD"),
+        T("a private word that, sent on its own, removes you at once and deletes your data"),
+        _handled_in(_SAFETY, "cmd_exitword"),
+        before_consent=True,
+    ),
+    Command(
+        "open",
+        {"en": "open", "fr": "ouvrir"},
+        Role.FACILITATOR,
+        T("/open [duration]"),
+        T("open the group now, until the next scheduled start or end, or for a while"),
+        _handled_in(_SAFETY, "cmd_open"),
+    ),
+    Command(
+        "close",
+        {"en": "close", "fr": "fermer"},
+        Role.FACILITATOR,
+        T("/close [duration]"),
+        T("close the group now, until the next scheduled start or end, or for a while"),
+        _handled_in(_SAFETY, "cmd_close"),
+    ),
+    Command(
+        "invite",
+        {"en": "invite", "fr": "inviter"},
+        Role.FACILITATOR,
+        T("/invite [valid for, e.g. 48h]"),
+        T("a one-time code a vetted person texts to join"),
+        _handled_in(_SAFETY, "cmd_invite"),
+    ),
+    Command(
+        "approve",
+        {"en": "approve", "fr": "approuver"},
+        Role.FACILITATOR,
+        T("/approve NAME"),
+        T("let a newcomer in, or send their held messages to the group"),
+        _handled_in(_SAFETY, "cmd_approve"),
+    ),
+    Command(
+        "reject",
+        {"en": "reject", "fr": "refuser"},
+        Role.FACILITATOR,
+        T("/reject NAME"),
+        T("turn a newcomer away, or delete their held messages"),
+        _handled_in(_SAFETY, "cmd_reject"),
+    ),
+    Command(
+        "stats",
+        {"en": "stats", "fr": "stats"},
+        Role.FACILITATOR,
+        T("/stats"),
+        T("messages held, muted or rate-limited lately, and what waits now"),
+        _handled_in(_SAFETY, "cmd_stats"),
     ),
 )
 COMMANDS_BY_NAME = {c.name: c for c in COMMANDS}

@@ -35,6 +35,7 @@ class MemberState(StrEnum):
     """Where a member is in their life in the group."""
 
     INVITED = "invited"  # enrolled, consent text sent, not yet agreed
+    PENDING = "pending"  # came in with an invite code; waits for a facilitator's approval
     ACTIVE = "active"
     PAUSED = "paused"  # chose to stop receiving for a while
     OPTED_OUT = "opted_out"  # texted STOP to the carrier; SMS cannot reach them
@@ -243,6 +244,10 @@ class FloodWindow(SQLModel, table=True):
     window_start: datetime
     count: int = Field(default=0)
     notified: bool = Field(default=False)  # member and staff told for this window
+    # Escalating cooldowns: each flood within a day holds the member back longer.
+    strikes: int = Field(default=0)
+    last_strike_at: datetime | None = None
+    hold_until: datetime | None = None
 
 
 class FailureReport(SQLModel, table=True):
@@ -283,3 +288,95 @@ class Ban(SQLModel, table=True):
     address_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
     reason: str = Field(default=BanReason.OTHER, max_length=16)
     created_at: datetime
+
+
+# --- sessions, invites and safety (issue 7) --------------------------------------------------
+
+
+class GroupPolicy(SQLModel, table=True):
+    """A group's open hours, end date, admission and safety choices (one row per group).
+
+    A group without a row has the defaults: always open, open-ended, no approval, no
+    pre-moderation, no default exit word, alerts relayed without content.
+    """
+
+    __tablename__ = "group_policy"
+
+    group_id: int = Field(primary_key=True, foreign_key="group.id")
+    # Weekly sessions as a compact spec ("tue 19:00-20:30; thu 10:00-11:30"); None = always open.
+    schedule: str | None = Field(default=None, max_length=400)
+    tz: str = Field(default="America/Toronto", max_length=64)
+    # A facilitator's /open or /close: the state it forces, until when (None = until undone).
+    override_open: bool | None = None
+    override_until: datetime | None = None
+    reminded_for: datetime | None = None  # start of the session reminders went out for
+    ends_at: datetime | None = None  # the group closes for good at this time
+    end_notices: int = Field(default=0)  # 1 = a week's notice sent, 2 = a day's notice sent
+    require_approval: bool = Field(default=False)  # invite codes wait for a facilitator
+    premoderate: int = Field(default=0)  # a newcomer's first N messages wait for a facilitator
+    premoderate_since: datetime | None = None  # members who agreed before this are not new
+    exit_word: str | None = Field(default=None, max_length=32)  # folded; not secret
+    alert_hold: bool = Field(default=False)  # hold an alerting message for a facilitator
+    alert_content: bool = Field(default=False)  # quote the message in the staff alert
+
+
+class MemberSafety(SQLModel, table=True):
+    """One member's own safety choices and counters. Deleted when the member is removed."""
+
+    __tablename__ = "member_safety"
+
+    member_id: int = Field(primary_key=True, foreign_key="member.id")
+    reminders: bool = Field(default=False)
+    exit_word_hash: str | None = Field(default=None, max_length=64)  # keyed hash, never the word
+    premoderate_left: int | None = None  # None: not yet decided for this member
+    last_alert_at: datetime | None = None
+
+
+class Invite(SQLModel, table=True):
+    """A one-time code that admits one number to a group. Only a keyed hash of it is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="group.id", index=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    role: str = Field(default=Role.MEMBER, max_length=16)
+    lang: str | None = Field(default=None, max_length=8)  # None: the language of the word used
+    created_by: str = Field(max_length=48)  # a pseudonym or "admin"
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class JoinAttempt(SQLModel, table=True):
+    """Recent JOIN attempts per keyed hash of a sender (or ``*`` for everyone): a counter only."""
+
+    __tablename__ = "join_attempt"
+
+    key: str = Field(primary_key=True, max_length=64)
+    window_start: datetime
+    count: int = Field(default=0)
+
+
+class HeldMessage(SQLModel, table=True):
+    """A member's message waiting: for a facilitator's decision, or for the member to send it
+    privately to staff instead (outside open hours). The content is only in the sealed body."""
+
+    __tablename__ = "held_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="group.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    body_id: int = Field(foreign_key="outbox_body.id")
+    reason: str = Field(max_length=16)  # review | alert | closed
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
+
+
+class GroupTally(SQLModel, table=True):
+    """How many messages were held, muted or rate-limited per group and day: counts only."""
+
+    __tablename__ = "group_tally"
+
+    group_id: int = Field(primary_key=True, foreign_key="group.id")
+    day: date = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=16)
+    count: int = Field(default=0)

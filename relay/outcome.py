@@ -7,10 +7,19 @@ as the inbound record and the outbox rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
 from relay.i18n import Renderable
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from relay.models import Group, Member
+    from relay.outbox import OutboxWriter
+    from relay.service import Relay
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,51 @@ class Audit:
     detail: str | None = None
 
 
+class Store(Protocol):
+    """What deferred work may use: the transaction and the group it applies to."""
+
+    @property
+    def relay(self) -> Relay:
+        """The service (keys, texts, clock)."""
+        ...
+
+    @property
+    def s(self) -> Session:
+        """The transaction of the inbound event (or admin action)."""
+        ...
+
+    @property
+    def group(self) -> Group:
+        """The group the outcome applies to."""
+        ...
+
+    @property
+    def actor(self) -> Member | None:
+        """Who ran the command (``None`` for an admin or a scheduled job)."""
+        ...
+
+    @property
+    def now(self) -> datetime:
+        """The time of the event."""
+        ...
+
+    @property
+    def writer(self) -> OutboxWriter:
+        """Adds outbox rows in the same transaction."""
+        ...
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """Work that needs stored state (open hours, invites, held messages), done where the
+    outcome is applied, in the same transaction. It returns the effects that follow from it
+    (replies, notices, audit entries), which are applied in turn. Handlers stay free of
+    database access; this is the one door for commands whose answer depends on stored rows.
+    """
+
+    work: Callable[[Store], Outcome]
+
+
 Effect = (
     Reply
     | ToMember
@@ -132,6 +186,7 @@ Effect = (
     | Trust
     | Audit
     | Ban
+    | Deferred
 )
 
 

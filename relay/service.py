@@ -20,7 +20,7 @@ from sqlalchemy import Engine, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from relay import bans, commands, flood, reports
+from relay import bans, commands, flood, invites, policy, reports, safety
 from relay.clock import Clock
 from relay.commands import Context, Refusal, UsageError, display_name
 from relay.crypto import DataKeys
@@ -45,6 +45,7 @@ from relay.outbox import ADDRESS_CONTEXT, UUID_CONTEXT, OutboxWriter
 from relay.outcome import (
     Audit,
     Ban,
+    Deferred,
     Mute,
     Outcome,
     Remove,
@@ -629,7 +630,7 @@ class _Applier:
         for effect in outcome.effects:
             self._apply_one(effect, report_failure)
 
-    def _apply_one(self, effect: object, report_failure: bool) -> None:
+    def _apply_one(self, effect: object, report_failure: bool) -> None:  # noqa: PLR0915 - one case per effect
         actor = self.actor
         match effect:
             case Reply(text=text):
@@ -678,6 +679,8 @@ class _Applier:
                     )
             case Ban(member_id=mid, reason=reason):
                 self._ban(mid, reason)
+            case Deferred(work=work):
+                self.apply(work(self))
             case Audit(action=action, target=target, detail=detail):
                 self.s.add(
                     AuditEvent(
@@ -706,6 +709,7 @@ class _Applier:
         if target is None or target.state == MemberState.REMOVED:
             return
         _cancel_open(self.s, member_id)
+        policy.forget(self.s, member_id)  # exit word, reminders, held messages
         address = self.relay.address_of(target)
         if address is not None and target.state != MemberState.OPTED_OUT:
             self.writer.last_words(target, address, farewell)
@@ -738,6 +742,9 @@ class _Handling:
             return Result.DUPLICATE
         member = self.relay.find_member(self.s, ib.channel, ib.sender.address, ib.sender.uuid)
         if member is None:
+            # JOIN <code> is the one thing an unknown sender may say (relay/invites.py).
+            if (joined := invites.try_join(self.relay, self.s, ib, dedup, self.now)) is not None:
+                return Result(joined)
             # Unknown senders learn nothing: no answer at all, and nothing kept about them.
             log.info("inbound dropped: unknown sender on %s", ib.channel)
             return Result.UNKNOWN_SENDER
@@ -783,6 +790,9 @@ class _Handling:
                 return Result.STATE
             case InboundKind.IDENTITY_CHANGED:
                 return self._identity_changed()
+        # The exit word works in every state; newcomers awaiting approval wait (relay/safety.py).
+        if (handled := safety.first(self)) is not None:
+            return Result(handled)
         if m.state == MemberState.OPTED_OUT:
             # They texted again after STOP without START: carrier will not deliver anyway.
             return Result.IGNORED
@@ -964,6 +974,7 @@ class _Handling:
             )
             return Result.HELD_BACK
         if m.muted_until is not None and m.muted_until > self.now:
+            policy.tally(self.s, m.group_id, policy.Tally.MUTED, self.now)
             left = int((m.muted_until - self.now).total_seconds())
             self.apply.apply(
                 Outcome.of(
@@ -987,6 +998,7 @@ class _Handling:
         verdict = flood.count(self.s, m.id, self.now, rule)  # type: ignore[arg-type]
         if verdict is flood.Verdict.OK:
             return None
+        policy.tally(self.s, m.group_id, policy.Tally.LIMITED, self.now)
         if verdict is flood.Verdict.FIRST_OVER:
             wait = flood.seconds_left(self.s, m.id, self.now, rule)  # type: ignore[arg-type]
             self.apply.apply(
@@ -1043,6 +1055,7 @@ class _Handling:
         return rewrite(text, self.inbound.mentions, name_for)
 
     def _relay(self) -> Result:
+        alerted = safety.check_alert(self)  # before the guards: a muted member in danger too
         if (held := self._relay_guard()) is not None:
             return held
         if (held := self._flood_guard()) is not None:
@@ -1054,6 +1067,9 @@ class _Handling:
         if not text and not attachments:
             log.info("inbound dropped: empty")
             return Result.IGNORED
+        # Open hours, pre-moderation, held alerts (relay/safety.py).
+        if (handled := safety.review(self, text, attachments, alerted=alerted)) is not None:
+            return Result(handled)
         m = self.member
         target = self._find_target(self.inbound.quote_ref) if self.inbound.quote_ref else None
         body: Renderable = (

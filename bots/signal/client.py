@@ -423,6 +423,17 @@ class SignalClient:
             json={"trust_all_known_keys": True},
         )
 
+    async def set_profile(self, name: str, avatar: bytes | None = None) -> None:
+        """``PUT /v1/profiles/{number}``: the name (and avatar) the org's number shows.
+
+        A neutral profile ("Info", no picture) means a glance at a shared phone does not
+        reveal a support group. ``avatar`` is the image's bytes (JPEG or PNG).
+        """
+        body: dict[str, object] = {"name": name}
+        if avatar is not None:
+            body["base64_avatar"] = base64.b64encode(avatar).decode("ascii")
+        await self._request("PUT", f"/v1/profiles/{self._account_path()}", "set profile", json=body)
+
     async def registered(self, numbers: Sequence[str]) -> dict[str, bool]:
         """``GET /v1/search/{number}?numbers=…``: which numbers are on Signal.
 

@@ -65,5 +65,13 @@ def test_only_a_counter_is_stored(room: Room) -> None:
     alice.says("something private")
     with Session(room.engine) as s:
         [row] = s.exec(select(FloodWindow)).all()
-    assert set(row.model_dump()) == {"member_id", "window_start", "count", "notified"}
+    assert set(row.model_dump()) == {
+        "member_id",
+        "window_start",
+        "count",
+        "notified",
+        "strikes",  # escalating cooldowns: counters and times only
+        "last_strike_at",
+        "hold_until",
+    }
     assert row.count == 1  # relayed messages count; consent and commands do not

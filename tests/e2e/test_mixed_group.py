@@ -9,6 +9,7 @@ profile name or original file name.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -334,3 +335,44 @@ async def test_a_changed_safety_number_holds_messages_until_staff_trust_it(world
     w.signal.member(FAC, FAC_UUID).says(f"/trust {alice}")
     await w.until(lambda: any("held for alice" in t for t in w.signal_texts(ALICE)), "released")
     assert w.signal.trusted
+
+
+@pytest.mark.anyio
+async def test_the_exit_word_works_from_signal_and_from_sms(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    alice_phone = w.signal.member(ALICE, ALICE_UUID, profile_name=PROFILE_NAMES[0])
+    alice_phone.says("/exitword Tournesol")
+    await w.sms(BOB, "/exitword Parapluie")
+    await w.until(lambda: any("exit word is set" in t for t in w.signal_texts(ALICE)), "set")
+    await w.until(lambda: any("exit word is set" in t for t in w.sms_texts(BOB)), "set")
+
+    alice_phone.says("tournesol")
+    await w.sms(BOB, "PARAPLUIE")
+
+    await w.until(lambda: w.signal_texts(ALICE)[-1] == "Subscription cancelled.", "signal")
+    await w.until(lambda: w.sms_texts(BOB)[-1] == "Subscription cancelled.", "sms")
+    await w.until(
+        lambda: sum("sent their exit word" in t for t in w.signal_texts(FAC)) == 2, "staff told"
+    )
+    assert [m.role for m in w.app.relay.roster("mardi")] == [Role.FACILITATOR]
+
+
+@pytest.mark.anyio
+async def test_a_survivor_joins_by_texting_an_invite_code(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    newcomer = "+15145550124"
+    w.signal.member(FAC, FAC_UUID).says("/invite")
+    await w.until(lambda: any("Invite code" in t for t in w.signal_texts(FAC)), "code")
+    found = re.search(r"JOIN ([A-Z0-9]{10})", w.signal_texts(FAC)[-1])
+    assert found is not None
+
+    assert (await w.sms(newcomer, "REJOINDRE 2345678923")).status_code == 200  # wrong: silence
+    assert (await w.sms(newcomer, f"REJOINDRE {found.group(1)}")).status_code == 200
+
+    await w.until(lambda: any("ACCEPTE" in t for t in w.sms_texts(newcomer)), "welcome")
+    assert sum("ACCEPTE" in t for t in w.sms_texts(newcomer)) == 1
+    await w.until(
+        lambda: any("used an invite code" in t for t in w.signal_texts(FAC)), "staff told"
+    )

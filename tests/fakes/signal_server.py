@@ -190,6 +190,7 @@ class FakeSignalServer:
         self.challenges: list[dict[str, Any]] = []
         self.registered: set[str] = set()
         self.trusted: list[tuple[str, dict[str, Any]]] = []
+        self.profiles: list[dict[str, Any]] = []  # bodies of PUT /v1/profiles/{number}
         self.frames_delivered = 0
         self.frames_dropped = 0
         self.connections_opened = 0
@@ -378,6 +379,7 @@ class FakeSignalServer:
                 ),
                 Route("/v1/search/{number}", self._search, methods=["GET"]),
                 Route("/v1/identities/{number}/trust/{member}", self._trust, methods=["PUT"]),
+                Route("/v1/profiles/{number}", self._profile, methods=["PUT"]),
                 WebSocketRoute("/v1/receive/{number}", self._receive),
             ]
         )
@@ -522,6 +524,22 @@ class FakeSignalServer:
             return bad
         with self._lock:
             self.trusted.append((request.path_params["member"], body))
+        return Response(status_code=204)
+
+    async def _profile(self, request: Request) -> Response:
+        if (bad := self._wrong_account(request)) is not None:
+            return bad
+        body = await self._json(request)
+        if (bad := self._violation("api.UpdateProfileRequest", body)) is not None:
+            return bad
+        avatar = body.get("base64_avatar")
+        if avatar is not None:
+            try:
+                base64.b64decode(avatar, validate=True)
+            except (binascii.Error, ValueError):
+                return JSONResponse({"error": "illegal base64 data"}, 400)
+        with self._lock:
+            self.profiles.append(body)
         return Response(status_code=204)
 
     async def _search(self, request: Request) -> Response:
