@@ -328,6 +328,9 @@ class MemberSafety(SQLModel, table=True):
     member_id: int = Field(primary_key=True, foreign_key="member.id")
     reminders: bool = Field(default=False)
     exit_word_hash: str | None = Field(default=None, max_length=64)  # keyed hash, never the word
+    # The word sealed, read only by `cercle keys rotate` to rebuild the hash under a new key:
+    # without it a survivor's quick exit would silently stop working after a rotation.
+    exit_word_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
     premoderate_left: int | None = None  # None: not yet decided for this member
     last_alert_at: datetime | None = None
 

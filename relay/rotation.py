@@ -31,6 +31,7 @@ from relay.bans import BAN_CONTEXT
 from relay.bans import HASH_KIND as BAN_KIND
 from relay.crypto import KID_LEN, KID_OFFSET, DataKeyError, DataKeys
 from relay.outbox import ADDRESS_CONTEXT, PAYLOAD_CONTEXT, UUID_CONTEXT
+from relay.safety import EXIT_WORD_CONTEXT, EXIT_WORD_KIND
 from relay.storage import checkpoint, transaction
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ SEALED: tuple[SealedColumn, ...] = (
     SealedColumn("outbox", "address_enc", ADDRESS_CONTEXT),
     SealedColumn("outbox_body", "payload_enc", PAYLOAD_CONTEXT),
     SealedColumn("ban", "address_enc", BAN_CONTEXT, "address_hash", BAN_KIND),
+    SealedColumn(
+        "member_safety", "exit_word_enc", EXIT_WORD_CONTEXT, "exit_word_hash", EXIT_WORD_KIND
+    ),
 )
 DEDUP = "inbound.dedup_hash"
 TABLES: tuple[str, ...] = (*dict.fromkeys(c.table for c in SEALED), "inbound")
@@ -170,7 +174,7 @@ def _rotate_table(
     budget: list[int],
 ) -> None:
     t = _table(name)
-    pk = t.c.id
+    pk = next(iter(t.primary_key.columns))  # "id", or "member_id" for member_safety
     sealed = [c for c in SEALED if c.table == name]
     wanted = [pk] + ([t.c.dedup_hash] if name == "inbound" else [t.c[c.column] for c in sealed])
     last: int | None = None
@@ -199,9 +203,9 @@ def _rotate_table(
                     continue
                 if not changes:
                     continue  # re-keyed by someone else since it was read
-                stmt = sql_update(t).where(pk == row["id"], *where).values(**changes)
+                stmt = sql_update(t).where(pk == row[pk.name], *where).values(**changes)
                 report.rotated[name] += s.execute(stmt).rowcount or 0  # type: ignore[attr-defined]
-        last = rows[-1]["id"]
+        last = rows[-1][pk.name]
         if budget[0] > 0:
             budget[0] = max(budget[0] - len(rows), 0)
         if progress is not None:

@@ -135,10 +135,19 @@ def exit_word_key(word: str) -> str | None:
     return key if _EXIT_WORD.fullmatch(key) else None
 
 
+EXIT_WORD_CONTEXT = "member_safety.exit_word"
+EXIT_WORD_KIND = "exitword"
+
+
+def exit_word_value(member_id: int, key: str) -> str:
+    """What is hashed (and sealed) for a member's own exit word: the member id is mixed in so
+    two members with the same word do not share a hash."""
+    return f"{member_id}:{key}"
+
+
 def exit_word_hash(keys: DataKeys, member_id: int, key: str) -> str:
-    """The keyed hash stored for a member's own exit word; the member id is mixed in so two
-    members with the same word do not share a hash."""
-    return keys.lookup_hash(f"{member_id}:{key}", "exitword")
+    """The keyed hash stored for a member's own exit word."""
+    return keys.lookup_hash(exit_word_value(member_id, key), EXIT_WORD_KIND)
 
 
 def is_exit_word(s: Session, keys: DataKeys, member: Member, text: str) -> bool:
@@ -149,7 +158,9 @@ def is_exit_word(s: Session, keys: DataKeys, member: Member, text: str) -> bool:
         return False
     own = policy.safety_of(s, member.id)
     if own is not None and own.exit_word_hash:
-        return hmac.compare_digest(own.exit_word_hash, exit_word_hash(keys, member.id, key))
+        # During a key rotation the stored hash may still be the previous key's.
+        candidates = keys.lookup_hashes(exit_word_value(member.id, key), EXIT_WORD_KIND)
+        return any(hmac.compare_digest(own.exit_word_hash, h) for h in candidates)
     group_policy = policy.policy_of(s, member.group_id)
     return group_policy is not None and group_policy.exit_word == key
 

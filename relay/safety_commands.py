@@ -213,10 +213,13 @@ def _set_exit_word(key: str | None) -> Deferred:
         mid = _actor_id(st)
         if key is None:
             if (found := policy.safety_of(st.s, mid)) is not None:
-                found.exit_word_hash = None
+                found.exit_word_hash = found.exit_word_enc = None
             return Outcome.of(Reply(T("Your exit word is removed.")))
         own = policy.ensure_safety(st.s, mid)
         own.exit_word_hash = safety.exit_word_hash(st.relay.keys, mid, key)
+        own.exit_word_enc = st.relay.keys.encrypt_text(
+            safety.exit_word_value(mid, key), safety.EXIT_WORD_CONTEXT
+        )
         return Outcome.of(
             Reply(
                 T(

@@ -174,7 +174,7 @@ def test_without_the_previous_key_old_rows_are_reported_not_lost(room: Room) -> 
     assert report.unreadable["member"] == 1 and report.unreadable["outbox_body"] > 0
     # Sealed rows need a key that opens them; de-duplication hashes are re-keyed blind anyway.
     assert {t: n for t, n in report.rotated.items() if t != "inbound"} == dict.fromkeys(
-        ("member", "outbox", "outbox_body", "ban"), 0
+        ("member", "outbox", "outbox_body", "ban", "member_safety"), 0
     )
     assert remaining(room.engine, room.keys)["member.address_enc"] == 1
 
@@ -191,3 +191,21 @@ def test_a_ban_survives_the_rotation(room: Room) -> None:
 
     with pytest.raises(CercleError):
         room.relay.enroll(stranger.number, room.group_name, Role.MEMBER, "en", room.channel)
+
+
+def test_a_members_exit_word_still_works_during_and_after_the_rotation(room: Room) -> None:
+    alice, bob = room.member("alice"), room.member("bob")
+    alice.says("/exitword pineapple")
+    name = alice.name
+    _, master = rotating(room)
+
+    bob.says("/exitword umbrella")  # set while rotating: under the new key already
+    rotate(room.engine, room.keys)
+    assert not any(remaining(room.engine, room.keys).values())
+    rekey(room, DataKeys.from_master(master))  # the previous key is gone
+
+    alice.says("PINEAPPLE")
+    assert alice.record_or_none() is None
+    assert any(f"{name}" in t for t in room.people[1].received)
+    bob.says("umbrella")
+    assert bob.record_or_none() is None

@@ -116,6 +116,7 @@ def upgrade() -> None:
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("reminders", sa.Boolean(), nullable=False),
         sa.Column("exit_word_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("exit_word_enc", sa.LargeBinary(), nullable=True),
         sa.Column("premoderate_left", sa.Integer(), nullable=True),
         sa.Column("last_alert_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
