@@ -174,8 +174,13 @@ def try_join(relay: Relay, s: Session, ib: Inbound, dedup: str, now: datetime) -
         log.info("join attempt refused: rate limited")
         return "unknown_sender"
     code = normalize_code(typed)
+    # During a key rotation a code made before it is stored under the previous key's hash.
     invite = (
-        s.exec(select(Invite).where(col(Invite.code_hash) == code_hash(relay.keys, code))).first()
+        s.exec(
+            select(Invite).where(
+                col(Invite.code_hash).in_(relay.keys.lookup_hashes(code, "invite"))
+            )
+        ).first()
         if code
         else None
     )

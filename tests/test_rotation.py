@@ -209,3 +209,23 @@ def test_a_members_exit_word_still_works_during_and_after_the_rotation(room: Roo
     assert any(f"{name}" in t for t in room.people[1].received)
     bob.says("umbrella")
     assert bob.record_or_none() is None
+
+
+def test_an_invite_code_made_before_the_rotation_works_while_the_old_key_is_kept(
+    room: Room,
+) -> None:
+    from datetime import timedelta
+
+    from relay import group_admin
+
+    code = group_admin.create_invite(
+        room.relay, room.group_name, timedelta(hours=48), Role.MEMBER, "en"
+    )
+    rotating(room)
+    rotate(room.engine, room.keys)
+    newcomer = room.stranger("newcomer")
+
+    newcomer.says(f"JOIN {code}")
+
+    assert newcomer.record().state == "invited"
+    room.people.append(newcomer)
