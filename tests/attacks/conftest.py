@@ -8,8 +8,10 @@ the fake providers), with pacing lifted so that a whole conversation takes a sec
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -19,6 +21,7 @@ from sqlalchemy import func, inspect
 from sqlmodel import Session, SQLModel, select
 
 from cercle.bootstrap import App, bootstrap
+from cercle.logs import QUIET, configure_logging
 from cercle.providers import purge_twilio_records, signal_receiver
 from cercle.settings import Settings
 from cercle.web import create_app
@@ -176,3 +179,45 @@ async def world(
         stop.set()
         receiver.stop()
     app.close()
+
+
+# --- logging as a process configures it ------------------------------------------------------
+
+
+@dataclass
+class Captured:
+    """What the configured handler wrote, and the raw records before the filter saw them."""
+
+    out: io.StringIO
+    raw: list[tuple[str, str]] = field(default_factory=list)  # (logger, message + traceback)
+
+    @property
+    def written(self) -> str:
+        return self.out.getvalue()
+
+
+class _Raw(logging.Handler):
+    def __init__(self, sink: list[tuple[str, str]]) -> None:
+        super().__init__(logging.DEBUG)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        self.sink.append((record.name, text))
+
+
+@pytest.fixture
+def configured() -> Iterator[Captured]:
+    """``configure_logging(DEBUG)`` as a process would, undone afterwards."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, {n: logging.getLogger(n).level for n in QUIET}
+    captured = Captured(io.StringIO())
+    configure_logging(logging.DEBUG, stream=captured.out)
+    root.handlers.insert(0, _Raw(captured.raw))  # sees each record before the filter does
+    yield captured
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    for name, level in saved[2].items():
+        logging.getLogger(name).setLevel(level)

@@ -10,14 +10,13 @@ from __future__ import annotations
 import io
 import logging
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from cercle.logs import MASK, NOT_PERSONAL, QUIET, RedactingFilter, configure_logging, redact
+from cercle.logs import MASK, NOT_PERSONAL, RedactingFilter, configure_logging, redact
 from relay.errors import RateLimitedError, Reason
+from tests.attacks.conftest import Captured
 from tests.room import Room
 
 NUMBER = "+15145550121"
@@ -162,45 +161,6 @@ def test_redact_keeps_only_what_it_is_asked_to_keep() -> None:
 
 
 # --- configuration ---------------------------------------------------------------------------
-
-
-@dataclass
-class Captured:
-    """What the configured handler wrote, and the raw records before the filter saw them."""
-
-    out: io.StringIO
-    raw: list[tuple[str, str]] = field(default_factory=list)  # (logger, message + traceback)
-
-    @property
-    def written(self) -> str:
-        return self.out.getvalue()
-
-
-class _Raw(logging.Handler):
-    def __init__(self, sink: list[tuple[str, str]]) -> None:
-        super().__init__(logging.DEBUG)
-        self.sink = sink
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
-        if record.exc_info:
-            text += "\n" + logging.Formatter().formatException(record.exc_info)
-        self.sink.append((record.name, text))
-
-
-@pytest.fixture
-def configured() -> Iterator[Captured]:
-    """``configure_logging(DEBUG)`` as a process would, undone afterwards."""
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level, {n: logging.getLogger(n).level for n in QUIET}
-    captured = Captured(io.StringIO())
-    configure_logging(logging.DEBUG, stream=captured.out)
-    root.handlers.insert(0, _Raw(captured.raw))  # sees each record before the filter does
-    yield captured
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    for name, level in saved[2].items():
-        logging.getLogger(name).setLevel(level)
 
 
 @pytest.mark.parametrize(
