@@ -4,6 +4,7 @@ for someone else: rosters, private answers, mentions, reactions, quotes and chos
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,17 @@ from relay.messages import InboundKind, Mention, Reaction
 from relay.names import PSEUDONYMS
 from relay.pseudonyms import assign, fold
 from relay.service import Result
+from tests.e2e.test_mixed_group import (
+    ALICE,
+    BOB,
+    FAC,
+    FAC_UUID,
+    ORG,
+    PROFILE_NAMES,
+    World,
+    enroll_everyone,
+)
+from tests.e2e.test_mixed_group import ALICE_UUID as E2E_ALICE_UUID
 from tests.room import Person, Room
 
 ALICE_UUID = "7d1f6a52-0000-4000-8000-000000000051"
@@ -272,3 +284,43 @@ def test_a_new_member_is_never_given_the_latin_twin_of_a_chosen_name() -> None:
     taken = {fold(n) for n in PSEUDONYMS if n != "Echo"} | {fold("\u0415\u0441\u04bb\u043e")}
 
     assert all(assign(taken) != "Echo" for _ in range(20))
+
+
+# --- what Cercle asks of Signal ------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_no_request_to_signal_carries_anyone_but_its_recipient(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    alice = w.signal.member(ALICE, E2E_ALICE_UUID, profile_name=PROFILE_NAMES[0])
+    fac = w.signal.member(FAC, FAC_UUID, profile_name=PROFILE_NAMES[1])
+    first = alice.says("hello all")
+    await w.until(lambda: any("hello all" in t for t in w.signal_texts(FAC)), "fac got it")
+    fac.quotes(w.signal.sent_to(FAC)[-1].timestamp, "welcome", quoted_text="hello all")
+    alice.quotes(first, "following up on myself")
+    fac.mentions(alice, before="thanks ", after="")
+    fac.reacts("💜", w.signal.sent_to(FAC)[-1].timestamp)
+    alice.edits(first, "hello everyone")
+    alice.deletes(first)
+    alice.sends_photo("look")
+    await w.sms(BOB, "hi from sms")
+    await w.until(lambda: len(w.signal.remote_deletes) >= 1, "the delete went out")
+    await w.until(lambda: any("hi from sms" in t for t in w.signal_texts(ALICE)), "sms relayed")
+
+    identities = {
+        ALICE: (ALICE, E2E_ALICE_UUID, PROFILE_NAMES[0]),
+        FAC: (FAC, FAC_UUID, PROFILE_NAMES[1]),
+        BOB: (BOB, BOB[2:]),
+    }
+    requests = [(b["recipients"][0], b) for b in w.signal.send_attempts]
+    requests += [(b["recipient"], b) for b in w.signal.reactions + w.signal.remote_deletes]
+    requests += [(b["recipient"], b) for b in w.signal.timer_calls]
+    assert len(requests) > 20
+    for recipient, body in requests:
+        assert "mentions" not in body and "quote_mentions" not in body
+        assert body.get("quote_author") in (None, ORG, recipient)
+        shown = json.dumps(body, ensure_ascii=False)
+        for owner, values in identities.items():
+            if owner != recipient:
+                assert all(v not in shown for v in values), (recipient, owner)
