@@ -9,7 +9,7 @@ import pytest
 from relay.commands import COMMANDS
 from relay.service import Result
 from tests.attacks.conftest import Desk, row_counts
-from tests.room import Room
+from tests.room import Person, Room
 
 PROBES = [
     *(f"/{word} Willow hello" for c in COMMANDS for word in c.words.values()),
@@ -74,3 +74,20 @@ async def test_a_stranger_texting_every_word_by_sms_gets_empty_twiml_and_no_rows
     assert answers == {(200, '<?xml version="1.0" encoding="UTF-8"?><Response />')}
     assert desk.texts(stranger) == []
     assert desk.counts() == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a member is found by number OR uuid: a new Signal account on a recycled number is "
+    "taken for the member (and sends go to the number); see docs/threat-model.md",
+)
+def test_another_signal_account_on_a_members_number_is_not_taken_for_the_member(
+    room: Room,
+) -> None:
+    alice = room.member("alice", uuid="7d1f6a52-0000-4000-8000-000000000061")
+    bob = room.member("bob")
+    newcomer = Person(room, "newcomer", alice.number, "7d1f6a52-0000-4000-8000-000000000069")
+
+    newcomer.says("hi, I got this number last week")
+
+    assert bob.new() == []
