@@ -159,7 +159,7 @@ form_pairs = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(pairs=form_pairs)
 def test_any_twilio_form_is_parsed_or_refused_as_malformed(pairs: list[tuple[str, str]]) -> None:
     form = FormData(pairs)
@@ -178,7 +178,7 @@ def test_any_twilio_form_is_parsed_or_refused_as_malformed(pairs: list[tuple[str
             assert "FromCity" not in repr(result) and form["From"] not in repr(result)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(body=st.binary(max_size=300), content_type=st.one_of(st.none(), st.text(max_size=40)))
 def test_any_body_is_a_form_or_refused_as_malformed(body: bytes, content_type: str | None) -> None:
     try:
@@ -191,7 +191,7 @@ def test_any_body_is_a_form_or_refused_as_malformed(body: bytes, content_type: s
 headers_text = st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=60)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     pairs=form_pairs,
     signature=st.one_of(st.none(), headers_text),
@@ -268,7 +268,7 @@ def _units(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     text=texts_with_pairs,
     spans=st.lists(st.tuples(st.integers(-3, 60), st.integers(-1, 4)), max_size=6),
@@ -324,7 +324,7 @@ def test_a_number_in_any_usual_format_normalizes_to_one_e164(typed: tuple[str, s
     assert mask(e164) == "••••••••" + e164[-2:]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(raw=st.one_of(st.text(alphabet="0123456789+-() .#*x", max_size=25), st.text(max_size=25)))
 def test_anything_else_is_refused_with_a_message_that_does_not_echo_it(raw: str) -> None:
     try:

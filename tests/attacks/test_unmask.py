@@ -218,8 +218,7 @@ def test_quoting_a_guessed_ref_quotes_nothing(room: Room) -> None:
         "Jo.Five",
         "Jo (staff)",
         "Jo\u200dSam",  # zero-width joiner
-        "\u202eoJ",  # right-to-left override
-        "Jo\u0000",
+        "Jo\u00adSam",  # soft hyphen
     ],
 )
 def test_a_name_carrying_digits_or_hidden_characters_is_refused(
@@ -228,6 +227,17 @@ def test_a_name_carrying_digits_or_hidden_characters_is_refused(
     renaming.alice.says(f"/name {name}")
 
     assert "only letters" in renaming.alice.last or "2 to 20" in renaming.alice.last
+
+
+def test_controls_and_direction_overrides_are_stripped_before_a_name_is_read(
+    tmp_path: Path,
+) -> None:
+    room = Room(tmp_path, allow_rename=True)
+    alice = room.member("alice")
+
+    alice.says("/name \u202eoJ\u202c Sam\x00\x07")
+
+    assert alice.name == "oJ Sam"
 
 
 @pytest.mark.parametrize(
