@@ -208,7 +208,7 @@ async def test_a_signed_form_with_a_field_repeated_is_read_by_its_first_value(
     assert desk.texts(bob)[-1] == f"{name}: one"
 
 
-def test_an_inbound_for_a_channel_without_a_transport_is_kept_not_crashed(room: Room) -> None:
+def test_an_inbound_on_another_channel_than_the_members_is_a_strangers(room: Room) -> None:
     alice = room.member("alice")
     inbound = Inbound(
         channel=Channel.SMS,  # the room only has the sandbox
