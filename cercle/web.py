@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,7 +34,13 @@ SECURITY_HEADERS = {
 
 
 class Guard:
-    """Limits request size, adds security headers, and never lets a stack trace out."""
+    """Limits request size, adds security headers, and never lets a stack trace out.
+
+    Every answer, including the ones Guard makes itself (413, 500), carries the headers. An
+    exception from the app is answered here with a reference and logged by type only: it is
+    not re-raised, because the server would then log its traceback, whose text can quote a
+    number or a message.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -42,9 +49,20 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
+
+        async def with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                headers.extend((k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
+                message["headers"] = headers
+            await send(message)
+
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-            await PlainTextResponse("request too large", 413)(scope, receive, send)
+            await PlainTextResponse("request too large", 413)(scope, receive, with_headers)
             return
         received = 0
 
@@ -56,17 +74,17 @@ class Guard:
                 raise _TooLargeError
             return message
 
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.extend((k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
-                message["headers"] = headers
-            await send(message)
-
         try:
             await self.app(scope, limited, with_headers)
         except _TooLargeError:
-            await PlainTextResponse("request too large", 413)(scope, receive, with_headers)
+            if not started:
+                await PlainTextResponse("request too large", 413)(scope, receive, with_headers)
+        except Exception as exc:  # noqa: BLE001 - answered and logged here, never re-raised
+            ref = secrets.token_hex(4)
+            log.error("web request failed: %s (ref %s)", type(exc).__name__, ref)  # noqa: TRY400
+            if not started:
+                response = PlainTextResponse(f"internal error (ref {ref})", status_code=500)
+                await response(scope, receive, with_headers)
 
 
 class _TooLargeError(Exception):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -102,15 +103,21 @@ class Context:
         return next((m for m in self.roster if m.name_key == key and key), None)
 
     def split_target(self) -> tuple[Member, str]:
-        """Split ``NAME rest`` where NAME may have spaces (``Iris Sage``): longest match wins."""
-        words = self.args.split()
+        """Split ``NAME rest`` where NAME may have spaces (``Iris Sage``): longest match wins.
+
+        The rest is kept as typed (lines, spacing); a word without letters ("911", "💜") is
+        never taken as part of a name, so it stays in the rest.
+        """
+        words = list(re.finditer(r"\S+", self.args))
         for i in range(len(words), 0, -1):
-            found = self.find(" ".join(words[:i]))
+            if not all(fold(w.group()) for w in words[:i]):
+                continue
+            found = self.find(self.args[words[0].start() : words[i - 1].end()])
             if found is not None:
-                return found, " ".join(words[i:])
+                return found, self.args[words[i - 1].end() :].strip()
         if not words:
             raise UsageError
-        raise Refusal(T("There is no one called {name} in this group.", name=Raw(words[0])))
+        raise Refusal(T("There is no one called {name} in this group.", name=Raw(words[0].group())))
 
     def word(self, command: str) -> str:
         """The word for ``command`` in the sender's language, e.g. ``/quitter``."""

@@ -44,6 +44,10 @@ def strip_image(data: bytes, content_type: str) -> bytes:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with Image.open(io.BytesIO(data)) as img:
+            # Pillow only refuses at twice MAX_IMAGE_PIXELS (below that it warns and decodes):
+            # check the declared size before decoding a pixel.
+            if img.width * img.height > MAX_PIXELS:
+                raise UnsupportedMedia("image too large")
             img.load()
             # Apply the orientation tag before dropping it, so the photo stays upright.
             upright = ImageOps.exif_transpose(img) or img

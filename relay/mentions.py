@@ -19,7 +19,10 @@ def rewrite(text: str, mentions: Sequence[Mention], name_for: Callable[[str | No
     Offsets count UTF-16 code units (as Signal does). Spans that are out of range, overlap
     or split a surrogate pair are ignored; any placeholder left over is removed.
     """
-    units = text.encode("utf-16-le", "surrogatepass")
+    # A lone surrogate (JSON can carry one) becomes U+FFFD: one UTF-16 unit for one, so the
+    # offsets still hold, and nothing undecodable is left for the splits below.
+    text = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    units = text.encode("utf-16-le")
     n_units = len(units) // 2
     # Right to left, so a replacement never moves the offsets still to come.
     limit = n_units

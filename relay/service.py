@@ -89,10 +89,13 @@ class Result(StrEnum):
 
 
 def clean_text(text: str) -> str:
-    """Member text made safe to display: no control or bidi-override characters, trimmed."""
+    """Member text made safe to display: no control or bidi-override characters, trimmed.
+
+    A lone surrogate (JSON can carry one; UTF-8 cannot) becomes U+FFFD.
+    """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     kept = (
-        c
+        "\ufffd" if unicodedata.category(c) == "Cs" else c
         for c in text
         if c in "\n\t" or (unicodedata.category(c) != "Cc" and c not in _BIDI_CONTROLS)
     )
@@ -798,7 +801,7 @@ class _Handling:
             return Result.IGNORED
         if ib.expires_in_seconds is not None:
             self._enforce_timer(ib.expires_in_seconds, always=False)
-        text = ib.text or ""
+        text = clean_text(ib.text or "")
         parsed = commands.parse(text) if ib.kind == InboundKind.MESSAGE else None
         if m.state == MemberState.INVITED:
             return self._before_consent(text, parsed)
