@@ -820,6 +820,9 @@ def _fold_word(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+_COMMAND = re.compile(r"/(\S+)(?:\s+(.*))?\Z", re.DOTALL)
+
+
 @dataclass(frozen=True)
 class Parsed:
     """A slash command split into its word and arguments."""
@@ -830,13 +833,12 @@ class Parsed:
 
 def parse(text: str) -> Parsed | None:
     """``/word args`` → :class:`Parsed`; anything not starting with ``/`` → ``None``."""
-    stripped = text.strip()
-    if not stripped.startswith("/") or len(stripped) < 2:
+    match = _COMMAND.match(text.strip())
+    if match is None:
         return None
-    head, _, rest = stripped[1:].partition(" ")
-    head, _, rest2 = head.partition("\n")
-    args = (rest2 + " " + rest).strip() if rest2 else rest.strip()
-    return Parsed(_fold_word(head), args)
+    # Folding can turn odd characters into spaces (NFKD): a command word never has any.
+    word = "".join(_fold_word(match.group(1)).split())
+    return Parsed(word, (match.group(2) or "").strip())
 
 
 def allowed_commands(member: Member, *, consented: bool = True) -> list[Command]:

@@ -203,7 +203,7 @@ class Deliverer:
         if row.address_enc is not None:
             address = self.keys.decrypt_text(row.address_enc, ADDRESS_CONTEXT)
         elif member is not None:
-            address = self.relay.address_of(member)
+            address = self.relay.delivery_address(member)
         body = s.get(OutboxBody, row.body_id) if row.body_id else None
         payload: dict[str, Any] = (
             open_payload(self.keys, body.payload_enc) if body and body.payload_enc else {}
@@ -370,7 +370,7 @@ class Deliverer:
     def _address_for(self, job: Job) -> str | None:
         with Session(self.engine) as s:
             member = s.get(Member, job.recipient_id)
-            return self.relay.address_of(member) if member else None
+            return self.relay.delivery_address(member) if member else None
 
     # --- recording ------------------------------------------------------------------------
 

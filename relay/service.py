@@ -169,8 +169,21 @@ class Relay:
             )
         ).first()
 
+    def delivery_address(self, member: Member) -> str | None:
+        """Where to send to ``member``: on Signal their account's UUID once known, so that a
+        new account on a recycled number never receives the group; else their number."""
+        if member.channel == Channel.SIGNAL and member.uuid_enc is not None:
+            return self.keys.decrypt_text(member.uuid_enc, UUID_CONTEXT)
+        return self.address_of(member)
+
+    def uuid_differs(self, member: Member, uuid: str | None) -> bool:
+        """Whether ``uuid`` is another Signal account than the one ``member`` is known by."""
+        if not uuid or member.uuid_hash is None:
+            return False
+        return member.uuid_hash not in self.keys.lookup_hashes(uuid.lower(), "uuid")
+
     def address_of(self, member: Member) -> str | None:
-        """Where to reach ``member``: their number, or their Signal UUID if that is all."""
+        """``member``'s number, or their Signal UUID if that is all we have."""
         if member.address_enc is not None:
             return self.keys.decrypt_text(member.address_enc, ADDRESS_CONTEXT)
         if member.uuid_enc is not None:
@@ -713,7 +726,7 @@ class _Applier:
             return
         _cancel_open(self.s, member_id)
         policy.forget(self.s, member_id)  # exit word, reminders, held messages
-        address = self.relay.address_of(target)
+        address = self.relay.delivery_address(target)
         if address is not None and target.state != MemberState.OPTED_OUT:
             self.writer.last_words(target, address, farewell)
         # The tombstone keeps only what the audit trail and foreign keys need.
@@ -755,6 +768,8 @@ class _Handling:
         if group is None or group.closed_at is not None:
             log.info("inbound dropped: group closed")
             return Result.UNKNOWN_SENDER
+        if self.relay.uuid_differs(member, ib.sender.uuid):
+            return self._other_account(member, group)
         self._learn_uuid(member)
         row = InboundRow(
             dedup_hash=dedup,
@@ -774,6 +789,30 @@ class _Handling:
         result = self._dispatch()
         log.info("inbound %s: %s", ib.kind, result)
         return result
+
+    def _other_account(self, member: Member, group: Group) -> Result:
+        """A member's number writing from another Signal account: a recycled number, or
+        someone who took it. Not relayed, not answered; staff are told (at most hourly)."""
+        log.info("inbound dropped: member's number on another signal account")
+        applier = _Applier(self.relay, self.s, group, None, self.now)
+        if reports.due(self.s, member.id or 0, "other_account", self.now) is not None:
+            applier.apply(
+                Outcome.of(
+                    ToStaff(
+                        T(
+                            "{name}'s number is now writing from a different Signal account: "
+                            "a new phone with a new account, or someone else who got the "
+                            "number. Nothing from it is relayed, and Cercle keeps writing only "
+                            "to their old account. Check with them by another safe way; to "
+                            "move them to the new account, remove them and enroll the number "
+                            "again.",
+                            name=display_name(member),
+                        )
+                    ),
+                    Audit("other_account", target=member.pseudonym),
+                )
+            )
+        return Result.UNKNOWN_SENDER
 
     def _learn_uuid(self, member: Member) -> None:
         uuid = self.inbound.sender.uuid

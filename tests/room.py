@@ -92,9 +92,14 @@ class Person:
     # -- what their phone shows --
 
     @property
+    def address(self) -> str:
+        """Where Cercle reaches this phone: on Signal the account UUID when known."""
+        return self.uuid if self.room.channel == Channel.SIGNAL and self.uuid else self.number
+
+    @property
     def inbox(self) -> list[Delivered]:
         """Everything this phone received, oldest first."""
-        return self.room.transport.inbox.get(self.number, [])
+        return self.room.transport.inbox.get(self.address, [])
 
     @property
     def received(self) -> list[str]:
@@ -116,7 +121,7 @@ class Person:
     @property
     def timer(self) -> int | None:
         """The disappearing timer of this phone's conversation with the relay."""
-        return self.room.transport.timers.get(self.number)
+        return self.room.transport.timers.get(self.address)
 
     def record_or_none(self) -> Member | None:
         """The database row of this person, or ``None`` once their data is deleted."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 import pytest
 from hypothesis import given
@@ -21,9 +22,10 @@ from relay.pseudonyms import NameRefused, clean_chosen, fold
 def test_the_command_parser_takes_any_text(text: str) -> None:
     parsed = parse(text)
     if parsed is None:
-        assert not text.strip().startswith("/") or len(text.strip()) < 2
+        # A command is a slash and a word: "/ 0", "/" alone or plain text are not.
+        assert not re.match(r"/\S", text.strip())
     else:
-        assert " " not in parsed.word
+        assert parsed.word and not any(c.isspace() for c in parsed.word)
         assert parsed.args == parsed.args.strip()
 
 

@@ -76,11 +76,6 @@ async def test_a_stranger_texting_every_word_by_sms_gets_empty_twiml_and_no_rows
     assert desk.counts() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a member is found by number OR uuid: a new Signal account on a recycled number is "
-    "taken for the member (and sends go to the number); see docs/threat-model.md",
-)
 def test_another_signal_account_on_a_members_number_is_not_taken_for_the_member(
     room: Room,
 ) -> None:

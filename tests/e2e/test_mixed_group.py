@@ -163,6 +163,9 @@ async def world(
 
 async def enroll_everyone(w: World) -> None:
     relay = w.app.relay
+    # Their phones exist on Signal before an admin enrolls them (the fake maps UUID → number).
+    w.signal.member(FAC, FAC_UUID, profile_name=PROFILE_NAMES[1])
+    w.signal.member(ALICE, ALICE_UUID, profile_name=PROFILE_NAMES[0])
     await anyio.to_thread.run_sync(
         lambda: relay.enroll(FAC, "mardi", Role.FACILITATOR, "en", Channel.SIGNAL, uuid=FAC_UUID)
     )
@@ -243,7 +246,7 @@ async def test_a_member_changing_their_timer_is_reset_before_the_next_relay(worl
 
     await w.sms(BOB, "after the reset")
     await w.until(lambda: any("after the reset" in t for t in w.signal_texts(ALICE)), "relayed")
-    calls = [c for c in w.signal.timer_calls if ALICE in str(c)]
+    calls = [c for c in w.signal.timer_calls if w.signal.phone_of(c["recipient"]) == ALICE]
     assert calls[-1]["expiration_in_seconds"] == 86400
 
 
@@ -376,3 +379,25 @@ async def test_a_survivor_joins_by_texting_an_invite_code(world: World) -> None:
     await w.until(
         lambda: any("used an invite code" in t for t in w.signal_texts(FAC)), "staff told"
     )
+
+
+@pytest.mark.anyio
+async def test_a_new_account_on_a_members_recycled_number_gets_nothing(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    alice = w.name(ALICE)
+    stranger = w.signal.member(None, "7d1f6a52-0000-4000-8000-000000000099")
+    # Signal gave Alice's old number to someone else, with a new account.
+    stranger.number = ALICE
+
+    stranger.says("hello? who is this group")
+    await w.until(
+        lambda: any("different Signal account" in t for t in w.signal_texts(FAC)), "staff told"
+    )
+    await w.sms(BOB, "still here")
+    await w.until(lambda: any("still here" in t for t in w.signal_texts(ALICE)), "relayed")
+
+    assert all("who is this group" not in t for t in w.sms_texts(BOB))
+    to_alices_number = [m for m in w.signal.sent if w.signal.phone_of(m.recipient) == ALICE]
+    assert to_alices_number and all(m.recipient == ALICE_UUID for m in to_alices_number)
+    assert alice in next(t for t in w.signal_texts(FAC) if "different Signal account" in t)

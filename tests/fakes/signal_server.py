@@ -189,6 +189,8 @@ class FakeSignalServer:
         self.deleted_attachments: list[str] = []
         self.challenges: list[dict[str, Any]] = []
         self.registered: set[str] = set()
+        # Account UUID → number, as signal-cli resolves recipients given either way.
+        self.numbers_by_uuid: dict[str, str] = {}
         self.trusted: list[tuple[str, dict[str, Any]]] = []
         self.profiles: list[dict[str, Any]] = []  # bodies of PUT /v1/profiles/{number}
         self.frames_delivered = 0
@@ -231,10 +233,14 @@ class FakeSignalServer:
         with self._lock:
             self.attachments[attachment_id] = (content_type, data)
 
+    def phone_of(self, recipient: str) -> str:
+        """The number a recipient given by number or account UUID reaches."""
+        return self.numbers_by_uuid.get(recipient, recipient)
+
     def sent_to(self, recipient: str) -> list[SentMessage]:
-        """Messages the org sent ``recipient`` (accepted ones only)."""
+        """Messages the org sent ``recipient`` (a number or an account UUID; accepted only)."""
         with self._lock:
-            return [m for m in self.sent if m.recipient == recipient]
+            return [m for m in self.sent if self.phone_of(m.recipient) == self.phone_of(recipient)]
 
     def member(
         self, number: str | None, uuid: str | None = None, *, profile_name: str = "Profile Name"
@@ -243,6 +249,7 @@ class FakeSignalServer:
         member = FakeMember(self, number, uuid or str(uuidlib.uuid4()), profile_name)
         if number is not None:
             self.registered.add(number)
+            self.numbers_by_uuid[member.uuid] = number
         return member
 
     # --- test API: receive websocket -------------------------------------------------------
@@ -434,7 +441,7 @@ class FakeSignalServer:
         failures = []
         with self._lock:
             for recipient in body["recipients"]:
-                reasons = self._recipient_failures.get(recipient)
+                reasons = self._recipient_failures.get(self.phone_of(recipient))
                 if reasons:
                     failures.append(
                         {
@@ -483,7 +490,7 @@ class FakeSignalServer:
         with self._lock:
             self.timer_calls.append(body)
             if "expiration_in_seconds" in body:
-                self.timers[body["recipient"]] = body["expiration_in_seconds"]
+                self.timers[self.phone_of(body["recipient"])] = body["expiration_in_seconds"]
         return Response(status_code=204)
 
     async def _attachment(self, request: Request) -> Response:
