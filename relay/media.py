@@ -22,12 +22,18 @@ _FORMATS = {
     "image/png": ("PNG", "png"),
     "image/webp": ("WEBP", "webp"),
 }
-_OTHER_EXT = {"image/gif": "gif", "application/pdf": "pdf", "audio/aac": "aac", "audio/mpeg": "mp3",
-              "video/mp4": "mp4", "text/plain": "txt"}  # fmt: skip
+# Only what carries no hidden metadata travels as it is. Videos, audio and documents can hold
+# the place they were made (a phone video's GPS) or an author's name, and we cannot strip
+# them reliably: they are refused, and the sender is told why.
+_OTHER_EXT = {"text/plain": "txt"}
 
 
 class UnsupportedMedia(ValueError):  # noqa: N818 - reads as what happened
     """A file we will not relay (unknown type, unreadable or too large an image)."""
+
+
+class UnsupportedType(UnsupportedMedia):
+    """A kind of file we never relay (its metadata cannot be stripped)."""
 
 
 def neutral_name(content_type: str, index: int = 1) -> str:
@@ -69,8 +75,8 @@ def sanitize(attachment: Attachment, index: int = 1) -> Attachment:
     ctype = attachment.content_type.split(";")[0].strip().lower()
     if ctype in _FORMATS:
         data = strip_image(attachment.data, ctype)
-    elif ctype in _OTHER_EXT and not ctype.startswith("image/"):
+    elif ctype in _OTHER_EXT:
         data = attachment.data
     else:
-        raise UnsupportedMedia("type not relayed")
+        raise UnsupportedType("type not relayed")
     return Attachment(content_type=ctype, data=data, filename=neutral_name(ctype, index))

@@ -27,7 +27,7 @@ from relay.crypto import DataKeys
 from relay.durations import describe
 from relay.errors import CercleError, Reason
 from relay.i18n import LANGS, TN, Joined, Raw, Renderable, T
-from relay.media import UnsupportedMedia, sanitize
+from relay.media import UnsupportedMedia, UnsupportedType, sanitize
 from relay.mentions import rewrite
 from relay.messages import Channel, Inbound, InboundKind
 from relay.models import (
@@ -571,6 +571,13 @@ class Relay:
             _Applier(self, s, group, None, now).apply(
                 Outcome.of(ToStaff(text)), report_failure=False
             )
+
+
+_ONLY_PHOTOS = T(
+    "One of your files was not shared: only photos can be, because videos, voice notes and "
+    "documents can carry hidden details such as where they were made."
+)
+_UNREADABLE_PHOTO = T("One of your photos could not be read or is too large, so it was not shared.")
 
 
 REASON_WORDS: dict[Reason, T] = {
@@ -1167,12 +1174,11 @@ class _Handling:
         for i, att in enumerate(atts, start=1):
             try:
                 clean = sanitize(att, i)
+            except UnsupportedType:
+                self.apply.apply(Outcome.of(Reply(_ONLY_PHOTOS)))
+                continue
             except UnsupportedMedia:
-                self.apply.apply(
-                    Outcome.of(
-                        Reply(T("One of your files could not be shared (unsupported type)."))
-                    )
-                )
+                self.apply.apply(Outcome.of(Reply(_UNREADABLE_PHOTO)))
                 continue
             out.append(
                 {
