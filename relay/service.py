@@ -1092,16 +1092,13 @@ class _Handling:
         return text
 
     def _rewrite_mentions(self, text: str) -> str:
+        # Signal offers mentions only in group chats, so one arriving in a one-to-one chat
+        # with the relay was crafted. Resolving its UUID to a pseudonym would let someone who
+        # knows a survivor's account, and a member who colludes, learn which pseudonym is
+        # theirs: every mention becomes "@?" and no UUID is ever looked up.
         if not self.inbound.mentions:
             return text
-        roster = {m.uuid_hash: m for m in self.apply.roster() if m.uuid_hash}
-
-        def name_for(uuid: str | None) -> str:
-            hashes = self.relay.keys.lookup_hashes(uuid.lower(), "uuid") if uuid else ()
-            found = next((roster[h] for h in hashes if h in roster), None)
-            return found.pseudonym or "?" if found else "?"
-
-        return rewrite(text, self.inbound.mentions, name_for)
+        return rewrite(text, self.inbound.mentions, lambda _uuid: "?")
 
     def _relay(self) -> Result:
         alerted = safety.check_alert(self)  # before the guards: a muted member in danger too

@@ -156,15 +156,6 @@ def test_a_replay_is_still_caught_across_the_rotation(room: Room) -> None:
     assert alice.says("once", dedup_key="sms:SM77") == Result.DUPLICATE  # re-keyed hash
 
 
-def test_the_mentions_of_a_member_with_an_old_hash_are_still_named(room: Room) -> None:
-    alice, bob = room.member("alice", uuid=ALICE_UUID), room.member("bob")
-    rotating(room)
-
-    bob.mentions("hi \ufffc", alice)
-
-    assert alice.last == f"{bob.name}: hi @{alice.name}"
-
-
 def test_without_the_previous_key_old_rows_are_reported_not_lost(room: Room) -> None:
     room.member("alice")
     rekey(room, DataKeys.from_master(os.urandom(32)))
