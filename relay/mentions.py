@@ -1,7 +1,9 @@
-"""Signal mentions: U+FFFC placeholders at UTF-16 offsets, rewritten to ``@Pseudonym``.
+"""Signal mentions: U+FFFC placeholders at UTF-16 offsets, rewritten to ``@`` + a name.
 
 A mention carries the mentioned person's UUID and number; relaying it as is would hand both
-to every recipient. We replace each placeholder with a pseudonym and send no mention data.
+to every recipient. Each placeholder is replaced by ``@`` and what ``name_for`` gives (the
+service gives ``?``: resolving a crafted mention would be an unmasking oracle), and no mention
+data is sent.
 """
 
 from __future__ import annotations
