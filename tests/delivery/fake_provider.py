@@ -30,6 +30,13 @@ class Script:
     rate: float | None = None  # messages per second above which it answers 429
 
 
+class _Server(ThreadingHTTPServer):
+    # Many concurrent senders connect at once: a listen backlog of 5 (the default) would
+    # drop connections and add the kernel's 1 s SYN retry to the measured latency.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class FakeProvider:
     """The provider in a background thread."""
 
@@ -41,8 +48,7 @@ class FakeProvider:
         self._turn = itertools.count()
         self._refs = itertools.count(1)
         self._sent_times: list[float] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -98,6 +104,7 @@ class FakeProvider:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
