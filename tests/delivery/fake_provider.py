@@ -3,8 +3,9 @@
 ``POST /send`` with ``{"to": …, "text": …}`` records the delivery and answers 201 with a
 reference. It can be told to misbehave for a while (5xx, hanging past the client's timeout,
 429 with ``Retry-After``) and to refuse some addresses for good (400). ``GET /log`` returns
-every delivery in arrival order. Run it in a thread (:class:`FakeProvider`) or as a process:
-``python -m tests.delivery.fake_provider`` prints its port and serves until killed.
+every delivery in arrival order, with arrival times. Run it in a thread
+(:class:`FakeProvider`) or as a process: ``python -m tests.delivery.fake_provider`` prints
+its port and serves until killed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Script:
 
     latency: float = 0.0
     fail_until: float = 0.0  # time.monotonic() until which requests fail, in rotation
+    fail_for: float = 0.0  # or: seconds during which requests fail, from the first request
     permanent: set[str] = field(default_factory=set)
     rate: float | None = None  # messages per second above which it answers 429
 
@@ -43,6 +45,7 @@ class FakeProvider:
     def __init__(self, script: Script | None = None) -> None:
         self.script = script or Script()
         self.log: list[tuple[str, str]] = []
+        self.times: list[float] = []  # time.monotonic() at which each delivery in log arrived
         self.refusals: dict[int, int] = {}
         self.lock = threading.Lock()
         self._turn = itertools.count()
@@ -72,6 +75,8 @@ class FakeProvider:
         if s.latency:
             time.sleep(s.latency)
         now = time.monotonic()
+        if s.fail_for and not s.fail_until:
+            s.fail_until = now + s.fail_for  # the first request starts the bad spell
         if now < s.fail_until:
             mode = next(self._turn) % 3
             self._refused(503 if mode == 0 else 429 if mode == 1 else 599)
@@ -92,6 +97,7 @@ class FakeProvider:
                     return 429, {"Retry-After": "1"}, {"error": "rate"}
                 self._sent_times.append(now)
             self.log.append((body["to"], body["text"]))
+            self.times.append(now)
             ref = next(self._refs)
         return 201, {}, {"ref": str(ref)}
 
@@ -114,7 +120,11 @@ class FakeProvider:
 
             def do_GET(self) -> None:
                 with provider.lock:
-                    payload = {"log": provider.log, "refusals": provider.refusals}
+                    payload = {
+                        "log": provider.log,
+                        "times": provider.times,
+                        "refusals": provider.refusals,
+                    }
                 self._reply(200, {}, payload)
 
             def _reply(self, status: int, headers: dict[str, str], payload: dict[str, Any]) -> None:
