@@ -36,7 +36,7 @@ from relay.errors import (
 )
 from relay.messages import Attachment, Channel, Outgoing, QuoteOut, SendReceipt
 from relay.models import Inbound, Member, Outbox, OutboxBody, OutboxKind, OutboxState
-from relay.outbox import ADDRESS_CONTEXT, open_payload, watch_outbox
+from relay.outbox import ADDRESS_CONTEXT, NOTIFY_CHANNEL, open_payload, watch_outbox
 from relay.pacing import Pace, Pacer
 from relay.service import Relay
 from relay.storage import is_postgres, transaction
@@ -444,9 +444,10 @@ class Deliverer:
         Claims overlap: the next claim does not wait for the previous batch to finish, so a
         paced channel's next slots are taken before the current ones run out. At most
         ``batch`` rows are in flight, so a crash re-sends at most one batch's worth. The loop
-        sleeps until the first of: new outbox rows committed by this process (an accept in
-        the same process rings a bell), a batch finishing, a paced channel worth claiming
-        again, or ``idle`` seconds (rows written by other processes, retries coming due).
+        sleeps until the first of: new outbox rows (committed by this process, e.g. an accept
+        in ``cercle run``; or on PostgreSQL by any process, through ``LISTEN``), a batch
+        finishing, a paced channel worth claiming again, or ``idle`` seconds (retries coming
+        due; rows from other processes on SQLite).
         When ``stop`` is set, batches in flight are finished and recorded.
         """
         self._limiter = anyio.CapacityLimiter(self.policy.concurrency)
@@ -455,6 +456,9 @@ class Deliverer:
         room = self.policy.batch
         try:
             async with anyio.create_task_group() as tg:
+                listening = anyio.CancelScope()
+                if is_postgres(self.engine):
+                    tg.start_soon(self._listen, bell, listening)
                 while not stop.is_set():
                     bell.rung = False
                     jobs: list[Job] = []
@@ -473,9 +477,33 @@ class Deliverer:
                         continue  # more may be due right now
                     hint = self.wait_hint
                     await bell.doze(idle if hint is None else min(idle, max(hint, 0.001)), stop)
+                listening.cancel()
         finally:
             unwatch()
             self._bell = None
+
+    async def _listen(self, bell: _Bell, scope: anyio.CancelScope) -> None:
+        """On PostgreSQL, ring the bell when another process commits outbox rows (``LISTEN``
+        on one extra connection). If that fails the loop still polls every ``idle`` s."""
+        import psycopg  # noqa: PLC0415 - only with PostgreSQL
+
+        url = self.engine.url.set(drivername="postgresql")
+        with scope:
+            while True:
+                try:
+                    conn = await psycopg.AsyncConnection.connect(
+                        url.render_as_string(hide_password=False), autocommit=True
+                    )
+                    async with conn:
+                        await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                        bell.ring()  # rows may have come while not listening
+                        async for _ in conn.notifies():
+                            bell.ring()
+                except (psycopg.Error, OSError) as exc:
+                    log.warning(
+                        "not listening for new outbox rows (%s); polling", type(exc).__name__
+                    )
+                    await anyio.sleep(5)
 
     async def _deliver_in_flight(self, jobs: list[Job]) -> None:
         assert self._limiter is not None  # noqa: S101 - set by run

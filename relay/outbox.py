@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
@@ -45,6 +45,7 @@ def open_payload(keys: DataKeys, sealed: bytes) -> dict[str, Any]:
 # --- new rows: waking delivery loops in this process -------------------------------------
 
 _NEW_ROWS = "cercle.outbox.new_rows"  # a flag in Session.info until the session commits
+NOTIFY_CHANNEL = "cercle_outbox"  # on PostgreSQL, also NOTIFY'd to other processes
 _watchers: weakref.WeakKeyDictionary[Engine, list[Callable[[], None]]] = weakref.WeakKeyDictionary()
 _watchers_lock = threading.Lock()
 
@@ -53,7 +54,8 @@ def watch_outbox(engine: Engine, callback: Callable[[], None]) -> Callable[[], N
     """Call ``callback`` after every commit on ``engine`` that wrote outbox rows through an
     :class:`OutboxWriter` (in the committing thread; it must be quick and must not raise).
     Lets a delivery loop in the same process (``cercle run``) start at once instead of at
-    its next poll. Returns the function that stops watching."""
+    its next poll. Returns the function that stops watching. (On PostgreSQL such commits are
+    also announced with ``NOTIFY cercle_outbox``, for workers in other processes.)"""
     with _watchers_lock:
         _watchers.setdefault(engine, []).append(callback)
 
@@ -104,9 +106,14 @@ class OutboxWriter:
 
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         """Insert prepared rows in one statement."""
-        if rows:
-            self.session.execute(insert(Outbox), rows)
+        if not rows:
+            return
+        self.session.execute(insert(Outbox), rows)
+        if not self.session.info.get(_NEW_ROWS):
             self.session.info[_NEW_ROWS] = True
+            if self.session.get_bind().dialect.name == "postgresql":
+                # Workers in other processes hear it when (and only if) this commits.
+                self.session.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
 
     def row(
         self,
