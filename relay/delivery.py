@@ -203,7 +203,9 @@ class Deliverer:
         """
         self.wait_hint = None
         ahead = self.policy.lookahead if lookahead is None else lookahead
-        limit = min(limit or self.policy.batch, self.policy.batch)
+        limit = self.policy.batch if limit is None else min(limit, self.policy.batch)
+        if limit <= 0:
+            return []
         free = [str(c) for c in self.transports if not self.pacer.paced(str(c))]
         jobs = self.claim(limit=limit, channels=free) if free else []
         for channel in (str(c) for c in self.transports if self.pacer.paced(str(c))):
@@ -297,24 +299,19 @@ class Deliverer:
         """Resolve leased rows to jobs, oldest first (rows that cannot go are closed)."""
         if not won:
             return []
-        rows = s.execute(select(Outbox).where(col(Outbox.id).in_(won)).order_by(col(Outbox.id)))
-        rows_ = list(rows.scalars())
-        # Load recipients and bodies in two statements, not two per row; keep them referenced
-        # so that the session's (weak) identity map serves `s.get` below.
-        members = (
-            s.execute(select(Member).where(col(Member.id).in_({r.recipient_id for r in rows_})))
-            .scalars()
-            .all()
-        )
-        body_ids = {r.body_id for r in rows_ if r.body_id is not None}
-        bodies = (
-            s.execute(select(OutboxBody).where(col(OutboxBody.id).in_(body_ids))).scalars().all()
-            if body_ids
-            else []
-        )
-        payloads: dict[int, dict[str, Any]] = {}
-        jobs = [job for row in rows_ if (job := self._resolve(s, row, payloads)) is not None]
-        del members, bodies
+        query = select(Outbox).where(col(Outbox.id).in_(won)).order_by(col(Outbox.id))
+        rows = list(s.execute(query).scalars())
+        # Recipients and bodies in two statements, not two per row; held in these lists so
+        # that the session's (weak) identity map serves `s.get` in `_resolve`.
+        recipients = {r.recipient_id for r in rows}
+        bodies = {r.body_id for r in rows if r.body_id is not None}
+        held = [
+            *s.execute(select(Member).where(col(Member.id).in_(recipients))).scalars(),
+            *s.execute(select(OutboxBody).where(col(OutboxBody.id).in_(bodies))).scalars(),
+        ]
+        payloads: dict[int, dict[str, Any]] = {}  # one body is shared by a whole fan-out
+        jobs = [job for row in rows if (job := self._resolve(s, row, payloads)) is not None]
+        del held
         return jobs
 
     def _hint(self, wait: float) -> None:
@@ -330,7 +327,7 @@ class Deliverer:
             address = self.relay.delivery_address(member)
         payload: dict[str, Any] = {}
         if row.body_id is not None:
-            if row.body_id not in payloads:  # one body is shared by a whole fan-out
+            if row.body_id not in payloads:
                 body = s.get(OutboxBody, row.body_id)
                 sealed = body.payload_enc if body is not None else None
                 payloads[row.body_id] = open_payload(self.keys, sealed) if sealed else {}
