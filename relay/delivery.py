@@ -8,12 +8,15 @@ in ``sending``; once their lease expires any worker claims them again (at-least-
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import logging
 import random
 import secrets
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +36,7 @@ from relay.errors import (
 )
 from relay.messages import Attachment, Channel, Outgoing, QuoteOut, SendReceipt
 from relay.models import Inbound, Member, Outbox, OutboxBody, OutboxKind, OutboxState
-from relay.outbox import ADDRESS_CONTEXT, open_payload
+from relay.outbox import ADDRESS_CONTEXT, NOTIFY_CHANNEL, open_payload, watch_outbox
 from relay.pacing import Pace, Pacer
 from relay.service import Relay
 from relay.storage import is_postgres, transaction
@@ -58,6 +61,20 @@ class DeliveryPolicy:
     paces: Mapping[str, Pace] = field(default_factory=dict)
     # How long a channel rests after a rate limit that did not say for how long.
     rate_limit_pause: float = 5.0
+    # How far ahead (seconds) a worker takes send slots on a paced channel and sleeps until
+    # each: long enough that the channel's schedule never runs dry between two claims, short
+    # enough that a 429 stops everyone quickly. Far shorter than the lease.
+    pace_lookahead: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.pace_lookahead < 0:
+            raise ValueError("the pacing lookahead cannot be negative")
+
+    @property
+    def lookahead(self) -> float:
+        """The pacing lookahead, never more than a quarter of the lease: a row must not wait
+        for its slot so long that its lease runs out and another worker sends it too."""
+        return min(self.pace_lookahead, self.lease.total_seconds() / 4)
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait before attempt ``attempts + 1``."""
@@ -76,6 +93,51 @@ class Job:
     message: Outgoing | None
     timer_seconds: int | None
     report_failure: bool
+    # On a paced channel: the send slot this job was given (clock time); it sleeps until then.
+    not_before: datetime | None = None
+
+
+class _Bell:
+    """Wakes the delivery loop early; rung from any thread (e.g. the thread that committed
+    a fan-out), heard in the loop's thread. Needs the asyncio backend to be heard across
+    threads; on another backend only rings from the loop's own thread are heard."""
+
+    def __init__(self) -> None:
+        self.rung = False
+        self._event = anyio.Event()
+        self._thread = threading.get_ident()
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+
+    def ring(self) -> None:
+        """Wake the loop (safe from any thread; never blocks)."""
+        if threading.get_ident() == self._thread:
+            self._ring()
+        elif self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
+                self._loop.call_soon_threadsafe(self._ring)
+
+    def _ring(self) -> None:
+        self.rung = True
+        self._event.set()
+
+    async def doze(self, seconds: float, stop: anyio.Event) -> None:
+        """Sleep up to ``seconds``, less if rung (since ``rung`` was cleared) or
+        stopped."""
+        if self.rung:
+            return
+        self._event = anyio.Event()
+        with anyio.move_on_after(seconds):
+            async with anyio.create_task_group() as tg:
+
+                async def until(event: anyio.Event) -> None:
+                    await event.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(until, stop)
+                tg.start_soon(until, self._event)
 
 
 class Deliverer:
@@ -96,8 +158,14 @@ class Deliverer:
         self.policy = policy or DeliveryPolicy()
         self.worker_id = worker_id or secrets.token_hex(8)
         self.pacer = Pacer(self.engine, self.clock, self.policy.paces)
-        # Seconds until a paced channel has a token again (set by each claim round).
+        # Seconds until a paced channel is worth claiming again (set by each claim round).
         self.wait_hint: float | None = None
+        # Set while `run` is running (it owns them).
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._bell: _Bell | None = None
+        self._in_flight = 0
+        # Channels a provider rate-limited, as this process knows: until when to hold back.
+        self._resting: dict[str, datetime] = {}
 
     # --- claiming -------------------------------------------------------------------------
 
@@ -111,92 +179,145 @@ class Deliverer:
         queueing behind each other; on SQLite the UPDATE runs under the single writer lock.
         A head row stays the head until it is final (new rows have larger ids and final rows
         never reopen), so re-checking that it is still *due* is enough.
+
+        This ignores pacing: the delivery loop uses :meth:`claim_paced`.
         """
         limit = limit or self.policy.batch
-        now = self.clock.now()
         chosen = [str(c) for c in (channels if channels is not None else self.transports)]
         if not chosen or limit <= 0:
             return []
         with transaction(self.engine) as s:
-            heads = (
-                select(col(Outbox.recipient_id), func.min(col(Outbox.id)).label("head"))
-                .where(
-                    col(Outbox.state).in_(_HEAD_STATES),
-                    col(Outbox.channel).in_(chosen),
-                    col(Outbox.kind) != OutboxKind.TRUST,
-                )
-                .group_by(col(Outbox.recipient_id))
-                .subquery()
-            )
-            due = or_(
-                col(Outbox.state) == OutboxState.PENDING,
-                and_(col(Outbox.state) == OutboxState.RETRY, col(Outbox.next_attempt_at) <= now),
-                and_(col(Outbox.state) == OutboxState.SENDING, col(Outbox.lease_until) <= now),
-            )
-            query = (
-                select(col(Outbox.id))
-                .join(heads, col(Outbox.id) == heads.c.head)
-                .where(due)
-                .order_by(col(Outbox.id))
-                .limit(limit)
-            )
-            if is_postgres(self.engine):
-                query = query.with_for_update(skip_locked=True, of=Outbox)
-            ids = list(s.execute(query).scalars())
-            # A trust row must overtake the held row it unblocks, so it skips the queue.
-            trust = select(col(Outbox.id)).where(
-                col(Outbox.kind) == OutboxKind.TRUST, due, col(Outbox.channel).in_(chosen)
-            )
-            ids += list(s.execute(trust.limit(limit)).scalars())
-            if not ids:
-                return []
-            won = (
-                s.execute(
-                    update(Outbox)
-                    .where(col(Outbox.id).in_(ids), due)
-                    .values(
-                        state=OutboxState.SENDING,
-                        lease_owner=self.worker_id,
-                        lease_until=now + self.policy.lease,
-                        attempts=Outbox.attempts + 1,
-                    )
-                    .returning(col(Outbox.id))
-                )
-                .scalars()
-                .all()
-            )
-            if not won:
-                return []
-            rows = (
-                s.execute(select(Outbox).where(col(Outbox.id).in_(won)).order_by(col(Outbox.id)))
-                .scalars()
-                .all()
-            )
-            return [job for row in rows if (job := self._resolve(s, row)) is not None]
+            now = self.clock.now()
+            ids = self._candidates(s, limit, chosen, now)
+            return self._jobs(s, self._lease(s, ids, now)) if ids else []
 
-    def claim_paced(self) -> list[Job]:
-        """Claim what the channels' shared token buckets allow right now.
+    def claim_paced(self, lookahead: float | None = None, limit: int | None = None) -> list[Job]:
+        """Claim what the channels' shared pacing allows, each row with its send slot.
 
-        Unpaced channels (the sandbox) are claimed together; each paced channel takes a batch
-        of tokens, claims at most that many rows, and returns the tokens it did not use.
+        Unpaced channels (the sandbox) are claimed together, with no slot. On each paced
+        channel the rows are claimed and their slots taken in one transaction that holds the
+        channel's pacing row, so a worker takes exactly as many slots as rows it won and the
+        channel's schedule stays one unbroken line spaced ``1/rate`` apart across workers.
+        Slots reach at most ``lookahead`` seconds ahead (default: the policy's); 0 means only
+        what may go out right now. Sets :attr:`wait_hint` when a paced channel must wait.
         """
         self.wait_hint = None
+        ahead = self.policy.lookahead if lookahead is None else lookahead
+        limit = self.policy.batch if limit is None else min(limit, self.policy.batch)
+        if limit <= 0:
+            return []
         free = [str(c) for c in self.transports if not self.pacer.paced(str(c))]
-        jobs = self.claim(channels=free) if free else []
+        jobs = self.claim(limit=limit, channels=free) if free else []
         for channel in (str(c) for c in self.transports if self.pacer.paced(str(c))):
-            grant = self.pacer.take(channel, self.policy.batch)
-            if grant.tokens == 0:
-                self._hint(grant.wait)
-                continue
-            got = self.claim(limit=grant.tokens, channels=[channel])
-            self.pacer.give_back(channel, grant.tokens - len(got))
-            jobs.extend(got)
+            jobs.extend(self._claim_channel(channel, limit, ahead))
+        return jobs
+
+    def _claim_channel(self, channel: str, limit: int, lookahead: float) -> list[Job]:
+        # A read-only look first: an idle or waiting worker takes no lock and writes nothing.
+        offer = self.pacer.available(channel, limit, lookahead)
+        if offer.tokens == 0:
+            self._hint(offer.wait)
+            return []
+        with transaction(self.engine) as s:
+            ids = self._candidates(s, offer.tokens, [channel], self.clock.now())
+            if not ids:
+                return []
+            # Candidates first, then the pacing row: a worker never holds the pacing row
+            # while it waits for anything else, and on PostgreSQL it only holds rows that
+            # other claimers skip.
+            row, now = self.pacer.lock(s, channel)
+            offer = self.pacer.plan(row, now, len(ids), lookahead)
+            if offer.tokens == 0:
+                self._hint(offer.wait)
+                return []
+            jobs = self._jobs(s, self._lease(s, ids[: offer.tokens], now))
+            grant = self.pacer.spend(s, row, now, len(jobs), lookahead)
+            self._hint(grant.wait)
+            return [replace(j, not_before=t) for j, t in zip(jobs, grant.slots, strict=True)]
+
+    def _candidates(self, s: Session, limit: int, channels: list[str], now: datetime) -> list[int]:
+        """Ids of due rows that may go out now: trust rows, then recipients' head rows."""
+        due = self._due(now)
+        # A trust row must overtake the held row it unblocks, so it skips the queue.
+        trust = select(col(Outbox.id)).where(
+            col(Outbox.kind) == OutboxKind.TRUST, due, col(Outbox.channel).in_(channels)
+        )
+        heads = (
+            select(col(Outbox.recipient_id), func.min(col(Outbox.id)).label("head"))
+            .where(
+                col(Outbox.state).in_(_HEAD_STATES),
+                col(Outbox.channel).in_(channels),
+                col(Outbox.kind) != OutboxKind.TRUST,
+            )
+            .group_by(col(Outbox.recipient_id))
+            .subquery()
+        )
+        query = (
+            select(col(Outbox.id))
+            .join(heads, col(Outbox.id) == heads.c.head)
+            .where(due)
+            .order_by(col(Outbox.id))
+            .limit(limit)
+        )
+        if is_postgres(self.engine):
+            trust = trust.with_for_update(skip_locked=True, of=Outbox)
+            query = query.with_for_update(skip_locked=True, of=Outbox)
+        ids = list(s.execute(trust.limit(limit)).scalars())
+        return (
+            ids + list(s.execute(query.limit(limit - len(ids))).scalars())
+            if len(ids) < limit
+            else ids
+        )
+
+    @staticmethod
+    def _due(now: datetime) -> Any:
+        return or_(
+            col(Outbox.state) == OutboxState.PENDING,
+            and_(col(Outbox.state) == OutboxState.RETRY, col(Outbox.next_attempt_at) <= now),
+            and_(col(Outbox.state) == OutboxState.SENDING, col(Outbox.lease_until) <= now),
+        )
+
+    def _lease(self, s: Session, ids: list[int], now: datetime) -> list[int]:
+        """Lease the candidates that are still due; the ids this worker won."""
+        if not ids:
+            return []
+        return list(
+            s.execute(
+                update(Outbox)
+                .where(col(Outbox.id).in_(ids), self._due(now))
+                .values(
+                    state=OutboxState.SENDING,
+                    lease_owner=self.worker_id,
+                    lease_until=now + self.policy.lease,
+                    attempts=Outbox.attempts + 1,
+                )
+                .returning(col(Outbox.id))
+            ).scalars()
+        )
+
+    def _jobs(self, s: Session, won: list[int]) -> list[Job]:
+        """Resolve leased rows to jobs, oldest first (rows that cannot go are closed)."""
+        if not won:
+            return []
+        query = select(Outbox).where(col(Outbox.id).in_(won)).order_by(col(Outbox.id))
+        rows = list(s.execute(query).scalars())
+        # Recipients and bodies in two statements, not two per row; held in these lists so
+        # that the session's (weak) identity map serves `s.get` in `_resolve`.
+        recipients = {r.recipient_id for r in rows}
+        bodies = {r.body_id for r in rows if r.body_id is not None}
+        held = [
+            *s.execute(select(Member).where(col(Member.id).in_(recipients))).scalars(),
+            *s.execute(select(OutboxBody).where(col(OutboxBody.id).in_(bodies))).scalars(),
+        ]
+        payloads: dict[int, dict[str, Any]] = {}  # one body is shared by a whole fan-out
+        jobs = [job for row in rows if (job := self._resolve(s, row, payloads)) is not None]
+        del held
         return jobs
 
     def _hint(self, wait: float) -> None:
         self.wait_hint = wait if self.wait_hint is None else min(self.wait_hint, wait)
 
-    def _resolve(self, s: Session, row: Outbox) -> Job | None:
+    def _resolve(self, s: Session, row: Outbox, payloads: dict[int, dict[str, Any]]) -> Job | None:
         assert row.id is not None  # noqa: S101 - rows read from the database have ids
         member = s.get(Member, row.recipient_id)
         address: str | None = None
@@ -204,10 +325,13 @@ class Deliverer:
             address = self.keys.decrypt_text(row.address_enc, ADDRESS_CONTEXT)
         elif member is not None:
             address = self.relay.delivery_address(member)
-        body = s.get(OutboxBody, row.body_id) if row.body_id else None
-        payload: dict[str, Any] = (
-            open_payload(self.keys, body.payload_enc) if body and body.payload_enc else {}
-        )
+        payload: dict[str, Any] = {}
+        if row.body_id is not None:
+            if row.body_id not in payloads:
+                body = s.get(OutboxBody, row.body_id)
+                sealed = body.payload_enc if body is not None else None
+                payloads[row.body_id] = open_payload(self.keys, sealed) if sealed else {}
+            payload = payloads[row.body_id]
         if address is None:
             self._finish(s, row, OutboxState.CANCELLED)
             return None
@@ -283,30 +407,29 @@ class Deliverer:
 
     # --- sending --------------------------------------------------------------------------
 
-    async def run_once(self) -> int:
+    async def run_once(self, lookahead: float | None = None) -> int:
         """Claim one batch and send it concurrently. Returns how many rows were attempted.
 
+        Paced rows are sent at their slots (``lookahead`` as in :meth:`claim_paced`).
         Successes are recorded together when the batch ends (one statement for the batch):
         if this process dies before that, those rows are sent again once their lease
         expires. That is the at-least-once promise; nothing is ever lost.
         """
-        jobs = await anyio.to_thread.run_sync(self.claim_paced)
+        jobs = await anyio.to_thread.run_sync(self.claim_paced, lookahead)
         if not jobs:
             return 0
-        limiter = anyio.CapacityLimiter(self.policy.concurrency)
-        sent: list[tuple[Job, SendReceipt]] = []
-        async with anyio.create_task_group() as tg:
-            for job in jobs:
-                tg.start_soon(self._send_one, job, limiter, sent)
-        if sent:
-            await anyio.to_thread.run_sync(self._sent_many, sent)
+        await self._deliver(jobs, anyio.CapacityLimiter(self.policy.concurrency))
         return len(jobs)
 
     async def drain(self, max_rounds: int = 1000) -> int:
-        """Send until nothing is due (tests and the sandbox). Returns rows attempted."""
+        """Send until nothing is due (tests, the CLI and the sandbox). Returns rows attempted.
+
+        Paced channels send only what their bucket holds now (no slots ahead), so this
+        returns instead of waiting out a long queue at the provider's rate.
+        """
         total = 0
         for _ in range(max_rounds):
-            n = await self.run_once()
+            n = await self.run_once(lookahead=0.0)
             if n == 0:
                 return total
             total += n
@@ -315,29 +438,112 @@ class Deliverer:
     async def run(self, stop: anyio.Event, idle: float = 0.5) -> None:
         """Deliver until ``stop`` is set; a failure in one round never ends the loop.
 
-        When a paced channel is out of tokens it sleeps only until the next token is due,
-        so the achieved rate stays close to the configured one.
+        Claims overlap: the next claim does not wait for the previous batch to finish, so a
+        paced channel's next slots are taken before the current ones run out. At most
+        ``batch`` rows are in flight, so a crash re-sends at most one batch's worth. The loop
+        sleeps until the first of: new outbox rows (committed by this process, e.g. an accept
+        in ``cercle run``; or on PostgreSQL by any process, through ``LISTEN``), a batch
+        finishing, a paced channel worth claiming again, or ``idle`` seconds (retries coming
+        due; rows from other processes on SQLite).
+        When ``stop`` is set, batches in flight are finished and recorded.
         """
-        while not stop.is_set():
-            try:
-                n = await self.run_once()
-            except Exception:  # the loop must survive anything
-                ref = secrets.token_hex(4)
-                log.exception("delivery round failed (ref %s)", ref)
-                n = 0
-            if n == 0:
-                pause = idle if self.wait_hint is None else min(idle, max(self.wait_hint, 0.001))
-                with anyio.move_on_after(pause):
-                    await stop.wait()
+        self._limiter = anyio.CapacityLimiter(self.policy.concurrency)
+        bell = self._bell = _Bell()
+        unwatch = watch_outbox(self.engine, bell.ring)
+        room = self.policy.batch
+        try:
+            async with anyio.create_task_group() as tg:
+                listening = anyio.CancelScope()
+                if is_postgres(self.engine):
+                    tg.start_soon(self._listen, bell, listening)
+                while not stop.is_set():
+                    bell.rung = False
+                    jobs: list[Job] = []
+                    self.wait_hint = None
+                    if self._in_flight < room:
+                        try:
+                            jobs = await anyio.to_thread.run_sync(
+                                self.claim_paced, None, room - self._in_flight
+                            )
+                        except Exception:  # the loop must survive anything
+                            ref = secrets.token_hex(4)
+                            log.exception("delivery round failed (ref %s)", ref)
+                    if jobs:
+                        self._in_flight += len(jobs)
+                        tg.start_soon(self._deliver_in_flight, jobs)
+                        continue  # more may be due right now
+                    hint = self.wait_hint
+                    await bell.doze(idle if hint is None else min(idle, max(hint, 0.001)), stop)
+                listening.cancel()
+        finally:
+            unwatch()
+            self._bell = None
+
+    async def _listen(self, bell: _Bell, scope: anyio.CancelScope) -> None:
+        """On PostgreSQL, ring the bell when another process commits outbox rows (``LISTEN``
+        on one extra connection). If that fails the loop still polls every ``idle`` s."""
+        import psycopg  # noqa: PLC0415 - only with PostgreSQL
+
+        url = self.engine.url.set(drivername="postgresql")
+        with scope:
+            while True:
+                try:
+                    conn = await psycopg.AsyncConnection.connect(
+                        url.render_as_string(hide_password=False), autocommit=True
+                    )
+                    async with conn:
+                        await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                        bell.ring()  # rows may have come while not listening
+                        async for _ in conn.notifies():
+                            bell.ring()
+                except (psycopg.Error, OSError) as exc:
+                    log.warning(
+                        "not listening for new outbox rows (%s); polling", type(exc).__name__
+                    )
+                    await anyio.sleep(5)
+
+    async def _deliver_in_flight(self, jobs: list[Job]) -> None:
+        assert self._limiter is not None  # noqa: S101 - set by run
+        try:
+            await self._deliver(jobs, self._limiter)
+        except Exception:  # the loop must survive anything; unrecorded rows are re-sent
+            ref = secrets.token_hex(4)
+            log.exception("delivery batch failed (ref %s)", ref)
+        finally:
+            self._in_flight -= len(jobs)
+            if self._bell is not None:
+                self._bell.ring()  # heads behind these rows may be claimed now
+
+    async def _deliver(self, jobs: list[Job], limiter: anyio.CapacityLimiter) -> None:
+        sent: list[tuple[Job, SendReceipt]] = []
+        async with anyio.create_task_group() as tg:
+            for job in jobs:
+                tg.start_soon(self._send_one, job, limiter, sent)
+        if sent:
+            await anyio.to_thread.run_sync(self._sent_many, sent)
 
     async def _send_one(
         self, job: Job, limiter: anyio.CapacityLimiter, sent: list[tuple[Job, SendReceipt]]
     ) -> None:
+        if job.not_before is not None:
+            # A paced row waits for its slot (outside the limiter: waiting is not sending).
+            delay = (job.not_before - self.clock.now()).total_seconds()
+            if delay > 0:
+                await anyio.sleep(delay)
+            resting = self._resting.get(str(job.channel))
+            if resting is not None and resting > self.clock.now():
+                # The provider just told this process to slow down: do not spend the slot.
+                await anyio.to_thread.run_sync(self._put_back, job, resting)
+                return
         transport = self.transports[job.channel]
         async with limiter:
             try:
                 receipt = await self._call(transport, job)
             except DeliveryError as exc:
+                if isinstance(exc, RateLimitedError):
+                    # At once, before recording: this worker's rows waiting for a slot on
+                    # the channel go back instead of going out (see also Pacer.slow_down).
+                    self._rest(str(job.channel), exc.retry_after or self.policy.rate_limit_pause)
                 await anyio.to_thread.run_sync(self._failed, job, exc)
                 return
             except Exception:  # an adapter bug must not lose the message
@@ -429,6 +635,31 @@ class Deliverer:
                     )
                     .values(state=OutboxState.PENDING)
                 )
+
+    def _rest(self, channel: str, seconds: float) -> None:
+        until = self.clock.now() + timedelta(seconds=seconds)
+        resting = self._resting.get(channel)
+        self._resting[channel] = until if resting is None else max(resting, until)
+
+    def _put_back(self, job: Job, until: datetime) -> None:
+        """Return a row that was not sent (its channel is resting): due again at ``until``,
+        and the attempt it was claimed for does not count."""
+        with transaction(self.engine) as s:
+            s.execute(
+                update(Outbox)
+                .where(
+                    col(Outbox.id) == job.row_id,
+                    col(Outbox.lease_owner) == self.worker_id,
+                    col(Outbox.state) == OutboxState.SENDING,
+                )
+                .values(
+                    state=OutboxState.RETRY,
+                    next_attempt_at=until,
+                    lease_owner=None,
+                    lease_until=None,
+                    attempts=Outbox.attempts - 1,
+                )
+            )
 
     def _failed(self, job: Job, exc: DeliveryError) -> None:
         report = False

@@ -7,18 +7,24 @@ with the size of the group.
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import weakref
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Engine, event, func, insert, select
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from relay.crypto import DataKeys
 from relay.i18n import Renderable
 from relay.models import Member, Outbox, OutboxBody, OutboxKind, OutboxState
+
+log = logging.getLogger(__name__)
 
 PAYLOAD_CONTEXT = "outbox.payload"
 ADDRESS_CONTEXT = "member.address"
@@ -34,6 +40,52 @@ def open_payload(keys: DataKeys, sealed: bytes) -> dict[str, Any]:
     """Open a payload sealed by :func:`seal_payload`."""
     value: dict[str, Any] = json.loads(keys.decrypt(sealed, PAYLOAD_CONTEXT.encode()))
     return value
+
+
+# --- new rows: waking delivery loops in this process -------------------------------------
+
+_NEW_ROWS = "cercle.outbox.new_rows"  # a flag in Session.info until the session commits
+NOTIFY_CHANNEL = "cercle_outbox"  # on PostgreSQL, also NOTIFY'd to other processes
+_watchers: weakref.WeakKeyDictionary[Engine, list[Callable[[], None]]] = weakref.WeakKeyDictionary()
+_watchers_lock = threading.Lock()
+
+
+def watch_outbox(engine: Engine, callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` after every commit on ``engine`` that wrote outbox rows through an
+    :class:`OutboxWriter` (in the committing thread; it must be quick and must not raise).
+    Lets a delivery loop in the same process (``cercle run``) start at once instead of at
+    its next poll. Returns the function that stops watching. (On PostgreSQL such commits are
+    also announced with ``NOTIFY cercle_outbox``, for workers in other processes.)"""
+    with _watchers_lock:
+        _watchers.setdefault(engine, []).append(callback)
+
+    def unwatch() -> None:
+        with _watchers_lock:
+            callbacks = _watchers.get(engine, [])
+            if callback in callbacks:
+                callbacks.remove(callback)
+
+    return unwatch
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _rows_committed(session: OrmSession) -> None:
+    if not session.info.pop(_NEW_ROWS, False):
+        return
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with _watchers_lock:
+        callbacks = list(_watchers.get(engine, ()))
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # a watcher must never fail the commit's caller
+            log.exception("outbox watcher failed")
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _rows_rolled_back(session: OrmSession) -> None:
+    session.info.pop(_NEW_ROWS, None)
 
 
 @dataclass
@@ -54,8 +106,14 @@ class OutboxWriter:
 
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         """Insert prepared rows in one statement."""
-        if rows:
-            self.session.execute(insert(Outbox), rows)
+        if not rows:
+            return
+        self.session.execute(insert(Outbox), rows)
+        if not self.session.info.get(_NEW_ROWS):
+            self.session.info[_NEW_ROWS] = True
+            if self.session.get_bind().dialect.name == "postgresql":
+                # Workers in other processes hear it when (and only if) this commits.
+                self.session.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
 
     def row(
         self,

@@ -3,8 +3,9 @@
 ``POST /send`` with ``{"to": …, "text": …}`` records the delivery and answers 201 with a
 reference. It can be told to misbehave for a while (5xx, hanging past the client's timeout,
 429 with ``Retry-After``) and to refuse some addresses for good (400). ``GET /log`` returns
-every delivery in arrival order. Run it in a thread (:class:`FakeProvider`) or as a process:
-``python -m tests.delivery.fake_provider`` prints its port and serves until killed.
+every delivery in arrival order, with arrival times. Run it in a thread
+(:class:`FakeProvider`) or as a process: ``python -m tests.delivery.fake_provider`` prints
+its port and serves until killed.
 """
 
 from __future__ import annotations
@@ -26,8 +27,16 @@ class Script:
 
     latency: float = 0.0
     fail_until: float = 0.0  # time.monotonic() until which requests fail, in rotation
+    fail_for: float = 0.0  # or: seconds during which requests fail, from the first request
     permanent: set[str] = field(default_factory=set)
     rate: float | None = None  # messages per second above which it answers 429
+
+
+class _Server(ThreadingHTTPServer):
+    # Many concurrent senders connect at once: a listen backlog of 5 (the default) would
+    # drop connections and add the kernel's 1 s SYN retry to the measured latency.
+    request_queue_size = 256
+    daemon_threads = True
 
 
 class FakeProvider:
@@ -36,13 +45,13 @@ class FakeProvider:
     def __init__(self, script: Script | None = None) -> None:
         self.script = script or Script()
         self.log: list[tuple[str, str]] = []
+        self.times: list[float] = []  # time.monotonic() at which each delivery in log arrived
         self.refusals: dict[int, int] = {}
         self.lock = threading.Lock()
         self._turn = itertools.count()
         self._refs = itertools.count(1)
         self._sent_times: list[float] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -66,6 +75,8 @@ class FakeProvider:
         if s.latency:
             time.sleep(s.latency)
         now = time.monotonic()
+        if s.fail_for and not s.fail_until:
+            s.fail_until = now + s.fail_for  # the first request starts the bad spell
         if now < s.fail_until:
             mode = next(self._turn) % 3
             self._refused(503 if mode == 0 else 429 if mode == 1 else 599)
@@ -86,6 +97,7 @@ class FakeProvider:
                     return 429, {"Retry-After": "1"}, {"error": "rate"}
                 self._sent_times.append(now)
             self.log.append((body["to"], body["text"]))
+            self.times.append(now)
             ref = next(self._refs)
         return 201, {}, {"ref": str(ref)}
 
@@ -98,6 +110,7 @@ class FakeProvider:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
@@ -107,7 +120,11 @@ class FakeProvider:
 
             def do_GET(self) -> None:
                 with provider.lock:
-                    payload = {"log": provider.log, "refusals": provider.refusals}
+                    payload = {
+                        "log": provider.log,
+                        "times": provider.times,
+                        "refusals": provider.refusals,
+                    }
                 self._reply(200, {}, payload)
 
             def _reply(self, status: int, headers: dict[str, str], payload: dict[str, Any]) -> None:
