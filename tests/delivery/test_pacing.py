@@ -6,6 +6,7 @@ import bisect
 import itertools
 import threading
 import time
+from typing import Any
 
 import anyio
 import pytest
@@ -16,9 +17,10 @@ from bots.sandbox.transport import LoopbackTransport
 from relay.clock import FakeClock, SystemClock
 from relay.delivery import Deliverer, DeliveryPolicy, Job, now_plus
 from relay.errors import RateLimitedError
-from relay.messages import Channel, Outgoing, SendReceipt
+from relay.messages import Channel, SendReceipt
 from relay.models import Outbox
 from relay.pacing import Pace, Pacer
+from relay.transport import Transport
 from tests.delivery.seed import World, add_group, address, queue, states
 
 SMS = {"sms": Pace(rate=2.0, burst=3)}
@@ -159,30 +161,19 @@ def test_delivery_is_paced_and_a_429_slows_the_channel(engine: Engine) -> None:
     assert states(world) == {"sent": 6}
 
 
-class _Timed(LoopbackTransport):
-    """A loopback SMS transport that notes when each send starts (and by which worker)."""
+class _SlotNoting(Deliverer):
+    """Notes, as each paced send starts, its worker, its slot and the time (wall clock, like
+    the slots)."""
 
-    def __init__(self, worker: int, sends: list[tuple[int, float]]) -> None:
-        super().__init__(channel_name=Channel.SMS)
+    def __init__(self, worker: int, sends: list[tuple[int, float, float]], **kw: Any) -> None:
+        super().__init__(**kw)
         self.worker = worker
         self.sends = sends
 
-    async def send(self, message: Outgoing) -> SendReceipt:
-        self.sends.append((self.worker, time.monotonic()))
-        return await super().send(message)
-
-
-class _SlotNoting(Deliverer):
-    """Notes the send slot of each paced job as it starts waiting for it."""
-
-    slots: list[float]
-
-    async def _send_one(
-        self, job: Job, limiter: anyio.CapacityLimiter, sent: list[tuple[Job, SendReceipt]]
-    ) -> None:
-        if job.not_before is not None:
-            self.slots.append(job.not_before.timestamp())
-        await super()._send_one(job, limiter, sent)
+    async def _call(self, transport: Transport, job: Job) -> SendReceipt:
+        assert job.not_before is not None
+        self.sends.append((self.worker, job.not_before.timestamp(), time.time()))
+        return await super()._call(transport, job)
 
 
 def _busiest_second(times: list[float]) -> int:
@@ -193,21 +184,27 @@ def _busiest_second(times: list[float]) -> int:
 
 @pytest.mark.slow
 def test_two_workers_share_the_rate_and_no_second_holds_more(engine: Engine) -> None:
-    """Real time, two delivery loops on one channel: together they send at the configured
-    rate (not less: no slot is lost between rounds), and no window of one second holds more
-    than the rate plus the burst."""
+    """Real time, two delivery loops on one channel: together they keep to one schedule at
+    the configured rate (not less: no slot is lost between rounds), no second of it holds
+    more than the rate plus the burst, and nothing is sent before its slot."""
     rate, burst, seconds = 20.0, 2, 2.5
     world = World.on(engine, clock=SystemClock())
     ids = add_group(world, "g", 100, channel="sms")
     queue(world, ids, ["a", "b"])  # 200 rows: more than the run can send
-    sends: list[tuple[int, float]] = []
-    # Small batches: a worker holds at most 10 rows, half a second at this rate, so both
-    # workers keep taking turns at the shared schedule.
-    policy = DeliveryPolicy(paces={"sms": Pace(rate, burst)}, batch=5, concurrency=16)
-    workers = [_SlotNoting(world.relay, {Channel.SMS: _Timed(w, sends)}, policy) for w in (0, 1)]
-    slots: list[float] = []
-    for w in workers:
-        w.slots = slots
+    sends: list[tuple[int, float, float]] = []
+    # Small batches: a worker holds at most 10 rows, half a second at this rate and half the
+    # lookahead, so both workers keep taking turns at the shared schedule.
+    policy = DeliveryPolicy(paces={"sms": Pace(rate, burst)}, batch=10, concurrency=16)
+    workers = [
+        _SlotNoting(
+            w,
+            sends,
+            relay=world.relay,
+            transports={Channel.SMS: LoopbackTransport(channel_name=Channel.SMS)},
+            policy=policy,
+        )
+        for w in (0, 1)
+    ]
 
     async def go() -> None:
         stop = anyio.Event()
@@ -218,16 +215,16 @@ def test_two_workers_share_the_rate_and_no_second_holds_more(engine: Engine) -> 
             stop.set()
 
     anyio.run(go)
-    assert {w for w, _ in sends} == {0, 1}, "both workers take their share"
-    assert len(slots) == len(sends)
-    # The shared schedule: never more than the rate plus the burst in a second.
+    assert {w for w, _, _ in sends} == {0, 1}, "both workers take their share"
+    slots = sorted(slot for _, slot, _ in sends)
+    assert len(set(slots)) == len(slots) - (burst - 1), "one slot, one send"
     assert _busiest_second(slots) <= rate + burst
-    # The sends themselves start at their slot or a little after (the event loop's jitter,
-    # a few ms, tens under load); one more in a second is the most that jitter may add.
-    assert _busiest_second([t for _, t in sends]) <= rate + burst + 1
-    times = sorted(t for _, t in sends)
-    achieved = (len(times) - burst) / (times[-1] - times[0])
-    assert 0.95 * rate <= achieved <= 1.02 * rate, f"{achieved:.2f} msg/s"
+    achieved = (len(slots) - burst) / (slots[-1] - slots[0])
+    assert achieved == pytest.approx(rate, rel=1e-3), "the schedule runs at the rate"
+    # Sends start at their slot or later, never before. (Later by the event loop's jitter,
+    # a few ms here, more on a loaded machine: the provider may then see a send more in a
+    # second, which is what carriers' slack is for; the benchmark counts it at the provider.)
+    assert all(at >= slot - 0.002 for _, slot, at in sends)
 
 
 def test_a_rate_limit_sends_back_the_rows_waiting_for_their_slot(engine: Engine) -> None:
