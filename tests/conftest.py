@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from relay.crypto import generate_key
 from relay.storage import make_engine, upgrade
 from tests import pg
+from tests.cli_support import invoke
 from tests.room import Room
 
 
@@ -62,3 +64,23 @@ def engine(db_url: str) -> Iterator[Engine]:
     e = make_engine(db_url)
     yield e
     e.dispose()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A migrated deployment with SMS configured, for CLI tests (no request reaches Twilio)."""
+    monkeypatch.chdir(tmp_path)
+    values = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cercle.db'}",
+        "CERCLE_DATA_KEY": generate_key(),
+        "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000001",
+        "TWILIO_AUTH_TOKEN": "test-token",
+        "TWILIO_NUMBER": "+15145550100",
+        "PUBLIC_BASE_URL": "https://relay.example.org",
+    }
+    for k in ("SIGNAL_SERVICE", "SIGNAL_NUMBER", "CERCLE_DATA_KEY_PREVIOUS", "CERCLE_TIMEZONE"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    assert invoke("db", "upgrade")[0] == 0
+    return values

@@ -4,43 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-import pytest
 from sqlmodel import Session, select
-from typer.testing import CliRunner
 
-from cercle.cli import cli
-from relay.crypto import generate_key
 from relay.models import Invite
 from relay.storage import make_engine
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A deployment with SMS configured (these commands make no request to Twilio)."""
-    monkeypatch.chdir(tmp_path)
-    values = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'cercle.db'}",
-        "CERCLE_DATA_KEY": generate_key(),
-        "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000001",
-        "TWILIO_AUTH_TOKEN": "test-token",
-        "TWILIO_NUMBER": "+15145550100",
-        "PUBLIC_BASE_URL": "https://relay.example.org",
-    }
-    for k in ("SIGNAL_SERVICE", "SIGNAL_NUMBER", "CERCLE_TIMEZONE"):
-        monkeypatch.delenv(k, raising=False)
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
-    return values
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = runner.invoke(cli, list(args))
-    return result.exit_code, result.output
+from tests.cli_support import invoke
 
 
 def test_a_group_is_created_with_sessions_an_end_date_and_safety_choices(
