@@ -22,7 +22,6 @@ from sqlmodel import Session, SQLModel, select
 
 from cercle.bootstrap import App, bootstrap
 from cercle.logs import QUIET, configure_logging
-from cercle.providers import purge_twilio_records, signal_receiver
 from cercle.settings import Settings
 from cercle.web import create_app
 from relay.crypto import generate_key
@@ -30,8 +29,10 @@ from relay.messages import Channel
 from relay.models import Role
 from relay.service import GroupSettings
 from relay.storage import upgrade
-from tests.e2e.test_mixed_group import ORG, PUBLIC, World
-from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
+
+# signal and world: the end-to-end deployment (fake Signal, fake Twilio, real worker and web
+# app), shared with tests/e2e so both suites drive the same thing.
+from tests.e2e.test_mixed_group import ORG, PUBLIC, signal, world  # noqa: F401
 from tests.fakes.twilio_server import FakeTwilio
 
 FAST = {
@@ -144,42 +145,8 @@ async def desk(tmp_path: Path, twilio: FakeTwilio) -> AsyncIterator[Desk]:
     app.close()
 
 
-@pytest.fixture
-def signal() -> Iterator[FakeSignalServer]:
-    with run_fake_signal_server(ORG) as fake:
-        yield fake
-        assert fake.violations == []
-
-
-@pytest.fixture
-async def world(
-    tmp_path: Path, signal: FakeSignalServer, twilio: FakeTwilio
-) -> AsyncIterator[World]:
-    """The e2e deployment (tests/e2e/test_mixed_group.py) with pacing lifted."""
-    settings = settings_for(
-        tmp_path, SIGNAL_SERVICE=signal.service, SIGNAL_NUMBER=ORG, **twilio_env(twilio)
-    )
-    app = bootstrap(settings)
-    upgrade(app.engine)
-    app.relay.create_group(GroupSettings("mardi", lang="en", timer_seconds=86400, allow_media=True))
-    receiver = signal_receiver(app.providers, app.relay)
-    assert receiver is not None and app.deliverer is not None
-    stop = anyio.Event()
-    web_app = create_app(app)
-    async with anyio.create_task_group() as tg, web_app.router.lifespan_context(web_app):
-        tg.start_soon(app.deliverer.run, stop, 0.02)
-        tg.start_soon(receiver.run)
-        tg.start_soon(lambda: purge_twilio_records(app.providers, app.relay, stop, 0.1))
-        transport = httpx.ASGITransport(app=web_app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.5:8000") as web:
-            w = World(app, signal, twilio, web)
-            await w.until(lambda: signal.connected > 0, "receiver connected")
-            yield w
-            w.check_no_leaks()
-        stop.set()
-        receiver.stop()
-    app.close()
-
+# The end-to-end deployment (fake Signal, fake Twilio, real worker and web app), shared with
+# tests/e2e so both suites drive the same thing.
 
 # --- logging as a process configures it ------------------------------------------------------
 
