@@ -347,20 +347,7 @@ class Relay:
             if target is None:
                 raise CercleError("There is no one with that name in the group.")
             _Applier(self, s, group, None, now).apply(
-                Outcome.of(
-                    Remove(
-                        target.id,  # type: ignore[arg-type]
-                        T(
-                            "The organization has removed you from the group. Your number and "
-                            "your data have been deleted."
-                        ),
-                    ),
-                    ToGroup(
-                        T("{name} is no longer in the group.", name=display_name(target)),
-                        exclude=target.id,
-                    ),
-                    Audit("remove", target=target.pseudonym),
-                )
+                _removed_by_organization(target, Audit("remove", target=target.pseudonym))
             )
 
     def ban_number(self, number: str, reason: str) -> int:
@@ -392,21 +379,10 @@ class Relay:
             group = s.get(Group, member.group_id)
             if member.id == exclude or group is None:
                 continue
+            # Not the acting facilitator's group: the audit says the deny list did it.
             _Applier(self, s, group, None, now).apply(
-                Outcome.of(
-                    Remove(
-                        member.id,  # type: ignore[arg-type]
-                        T(
-                            "The organization has removed you from the group. Your number and "
-                            "your data have been deleted."
-                        ),
-                    ),
-                    ToGroup(
-                        T("{name} is no longer in the group.", name=display_name(member)),
-                        exclude=member.id,
-                    ),
-                    # Not the acting facilitator's group: say the deny list did it.
-                    Audit("ban", target=member.pseudonym, detail="deny_list"),
+                _removed_by_organization(
+                    member, Audit("ban", target=member.pseudonym, detail="deny_list")
                 )
             )
             removed += 1
@@ -571,6 +547,24 @@ class Relay:
             _Applier(self, s, group, None, now).apply(
                 Outcome.of(ToStaff(text)), report_failure=False
             )
+
+
+def _removed_by_organization(member: Member, audit: Audit) -> Outcome:
+    """Removing someone from outside the conversation (an admin, the deny list): their last
+    message, a notice to the group, and the audit entry."""
+    return Outcome.of(
+        Remove(
+            commands.member_id(member),
+            T(
+                "The organization has removed you from the group. Your number and your data have "
+                "been deleted."
+            ),
+        ),
+        ToGroup(
+            T("{name} is no longer in the group.", name=display_name(member)), exclude=member.id
+        ),
+        audit,
+    )
 
 
 _ONLY_PHOTOS = T(
