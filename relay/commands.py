@@ -151,10 +151,6 @@ def _word_for(member: Member, command: str) -> Raw:
     return Raw("/" + COMMANDS_BY_NAME[command].words[member.lang])
 
 
-def _is_staff(member: Member) -> bool:
-    return Role(member.role).is_staff
-
-
 def _outranks(actor: Member, target: Member) -> bool:
     return Role(actor.role).rank >= Role(target.role).rank
 
@@ -180,7 +176,6 @@ def _target(ctx: Context, *, allow_self: bool = False) -> tuple[Member, str]:
 
 def cmd_help(ctx: Context) -> Outcome:
     """List what this person may run, in their language."""
-    lang = ctx.member.lang
     lines: list[Renderable] = [T("What you can send:")]
     lines.extend(
         Joined((cmd.usage, Raw("—"), cmd.help), " ") for cmd in allowed_commands(ctx.member)
@@ -191,7 +186,6 @@ def cmd_help(ctx: Context) -> Outcome:
             name=display_name(ctx.member),
         )
     )
-    del lang
     return Outcome.of(Reply(Joined(tuple(lines))))
 
 

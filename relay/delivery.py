@@ -90,7 +90,7 @@ class Job:
     recipient_id: int
     channel: Channel
     kind: OutboxKind
-    message: Outgoing | None
+    message: Outgoing  # for timers and trust rows, only the address matters
     timer_seconds: int | None
     report_failure: bool
     # On a paced channel: the send slot this job was given (clock time); it sleeps until then.
@@ -352,7 +352,7 @@ class Deliverer:
                 row.recipient_id,
                 Channel(row.channel),
                 kind,
-                None,
+                Outgoing(address=address, text=""),
                 int(payload["seconds"]),
                 row.report_failure,
             )
@@ -558,11 +558,8 @@ class Deliverer:
     async def _call(self, transport: Transport, job: Job) -> SendReceipt:
         if job.kind == OutboxKind.TIMER:
             if transport.supports_timers and job.timer_seconds is not None:
-                address = await anyio.to_thread.run_sync(self._address_for, job)
-                if address is not None:
-                    await transport.set_timer(address, job.timer_seconds)
+                await transport.set_timer(job.message.address, job.timer_seconds)
             return SendReceipt()
-        assert job.message is not None  # noqa: S101 - resolved for every non-timer kind
         if job.kind == OutboxKind.TRUST:
             await transport.trust(job.message.address)
             return SendReceipt()
@@ -572,11 +569,6 @@ class Deliverer:
             text = "\n".join(p for p in (message.text, note) if p)
             message = Outgoing(address=message.address, text=text, quote=message.quote)
         return await transport.send(message)
-
-    def _address_for(self, job: Job) -> str | None:
-        with Session(self.engine) as s:
-            member = s.get(Member, job.recipient_id)
-            return self.relay.delivery_address(member) if member else None
 
     # --- recording ------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import secrets
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -1296,8 +1295,3 @@ class _Handling:
 
 def _muted(member: Member, now: datetime) -> bool:
     return member.muted_until is not None and member.muted_until > now
-
-
-def new_worker_id() -> str:
-    """A random id for a delivery worker's leases."""
-    return secrets.token_hex(8)

@@ -103,7 +103,7 @@ class Person:
 
     @property
     def received(self) -> list[str]:
-        """The texts received since the last call to :meth:`new`... or all of them."""
+        """Every text this phone received, oldest first (:meth:`new` gives the unseen ones)."""
         return [d.text for d in self.inbox]
 
     @property
