@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from relay import bans, commands, flood, invites, policy, reports, safety
+from relay.actor import current_actor
 from relay.clock import Clock
 from relay.commands import Context, Refusal, UsageError, display_name
 from relay.crypto import DataKeys
@@ -216,7 +217,10 @@ class Relay:
             s.flush()
             s.add(
                 AuditEvent(
-                    group_id=group.id, at=self.clock.now(), actor="admin", action="group_create"
+                    group_id=group.id,
+                    at=self.clock.now(),
+                    actor=current_actor(),
+                    action="group_create",
                 )
             )
         return group
@@ -285,7 +289,7 @@ class Relay:
                 AuditEvent(
                     group_id=group.id,
                     at=now,
-                    actor="admin",
+                    actor=current_actor(),
                     action="enroll",
                     target=pseudonym,
                     detail=role,
@@ -357,7 +361,7 @@ class Relay:
         with transaction(self.engine) as s:
             added = bans.add(s, self.keys, address, reason, now)
             removed = self._remove_banned(s, address, now, exclude=None)
-            s.add(AuditEvent(at=now, actor="admin", action="ban" if added else "ban_again"))
+            s.add(AuditEvent(at=now, actor=current_actor(), action="ban" if added else "ban_again"))
         return removed
 
     def unban_number(self, number: str) -> bool:
@@ -367,7 +371,7 @@ class Relay:
         with transaction(self.engine) as s:
             lifted = bans.lift(s, self.keys, address)
             if lifted:
-                s.add(AuditEvent(at=self.clock.now(), actor="admin", action="unban"))
+                s.add(AuditEvent(at=self.clock.now(), actor=current_actor(), action="unban"))
         return lifted
 
     def _remove_banned(self, s: Session, address: str, now: datetime, exclude: int | None) -> int:
@@ -407,8 +411,15 @@ class Relay:
                 applier.apply(Outcome.of(Remove(m.id, farewell)))  # type: ignore[arg-type]
             group.closed_at = now
             s.add(group)
-            s.add(AuditEvent(group_id=group.id, at=now, actor="admin", action="group_close"))
+            s.add(
+                AuditEvent(group_id=group.id, at=now, actor=current_actor(), action="group_close")
+            )
         return len(members)
+
+    def apply_for_organization(self, s: Session, group: Group, outcome: Outcome) -> None:
+        """Apply ``outcome`` to ``group`` in the caller's transaction, as the organization
+        (no member acts): used by :mod:`relay.group_admin` for changes such as the timer."""
+        _Applier(self, s, group, None, self.clock.now()).apply(outcome)
 
     # --- inbound --------------------------------------------------------------------------
 
@@ -702,7 +713,7 @@ class _Applier:
                     AuditEvent(
                         group_id=self.group.id,
                         at=self.now,
-                        actor=(actor.pseudonym or "?") if actor else "admin",
+                        actor=(actor.pseudonym or "?") if actor else current_actor(),
                         action=action,
                         target=target,
                         detail=detail,
