@@ -781,10 +781,6 @@ def group_set(
                 lang.value if lang else None, seconds, allow_rename, allow_sms, allow_media
             ),
         )
-        if app.deliverer is not None and seconds is not None:
-            import anyio
-
-            anyio.run(app.deliverer.drain)
     emit([_group_row(group)], as_json, "Group changed")
 
 
@@ -827,7 +823,9 @@ def staff_add(
             app.engine, app.keys, app.clock.now(), name, StaffRole(role.value), lang.value
         )
         link = _setup_link(app, token)
-    out.print(f"Staff account {name} created. Give them this link privately:\n{link}")
+    out.print(
+        f"Staff account {name} created. Give them this link privately:\n{link}", soft_wrap=True
+    )
 
 
 @staff_cli.command("link")
@@ -840,7 +838,7 @@ def staff_link(name: str) -> None:
         _setup_link(app, "…")
         token = accounts.new_link(app.engine, app.keys, app.clock.now(), name)
         link = _setup_link(app, token)
-    out.print(f"New setup link for {name}:\n{link}")
+    out.print(f"New setup link for {name}:\n{link}", soft_wrap=True)
 
 
 @staff_cli.command("list")

@@ -418,7 +418,7 @@ class StaffCredential(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     staff_id: int = Field(foreign_key="staff_account.id", index=True)
     credential_id: str = Field(max_length=1400, unique=True)  # base64url, as browsers send it
-    public_key: bytes = Field(sa_type=LargeBinary)
+    public_key: str = Field(max_length=2048)  # base64url COSE key: public, so not sealed
     sign_count: int = Field(default=0)
     created_at: datetime
     last_used_at: datetime | None = None
@@ -435,6 +435,6 @@ class StaffSession(SQLModel, table=True):
     staff_id: int | None = Field(default=None, foreign_key="staff_account.id", index=True)
     csrf: str = Field(max_length=64)
     lang: str = Field(default="fr", max_length=8)
-    challenge: bytes | None = Field(default=None, sa_type=LargeBinary)  # pending ceremony
+    challenge: str | None = Field(default=None, max_length=128)  # pending ceremony, base64url
     created_at: datetime
     seen_at: datetime = Field(index=True)

@@ -36,11 +36,10 @@ def console_env(tmp_path: Path, public: str) -> dict[str, str]:
     }
 
 
-def deployment(tmp_path: Path, public: str) -> App:
-    """A wired, migrated app for ``console_env``."""
-    app = bootstrap(
-        Settings.from_env(environ=console_env(tmp_path, public), dotenv_path=tmp_path / "no.env")
-    )
+def deployment(tmp_path: Path, public: str, env: dict[str, str] | None = None) -> App:
+    """A wired, migrated app for ``env`` (by default a new ``console_env``)."""
+    env = env or console_env(tmp_path, public)
+    app = bootstrap(Settings.from_env(environ=env, dotenv_path=tmp_path / "no.env"))
     upgrade(app.engine)
     return app
 

@@ -136,7 +136,7 @@ def finish_setup(
     s: Session,
     account: StaffAccount,
     credential_id: str,
-    public_key: bytes,
+    public_key: str,
     sign_count: int,
     now: datetime,
 ) -> None:

@@ -15,7 +15,7 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
-from webauthn.helpers import bytes_to_base64url
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
@@ -48,8 +48,9 @@ class RelyingParty:
         return cls(parts.hostname, f"{parts.scheme}://{parts.netloc}", name)
 
 
-def registration(rp: RelyingParty, account: StaffAccount) -> tuple[str, bytes]:
-    """Options for ``navigator.credentials.create`` (JSON) and the challenge to keep."""
+def registration(rp: RelyingParty, account: StaffAccount) -> tuple[str, str]:
+    """Options for ``navigator.credentials.create`` (JSON) and the challenge to keep
+    (base64url)."""
     options = generate_registration_options(
         rp_id=rp.id,
         rp_name=rp.name,
@@ -60,15 +61,16 @@ def registration(rp: RelyingParty, account: StaffAccount) -> tuple[str, bytes]:
             user_verification=UserVerificationRequirement.REQUIRED,
         ),
     )
-    return options_to_json(options), options.challenge
+    return options_to_json(options), bytes_to_base64url(options.challenge)
 
 
-def verify_registration(rp: RelyingParty, body: Any, challenge: bytes) -> tuple[str, bytes, int]:
-    """The new passkey's id, public key and counter, or :class:`PasskeyError`."""
+def verify_registration(rp: RelyingParty, body: Any, challenge: str) -> tuple[str, str, int]:
+    """The new passkey's id, public key (both base64url) and counter, or
+    :class:`PasskeyError`."""
     try:
         verified = verify_registration_response(
             credential=json.dumps(body),
-            expected_challenge=challenge,
+            expected_challenge=base64url_to_bytes(challenge),
             expected_rp_id=rp.id,
             expected_origin=rp.origin,
             require_user_verification=True,
@@ -77,18 +79,18 @@ def verify_registration(rp: RelyingParty, body: Any, challenge: bytes) -> tuple[
         raise PasskeyError("The passkey could not be registered.") from exc
     return (
         bytes_to_base64url(verified.credential_id),
-        verified.credential_public_key,
+        bytes_to_base64url(verified.credential_public_key),
         verified.sign_count,
     )
 
 
-def authentication(rp: RelyingParty) -> tuple[str, bytes]:
+def authentication(rp: RelyingParty) -> tuple[str, str]:
     """Options for ``navigator.credentials.get`` (any passkey of this site) and the
     challenge to keep."""
     options = generate_authentication_options(
         rp_id=rp.id, user_verification=UserVerificationRequirement.REQUIRED
     )
-    return options_to_json(options), options.challenge
+    return options_to_json(options), bytes_to_base64url(options.challenge)
 
 
 def credential_id_of(body: Any) -> str | None:
@@ -98,16 +100,16 @@ def credential_id_of(body: Any) -> str | None:
 
 
 def verify_authentication(
-    rp: RelyingParty, body: Any, challenge: bytes, credential: StaffCredential
+    rp: RelyingParty, body: Any, challenge: str, credential: StaffCredential
 ) -> int:
     """The passkey's new counter, or :class:`PasskeyError`."""
     try:
         verified = verify_authentication_response(
             credential=json.dumps(body),
-            expected_challenge=challenge,
+            expected_challenge=base64url_to_bytes(challenge),
             expected_rp_id=rp.id,
             expected_origin=rp.origin,
-            credential_public_key=credential.public_key,
+            credential_public_key=base64url_to_bytes(credential.public_key),
             credential_current_sign_count=credential.sign_count,
             require_user_verification=True,
         )

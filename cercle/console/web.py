@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import phonenumbers
 from sqlmodel import Session, col, select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -304,7 +305,7 @@ class Console:
         except ValueError:
             return None
 
-    def _keep_challenge(self, row: StaffSession, challenge: bytes | None) -> None:
+    def _keep_challenge(self, row: StaffSession, challenge: str | None) -> None:
         with transaction(self.app.engine) as s:
             row.challenge = challenge
             s.add(row)
@@ -764,7 +765,7 @@ class Console:
             return self._invites_page(ctx, group, 400, exc.safe_message)
         s = self.app.settings
         numbers = [
-            (name, number)
+            (name, spoken(number))
             for name, number in (("Signal", s.signal_number), ("SMS", s.twilio_number))
             if number
         ]
@@ -913,7 +914,16 @@ class Console:
 
 
 def _when(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M")
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def spoken(number: str) -> str:
+    """The organization's number as people read it out (``+1 514-555-0100``)."""
+    try:
+        parsed = phonenumbers.parse(number)
+    except phonenumbers.NumberParseException:
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def _short_duration(seconds: int) -> str:

@@ -46,7 +46,7 @@ def upgrade() -> None:
             sqlmodel.sql.sqltypes.AutoString(length=1400),
             nullable=False,
         ),
-        sa.Column("public_key", sa.LargeBinary(), nullable=False),
+        sa.Column("public_key", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
         sa.Column("sign_count", sa.Integer(), nullable=False),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("last_used_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
@@ -70,7 +70,7 @@ def upgrade() -> None:
         sa.Column("staff_id", sa.Integer(), nullable=True),
         sa.Column("csrf", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("lang", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
-        sa.Column("challenge", sa.LargeBinary(), nullable=True),
+        sa.Column("challenge", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("seen_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,88 @@
+"""The console as staff use it, in chromium: setup link → passkey → sign-in → create a group
+→ enrol a member → make an invite code → health → sign out, once in each language, each page
+checked with axe-core. French runs on a phone-sized screen."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from relay.i18n import T
+from tests.browser import Live, assert_accessible, chromium, live, page_factory, screenshot
+from tests.cli_support import invoke
+
+__all__ = ["chromium", "live", "page_factory"]  # fixtures
+
+pytestmark = pytest.mark.slow
+
+
+def staff_flow(live: Live, page: Any, lang: str, number: str) -> None:
+    def t(msgid: str) -> str:
+        return T(msgid).render(lang)
+
+    def checked(name: str) -> None:
+        assert_accessible(page)
+        assert number[2:] not in page.content(), page.url  # never a member's number
+        if lang == "en":
+            screenshot(page, name)
+
+    code, output = invoke("staff", "add", f"ana-{lang}", "--role", "admin", "--lang", lang)
+    assert code == 0, output
+    link = next(w for w in output.split() if "/staff/setup/" in w)
+
+    page.goto(link)
+    checked("setup")
+    page.get_by_role("button", name=t("Create my passkey")).click()
+    page.wait_for_url(re.compile(r"/staff/groups$"))
+
+    page.get_by_role("button", name=t("Sign out")).click()
+    page.wait_for_url(re.compile(r"/staff/signin"))
+    checked("signin")
+    page.get_by_role("button", name=t("Sign in with a passkey")).click()
+    page.wait_for_url(re.compile(r"/staff/groups$"))
+    checked("groups")
+
+    page.get_by_label(t("Name (what staff call it; members do not see it)")).fill("mardi")
+    page.get_by_label(t("Disappearing timer (for example 8h, 1d, 1w)")).fill("1d")
+    page.get_by_role("button", name=t("Create the group")).click()
+    page.wait_for_url(re.compile(r"done=created"))
+    checked("group")
+
+    page.get_by_role("link", name=t("Members"), exact=True).click()
+    page.get_by_label(t("Phone number")).fill(number)
+    page.get_by_role("button", name=t("Enrol"), exact=True).click()
+    page.wait_for_url(re.compile(r"done=enrolled"))
+    assert page.get_by_text("••••••••" + number[-2:]).is_visible()
+    checked("members")
+
+    page.get_by_role("link", name=t("Back to the group")).click()
+    page.get_by_role("link", name=t("Invite codes")).click()
+    page.get_by_role("button", name=t("Make the code")).click()
+    code_text = page.locator(".code").inner_text()
+    assert re.fullmatch(r"[A-Z2-9]{10}", code_text)
+    assert f"JOIN {code_text}" in page.content() or f"REJOINDRE {code_text}" in page.content()
+    checked("invite")
+
+    page.get_by_role("link", name=t("Health")).click()
+    assert page.get_by_role("heading", name=t("Health")).is_visible()
+    checked("health")
+    page.get_by_role("link", name=t("Audit trail")).click()
+    assert page.get_by_text(f"staff:ana-{lang}").first.is_visible()
+    checked("audit")
+
+    page.get_by_role("button", name=t("Sign out")).click()
+    page.wait_for_url(re.compile(r"/staff/signin"))
+    page.goto(f"{live.base}/staff/groups")
+    page.wait_for_url(re.compile(r"/staff/signin"))
+    page.goto(link)  # used: refused
+    assert page.get_by_role("heading", name=t("This link does not work")).is_visible()
+
+
+def test_a_staff_member_runs_a_group_in_english(live: Live, page_factory: Any) -> None:
+    staff_flow(live, page_factory(), "en", "+15145550142")
+
+
+def test_a_staff_member_runs_a_group_in_french_on_a_phone(live: Live, page_factory: Any) -> None:
+    staff_flow(live, page_factory(390, 844, "fr-CA"), "fr", "+15145550143")
