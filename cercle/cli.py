@@ -235,9 +235,10 @@ _MARKS = {
 
 def _print_findings(findings: list[Any]) -> None:
     for f in findings:
-        out.print(f"{_MARKS[f.status]}  {f.check:<11} {f.summary}")
+        # One line each, unwrapped: people read it, and scripts grep it.
+        out.print(f"{_MARKS[f.status]}  {f.check:<11} {f.summary}", soft_wrap=True)
         if f.fix and f.status in ("warn", "fail"):
-            out.print(f"      {'':<11} [bold]→[/] {f.fix}")
+            out.print(f"      {'':<11} [bold]→[/] {f.fix}", soft_wrap=True)
 
 
 # --- database and keys ---------------------------------------------------------------------
