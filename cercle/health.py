@@ -30,6 +30,7 @@ from sqlmodel import Session, SQLModel, col
 from bots.signal.errors import SignalServiceError
 from bots.sms.config import INBOUND_PATH
 from cercle.settings import Settings, SettingsError
+from relay import inbox
 from relay.crypto import KID_LEN, KID_OFFSET, DataKeyError, DataKeys
 from relay.errors import DeliveryError, Reason
 from relay.models import FailureReport, Outbox, OutboxState
@@ -347,13 +348,27 @@ def check_outbox(engine: Engine, now: datetime) -> Finding:
     age = (now - _aware(oldest)).total_seconds() if oldest is not None else 0.0
     backlog = sum(int(counts.get(st, 0)) for st in waiting)
     held = int(counts.get(OutboxState.HELD, 0))
+    received, first = inbox.waiting(engine)
+    inbox_age = (now - _aware(first)).total_seconds() if first is not None else 0.0
     detail = {
         "waiting": backlog,
         "held": held,
         "oldest_age_seconds": round(max(age, 0.0)),
         "waiting_for_captcha": int(captcha),
         "by_state": {str(k): int(v) for k, v in counts.items()},
+        "received_not_relayed": received,
+        "oldest_received_age_seconds": round(max(inbox_age, 0.0)),
     }
+    if received and inbox_age > BACKLOG_WARN.total_seconds():
+        return Finding(
+            "outbox",
+            "fail" if inbox_age > BACKLOG_FAIL.total_seconds() else "warn",
+            f"{received} received messages wait to be relayed; the oldest for "
+            f"{_duration(inbox_age)}.",
+            "Check that a worker runs and read its log (`sms inbound not accepted yet` or "
+            "`sms media not fetched`); nothing is lost while they wait.",
+            detail,
+        )
     if captcha:
         return Finding(
             "outbox",
