@@ -121,25 +121,29 @@ def run() -> None:
             "`cercle sandbox`.",
             2,
         )
-    from cercle.serve import serve
-
-    serve(s, web=True, worker=True)
+    _serve(s, web=True, worker=True)
 
 
 @cli.command()
 def web() -> None:
     """Serve HTTP: Twilio webhooks, status callbacks and health."""
-    from cercle.serve import serve
-
-    serve(settings(), web=True, worker=False)
+    _serve(settings(), web=True, worker=False)
 
 
 @cli.command()
 def worker() -> None:
     """Run delivery, the Signal receive loop and the scheduled jobs."""
+    _serve(settings(), web=False, worker=True)
+
+
+def _serve(s: Settings, *, web: bool, worker: bool) -> None:
+    """Start the long-lived parts; a refusal at start (a wrong data key) is a clear error."""
     from cercle.serve import serve
 
-    serve(settings(), web=False, worker=True)
+    try:
+        serve(s, web=web, worker=worker)
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from exc
 
 
 @cli.command()
@@ -154,14 +158,87 @@ def sandbox() -> None:
 
 @cli.command()
 def check() -> None:
-    """Say what is configured; exit 0 when `cercle run` can start, 3 when no transport is on."""
+    """Say what is configured; exit 0 when `cercle run` can start, 2 when CERCLE_DATA_KEY does
+    not open the stored data, 3 when no transport is on."""
+    from cercle.health import check_data_key
+
     s = settings()
     out.print(f"database: {s.database_url.split('://')[0]}")
     out.print(f"data key: {'set' if s.data_key else 'NOT SET (cercle keys generate)'}")
     out.print(f"signal: {'on' if s.signal_enabled else 'off'}")
     out.print(f"sms: {'on' if s.sms_enabled else 'off'}")
+    if s.data_key is not None:
+        with wired() as app:
+            finding = check_data_key(app.engine, app.keys)
+        if finding.status == "fail":
+            raise fail(f"{finding.summary} {finding.fix}", 2)
     if not s.any_transport:
         raise typer.Exit(3)
+
+
+@cli.command()
+def doctor(
+    as_json: JsonOpt = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Ask only the database: no Signal, Twilio or URL")
+    ] = False,
+) -> None:
+    """Check configuration, data key, database, Signal, Twilio, the public URL, the clock and
+    deliveries, and say how to fix each problem. Exit 0: all well; 1: warnings; 2: failures."""
+    from cercle.health import exit_code
+
+    findings = _diagnose(network=not offline)
+    if as_json:
+        out.print_json(json.dumps([f.as_dict() for f in findings]))
+    else:
+        _print_findings(findings)
+    raise typer.Exit(exit_code(findings))
+
+
+def _diagnose(*, network: bool) -> list[Any]:
+    import anyio
+
+    from cercle.health import Finding, check_config, config_failure, run_checks
+
+    try:
+        s = Settings.from_env()
+    except SettingsError as exc:
+        return [config_failure(str(exc))]
+    try:
+        app = bootstrap(s)
+    except SettingsError as exc:
+        return [
+            check_config(s),
+            Finding("data_key", "fail", "CERCLE_DATA_KEY is not set.", str(exc)),
+        ]
+
+    async def checks() -> list[Finding]:
+        try:
+            return await run_checks(app, network=network)
+        finally:
+            if app.providers.signal is not None:
+                await app.providers.signal.client.aclose()
+
+    try:
+        return anyio.run(checks)
+    finally:
+        app.close()
+
+
+_MARKS = {
+    "ok": "[green]ok  [/]",
+    "warn": "[yellow]WARN[/]",
+    "fail": "[red]FAIL[/]",
+    "skip": "[dim]--  [/]",
+}
+
+
+def _print_findings(findings: list[Any]) -> None:
+    for f in findings:
+        # One line each, unwrapped: people read it, and scripts grep it.
+        out.print(f"{_MARKS[f.status]}  {f.check:<11} {f.summary}", soft_wrap=True)
+        if f.fix and f.status in ("warn", "fail"):
+            out.print(f"      {'':<11} [bold]→[/] {f.fix}", soft_wrap=True)
 
 
 # --- database and keys ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 import anyio
 from starlette.routing import BaseRoute
@@ -28,12 +29,17 @@ from bots.sms.webhook import (
     status_rank,
 )
 from cercle.settings import Settings
+from relay import inbox
+from relay.delivery import Bell
 from relay.errors import DeliveryError
-from relay.messages import Channel, Inbound
+from relay.messages import Attachment, Channel, Inbound
 from relay.service import Relay
 from relay.transport import Transport
 
 log = logging.getLogger(__name__)
+
+INLINE_GRACE = timedelta(seconds=30)  # workers leave a text to its own request this long
+MEDIA_TRIES = 3  # fetches of a message's photos before its text goes alone
 
 
 @dataclass
@@ -94,24 +100,45 @@ def signal_receiver(providers: Providers, relay: Relay) -> SignalReceiver | None
     return SignalReceiver(providers.signal, accept)
 
 
-def twilio_routes(
-    providers: Providers, relay: Relay, background: anyio.abc.TaskGroup | None = None
-) -> list[BaseRoute]:
-    """The webhook and status-callback routes, wired to the core."""
+def twilio_routes(providers: Providers, relay: Relay) -> list[BaseRoute]:
+    """The webhook and status-callback routes, wired to the core.
+
+    Every inbound message is first written to the inbox (sealed) in its own request, before
+    Twilio gets its answer: a crash after that loses nothing. A text is then handed to the
+    core at once, in the same request, so a live session waits for no poll; a message with
+    photos is left to the worker, which fetches, strips and relays them.
+    """
     if providers.sms is None or providers.sms_config is None:
         return []
-    config, sms = providers.sms_config, providers.sms
+    config = providers.sms_config
 
     async def accept(parsed: ParsedInbound) -> None:
         if parsed.keyword in (CarrierKeyword.HELP,):
             # The carrier answers HELP itself; never rebroadcast it.
             log.info("sms inbound: carrier help keyword, not relayed")
             return
-        if parsed.media and background is not None:
-            # Fetching MMS media can take seconds: answer Twilio now, finish in the background.
-            background.start_soon(_accept_with_media, relay, sms, config, parsed)
+        now = relay.clock.now()
+        if await anyio.to_thread.run_sync(
+            inbox.accepted, relay.engine, relay.keys, parsed.inbound.dedup_key
+        ):
+            log.info("sms inbound: already relayed (a retry of the same message)")
             return
-        await accept_in_thread(relay, parsed.inbound)
+        row_id = await anyio.to_thread.run_sync(
+            lambda: inbox.queue(
+                relay.engine,
+                relay.keys,
+                now,
+                Channel.SMS,
+                parsed.inbound.dedup_key,
+                parsed.to_payload(),
+                # Workers leave a text to this request unless it dies before handing it over.
+                not_before=None if parsed.media else now + INLINE_GRACE,
+            )
+        )
+        if row_id is None:
+            log.info("sms inbound: already queued (a retry of the same message)")
+        elif not parsed.media:
+            await hand_over_sms(providers, relay, row_id, parsed, attempts=1)
 
     async def on_status(sid: str, status: MessageStatus, error_code: int | None) -> None:
         failure = None
@@ -132,18 +159,85 @@ def twilio_routes(
     return list(sms_routes(WebhookVerifier.from_config(config), accept, on_status))
 
 
-async def _accept_with_media(
-    relay: Relay, sms: SmsTransport, config: SmsConfig, parsed: ParsedInbound
-) -> None:
-    fetcher = MediaFetcher(config, sms.client)
+async def hand_over_sms(
+    providers: Providers, relay: Relay, row_id: int, parsed: ParsedInbound, attempts: int
+) -> bool:
+    """Fetch a queued message's photos, give it to the core, then forget it and delete the
+    photos at Twilio. Never raises: a failure leaves the row for a later try (after
+    :data:`MEDIA_TRIES` failed fetches, the text goes alone). True when the core has it."""
+    attachments: tuple[Attachment, ...] = ()
+    fetcher = None
+    if parsed.media and providers.sms is not None and providers.sms_config is not None:
+        fetcher = MediaFetcher(providers.sms_config, providers.sms.client)
     try:
-        attachments = await fetcher.fetch_all_and_delete(parsed.media)
-    except Exception:  # noqa: BLE001 - relay the text even if the media failed
-        log.warning("sms media could not be fetched (ref %s)", secrets.token_hex(4))
-        attachments = ()
+        if fetcher is not None:
+            try:
+                attachments = tuple([await fetcher.fetch(ref) for ref in parsed.media])
+            except Exception:  # noqa: BLE001 - retried, then the text goes alone
+                ref = secrets.token_hex(4)
+                if attempts < MEDIA_TRIES:
+                    log.warning("sms media not fetched yet, try %d (ref %s)", attempts, ref)
+                    await _retry_later(relay, row_id, attempts)
+                    return False
+                log.warning("sms media could not be fetched: the text goes alone (ref %s)", ref)
+        try:
+            await accept_in_thread(relay, replace(parsed.inbound, attachments=attachments))
+        except Exception as exc:  # noqa: BLE001 - the row stays: nothing is lost
+            ref = secrets.token_hex(4)
+            log.error("sms inbound not accepted yet: %s (ref %s)", type(exc).__name__, ref)  # noqa: TRY400
+            await _retry_later(relay, row_id, attempts)
+            return False
+        await anyio.to_thread.run_sync(inbox.done, relay.engine, row_id)
+        if fetcher is not None:
+            for media in parsed.media:
+                try:
+                    await fetcher.delete(media)
+                except Exception as exc:  # noqa: BLE001 - the record purge deletes it too
+                    log.warning("sms media not deleted at twilio: %s", type(exc).__name__)
+        return True
     finally:
-        await fetcher.aclose()
-    await accept_in_thread(relay, replace(parsed.inbound, attachments=attachments))
+        if fetcher is not None:
+            await fetcher.aclose()
+
+
+async def _retry_later(relay: Relay, row_id: int, attempts: int) -> None:
+    now = relay.clock.now()
+    await anyio.to_thread.run_sync(lambda: inbox.retry_later(relay.engine, row_id, now, attempts))
+
+
+async def relay_pending_sms(providers: Providers, relay: Relay) -> int:
+    """Hand every due queued SMS to the core; return how many were claimed."""
+    if providers.sms is None:
+        return 0
+    now = relay.clock.now()
+    claimed = await anyio.to_thread.run_sync(
+        lambda: inbox.claim(relay.engine, relay.keys, now, Channel.SMS)
+    )
+    for pending in claimed:
+        parsed = ParsedInbound.from_payload(pending.payload)
+        await hand_over_sms(providers, relay, pending.id, parsed, pending.attempts)
+    return len(claimed)
+
+
+async def sms_inbox(
+    providers: Providers, relay: Relay, stop: anyio.Event, idle: float = 0.5
+) -> None:
+    """The worker's inbox loop: queued SMS to the core, at once when this process queued one
+    (``cercle run``), else within ``idle`` seconds. A failed round never ends the loop."""
+    bell = Bell()
+    unwatch = inbox.watch(relay.engine, bell.ring)
+    try:
+        while not stop.is_set():
+            bell.rung = False
+            claimed = 0
+            try:
+                claimed = await relay_pending_sms(providers, relay)
+            except Exception:
+                log.exception("sms inbox round failed (ref %s)", secrets.token_hex(4))
+            if not claimed:
+                await bell.doze(idle, stop)
+    finally:
+        unwatch()
 
 
 async def purge_twilio_records(

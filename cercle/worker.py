@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 
 from cercle.bootstrap import App
-from cercle.providers import purge_twilio_records, signal_receiver
+from cercle.providers import purge_twilio_records, signal_receiver, sms_inbox
 from relay import retention
 from relay.errors import DeliveryError
 from relay.jobs import run_due
@@ -45,7 +45,10 @@ def worker_loops(app: App) -> list[Loop]:
         async def purge(stop: anyio.Event) -> None:
             await purge_twilio_records(app.providers, app.relay, stop)
 
-        loops.append(purge)
+        async def sms_inbox_loop(stop: anyio.Event) -> None:
+            await sms_inbox(app.providers, app.relay, stop)
+
+        loops.extend((purge, sms_inbox_loop))
     # Retention is idempotent, but one process doing it is enough.
     loops.append(singleton(app, "retention", retention_loop(app)))
     loops.append(scheduled_jobs(app))

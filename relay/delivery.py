@@ -140,6 +140,9 @@ class _Bell:
                 tg.start_soon(until, self._event)
 
 
+Bell = _Bell  # also wakes the SMS inbox loop (cercle.providers)
+
+
 class Deliverer:
     """Sends what the outbox holds through the transports this process has."""
 

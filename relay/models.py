@@ -438,3 +438,24 @@ class StaffSession(SQLModel, table=True):
     challenge: str | None = Field(default=None, max_length=128)  # pending ceremony, base64url
     created_at: datetime
     seen_at: datetime = Field(index=True)
+
+
+class PendingInbound(SQLModel, table=True):
+    """A provider webhook accepted but not yet handed to the core (issue 15).
+
+    Written in the webhook's own request, before the provider gets its answer, and deleted
+    once the worker has fetched any media and the core has accepted the message: a crash of
+    the web process between the two loses nothing. The whole event (sender, text, media
+    references) is in the sealed payload; ``dedup_hash`` is a keyed hash of the provider's
+    message id, so a retried webhook is queued once.
+    """
+
+    __tablename__ = "pending_inbound"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    dedup_hash: str = Field(max_length=64, unique=True)
+    payload_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(index=True)
+    received_at: datetime

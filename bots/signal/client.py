@@ -13,7 +13,7 @@ import logging
 import mimetypes
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -71,6 +71,19 @@ class About:
     version: str
     mode: str
     build: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One device of the org's account; ``name`` is what its owner called it."""
+
+    id: int
+    name: str = field(repr=False)
+
+    @property
+    def is_primary(self) -> bool:
+        """Device 1 is the one that registered the number: signal-cli itself, in Cercle."""
+        return self.id == 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +446,22 @@ class SignalClient:
         if avatar is not None:
             body["base64_avatar"] = base64.b64encode(avatar).decode("ascii")
         await self._request("PUT", f"/v1/profiles/{self._account_path()}", "set profile", json=body)
+
+    async def accounts(self) -> list[str]:
+        """``GET /v1/accounts``: the numbers registered (or linked) with the service."""
+        body = decode_json(await self._request("GET", "/v1/accounts", "accounts"))
+        return [str(n) for n in body if isinstance(n, str)] if isinstance(body, list) else []
+
+    async def devices(self) -> list[Device]:
+        """``GET /v1/devices/{number}``: the devices of the org's account (1 is signal-cli)."""
+        response = await self._request("GET", f"/v1/devices/{self._account_path()}", "devices")
+        body = decode_json(response)
+        found: list[Device] = []
+        for entry in body if isinstance(body, list) else []:
+            device_id = entry.get("id") if isinstance(entry, dict) else None
+            if isinstance(device_id, int) and not isinstance(device_id, bool):
+                found.append(Device(device_id, str(entry.get("name") or "")))
+        return found
 
     async def registered(self, numbers: Sequence[str]) -> dict[str, bool]:
         """``GET /v1/search/{number}?numbers=…``: which numbers are on Signal.

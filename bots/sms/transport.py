@@ -145,6 +145,21 @@ class SmsTransport:
         log.info("sms sent: %d segment(s)", segments)
         return SendReceipt(ref=str(instance.sid), segments=segments)
 
+    async def account_status(self) -> str:
+        """Fetch our account (``GET /2010-04-01/Accounts/{AC}.json``) and return its status:
+        ``active``, ``suspended`` or ``closed``. Refused credentials raise the delivery error
+        of their Twilio code (20003), as a send would."""
+
+        def _fetch() -> str:
+            return str(self.client.api.v2010.accounts(self._config.account_sid).fetch().status)
+
+        failure: DeliveryError | None = None
+        try:
+            return await anyio.to_thread.run_sync(_fetch, limiter=self._limiter)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a delivery error
+            failure = error_from_exception(exc)
+        raise failure
+
     async def delete_message(self, sid: str) -> None:
         """Delete Twilio's record of a message (and, since 2020, its media) once final.
 

@@ -864,7 +864,8 @@ class Console:
         )
 
     async def health(self, ctx: Ctx) -> Response:
-        values = await health_values(self.app, ctx.lang)
+        network = ctx.request.query_params.get("network") == "1"
+        values = await health_values(self.app, ctx.lang, network=network)
         return ctx.page("health.html", ctx.t("Health"), section="health", **values)
 
     async def home(self, request: Request) -> Response:
