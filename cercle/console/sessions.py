@@ -89,10 +89,25 @@ def _count(s: Session, key: str, now: datetime) -> int:
     return row.count
 
 
+def _client_key(keys: DataKeys, client: str) -> str:
+    return "staff:" + keys.lookup_hash(client, "staff-client")[:40]
+
+
+def over_limit(engine: Engine, keys: DataKeys, client: str, now: datetime) -> bool:
+    """Whether ``client`` (or everyone) used up the attempts of the window, without counting
+    one more."""
+    with Session(engine) as s:
+        for key, limit in ((_client_key(keys, client), PER_CLIENT), (_EVERYONE_KEY, EVERYONE)):
+            row = s.get(JoinAttempt, key)
+            if row is not None and now - row.window_start < ATTEMPT_WINDOW and row.count >= limit:
+                return True
+    return False
+
+
 def attempt_allowed(engine: Engine, keys: DataKeys, client: str, now: datetime) -> bool:
     """Count one sign-in or setup attempt from ``client`` (an address, kept only as a keyed
     hash); ``False`` once it or everyone together is over the limit for the window."""
     with transaction(engine) as s:
-        mine = _count(s, "staff:" + keys.lookup_hash(client, "staff-client")[:40], now)
+        mine = _count(s, _client_key(keys, client), now)
         everyone = _count(s, _EVERYONE_KEY, now)
     return mine <= PER_CLIENT and everyone <= EVERYONE

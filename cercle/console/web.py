@@ -371,18 +371,22 @@ class Console:
             )
 
     async def setup(self, request: Request) -> Response:
-        account = self._setup_account(request)
+        # Guessing links: once a client is over the limit even a right guess is refused.
+        client, now = _client(request), self.app.clock.now()
+        limited = sessions.over_limit(self.app.engine, self.app.keys, client, now)
+        account = None if limited else self._setup_account(request)
         if account is None:
-            sessions.attempt_allowed(
-                self.app.engine, self.app.keys, _client(request), self.app.clock.now()
-            )
+            if not limited:
+                sessions.attempt_allowed(self.app.engine, self.app.keys, client, now)
             row, token = self._anonymous(request, _pick_lang(request, None))
             ctx = Ctx(request, self.app, row, None)
             response = ctx.page(
                 "message.html",
                 ctx.t("This link does not work"),
-                410,
-                text=ctx.t(
+                429 if limited else 410,
+                text=ctx.t("Too many attempts. Wait 15 minutes and try again.")
+                if limited
+                else ctx.t(
                     "This setup link is not valid: it was already used, it expired, or a newer "
                     "one replaced it. Ask an admin for a new link."
                 ),

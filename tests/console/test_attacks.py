@@ -236,3 +236,16 @@ def test_staff_actions_are_audited_by_name_without_content(desk: Desk) -> None:
 def _session_csrf(desk: Desk) -> str:
     page = desk.web.get("/staff/signin").text
     return page.split('data-csrf="', 1)[1].split('"', 1)[0]
+
+
+def test_guessing_setup_links_is_limited_even_for_a_right_guess(desk: Desk) -> None:
+    now = desk.app.clock.now()
+    token = accounts.add(desk.app.engine, desk.app.keys, now, "marie", StaffRole.ADMIN)
+    guesses = [
+        desk.web.get(f"/staff/setup/guess-{n}").status_code for n in range(sessions.PER_CLIENT)
+    ]
+
+    right = desk.web.get(f"/staff/setup/{token}")
+
+    assert guesses == [410] * sessions.PER_CLIENT
+    assert right.status_code == 429 and 'id="passkey"' not in right.text
