@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from cercle.health import CHECKS
 from relay.i18n import T
 from tests.browser import Live, assert_accessible, chromium, live, page_factory, screenshot
 from tests.cli_support import invoke
@@ -67,6 +68,9 @@ def staff_flow(live: Live, page: Any, lang: str, number: str) -> None:
 
     page.get_by_role("link", name=t("Health")).click()
     assert page.get_by_role("heading", name=t("Health")).is_visible()
+    findings = page.locator(".finding").all_inner_texts()
+    assert [f.split(" · ")[1].split(":")[0] for f in findings] == list(CHECKS), findings
+    assert all(f.is_visible() for f in page.locator(".finding").all())
     checked("health")
     page.get_by_role("link", name=t("Audit trail")).click()
     assert page.get_by_text(f"staff:ana-{lang}").first.is_visible()
