@@ -19,6 +19,13 @@ __all__ = ["chromium", "live", "page_factory"]  # fixtures
 pytestmark = pytest.mark.slow
 
 
+def see_every_check(page: Any, heading: str) -> None:
+    assert page.get_by_role("heading", name=heading).is_visible()
+    findings = page.locator(".finding").all_inner_texts()
+    assert [f.split(" · ")[1].split(":")[0] for f in findings] == list(CHECKS), findings
+    assert all(f.is_visible() for f in page.locator(".finding").all())
+
+
 def staff_flow(live: Live, page: Any, lang: str, number: str) -> None:
     def t(msgid: str) -> str:
         return T(msgid).render(lang)
@@ -67,10 +74,7 @@ def staff_flow(live: Live, page: Any, lang: str, number: str) -> None:
     checked("invite")
 
     page.get_by_role("link", name=t("Health")).click()
-    assert page.get_by_role("heading", name=t("Health")).is_visible()
-    findings = page.locator(".finding").all_inner_texts()
-    assert [f.split(" · ")[1].split(":")[0] for f in findings] == list(CHECKS), findings
-    assert all(f.is_visible() for f in page.locator(".finding").all())
+    see_every_check(page, t("Health"))
     checked("health")
     page.get_by_role("link", name=t("Audit trail")).click()
     assert page.get_by_text(f"staff:ana-{lang}").first.is_visible()
