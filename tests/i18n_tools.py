@@ -34,7 +34,7 @@ def extracted() -> dict[str | tuple[str, str], list[tuple[str, int]]]:
         for filename, lineno, message, _comments, _context in extract_from_dir(
             ROOT / folder,
             method_map=method_map,
-            keywords={**KEYWORDS, "_": None, "t": None},
+            keywords={**KEYWORDS, "_": None, "t": None, "CercleError": None, "PasskeyError": None},
             options_map={"templates/**.html": {"trim_blocks": "true", "lstrip_blocks": "true"}},
             comment_tags=(),
             strip_comment_tags=True,

@@ -33,7 +33,7 @@ from relay import group_admin
 from relay.actor import acting_as
 from relay.durations import describe, parse_duration
 from relay.errors import CercleError
-from relay.i18n import LANGS, T
+from relay.i18n import LANGS, T, gettext
 from relay.invites import live_invites
 from relay.models import (
     AuditEvent,
@@ -216,6 +216,12 @@ def _member(ctx: Ctx, group: Group) -> Member:
     if member is None or member.group_id != group.id or member.state == MemberState.REMOVED:
         raise ctx.refuse(ctx.t("There is no such member in this group."), 404)
     return member
+
+
+def _said(ctx: Ctx, exc: CercleError) -> str:
+    """A core error in the staff member's language (core errors are catalogue msgids; one
+    built with values, such as a time zone's name, stays in English)."""
+    return gettext(ctx.lang, exc.safe_message)
 
 
 def _back(path: str, done: str) -> Response:
@@ -502,7 +508,7 @@ class Console:
                 )
             )
         except CercleError as exc:
-            return self._groups_page(ctx, 400, exc.safe_message, self._basics_values(ctx))
+            return self._groups_page(ctx, 400, _said(ctx, exc), self._basics_values(ctx))
         return _back(f"/groups/{group.id}", "created")
 
     def _basics_form(self, ctx: Ctx) -> group_admin.GroupBasics:
@@ -564,7 +570,7 @@ class Console:
         try:
             change(group)
         except CercleError as exc:
-            return self._group_page(ctx, group, 400, exc.safe_message)
+            return self._group_page(ctx, group, 400, _said(ctx, exc))
         return _back(f"/groups/{group.id}", "saved")
 
     async def group_basics(self, ctx: Ctx) -> Response:
@@ -692,7 +698,7 @@ class Console:
             return self._members_page(ctx, group, 400, ctx.t("Choose a role from the list."))
         except CercleError as exc:
             # The number is not put back in the form: it is never echoed into a page.
-            return self._members_page(ctx, group, 400, exc.safe_message)
+            return self._members_page(ctx, group, 400, _said(ctx, exc))
         return _back(f"/groups/{group.id}/members", "enrolled")
 
     async def remove(self, ctx: Ctx) -> Response:
@@ -766,7 +772,7 @@ class Console:
         except ValueError:
             return self._invites_page(ctx, group, 400, ctx.t("Choose a role from the list."))
         except CercleError as exc:
-            return self._invites_page(ctx, group, 400, exc.safe_message)
+            return self._invites_page(ctx, group, 400, _said(ctx, exc))
         s = self.app.settings
         numbers = [
             (name, spoken(number))
@@ -791,7 +797,7 @@ class Console:
                 self.app.relay, int(ctx.request.path_params["iid"]), group.name
             )
         except CercleError as exc:
-            return self._invites_page(ctx, group, 400, exc.safe_message)
+            return self._invites_page(ctx, group, 400, _said(ctx, exc))
         return _back(f"/groups/{group.id}/invites", "revoked")
 
     # --- deny list, audit, health ------------------------------------------------------------
@@ -816,14 +822,14 @@ class Console:
         except ValueError:
             return self._bans_page(ctx, 400, ctx.t("Choose a reason from the list."))
         except CercleError as exc:
-            return self._bans_page(ctx, 400, exc.safe_message)
+            return self._bans_page(ctx, 400, _said(ctx, exc))
         return _back("/bans", "banned")
 
     async def unban_number(self, ctx: Ctx) -> Response:
         try:
             lifted = self.app.relay.unban_number(ctx.form.get("number", ""))
         except CercleError as exc:
-            return self._bans_page(ctx, 400, exc.safe_message)
+            return self._bans_page(ctx, 400, _said(ctx, exc))
         if not lifted:
             return self._bans_page(ctx, 400, ctx.t("That number is not banned."))
         return _back("/bans", "unbanned")

@@ -84,3 +84,13 @@ def test_banning_a_member_keeps_their_number_out_without_showing_it(desk: Desk) 
     with Session(desk.app.engine) as s:
         actions = [(e.actor, e.action) for e in s.exec(select(AuditEvent)).all()]
     assert ("staff:marie", "ban") in actions and ("staff:marie", "ban_blocked") in actions
+
+
+def test_errors_from_the_core_are_in_the_staff_members_language(desk: Desk) -> None:
+    desk.app.relay.create_group(GroupSettings("mardi"))
+    desk.sign_in("marie", StaffRole.ADMIN, lang="fr")
+
+    answer = desk.post("/staff/groups/1/members", number="555-0142", role="member")
+
+    assert answer.status_code == 400
+    assert "Ce numéro de téléphone n’est pas valide." in answer.text
