@@ -94,3 +94,27 @@ def test_a_staff_member_runs_a_group_in_english(live: Live, page_factory: Any) -
 
 def test_a_staff_member_runs_a_group_in_french_on_a_phone(live: Live, page_factory: Any) -> None:
     staff_flow(live, page_factory(390, 844, "fr-CA"), "fr", "+15145550143")
+
+
+def test_the_other_pages_are_accessible_and_keyboard_first(live: Live, page_factory: Any) -> None:
+    from relay.messages import Channel
+    from relay.models import Role
+    from relay.service import GroupSettings
+
+    live.app.relay.create_group(GroupSettings("mardi", lang="en"))
+    live.app.relay.enroll("+15145550144", "mardi", Role.MEMBER, "en", Channel.SMS)
+    _, output = invoke("staff", "add", "ana", "--role", "admin", "--lang", "en")
+    page = page_factory()
+    page.goto(next(w for w in output.split() if "/staff/setup/" in w))
+    page.get_by_role("button", name="Create my passkey").click()
+    page.wait_for_url(re.compile(r"/staff/groups$"))
+
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    for path in ("/staff/groups/1/invites", "/staff/groups/1/close", "/staff/bans"):
+        page.goto(live.base + path)
+        assert_accessible(page)
+    page.goto(live.base + "/staff/groups/1/members")
+    page.get_by_role("button", name=re.compile("Show the number of")).click()
+    assert page.get_by_text("+15145550144").is_visible()
+    assert_accessible(page)
