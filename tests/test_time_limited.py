@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from relay.admin.groups import set_end, set_schedule
+from relay.admin.jobs import run_due
 from relay.errors import CercleError
-from relay.group_admin import set_end, set_schedule
-from relay.jobs import run_due
-from relay.models import Group, Member, MemberState
+from relay.storage.models import Group, Member, MemberState
 from tests.room import Room
 
 
