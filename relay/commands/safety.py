@@ -1,9 +1,9 @@
 """Handlers for the commands of issue 7: open hours, invites, decisions, exit word, reminders,
-stats. Their rows are in :data:`relay.commands.COMMANDS`.
+stats. Each registers its row of the command table (:mod:`relay.commands.table`).
 
-Like every handler they only read their :class:`~relay.commands.Context` and return an
-:class:`~relay.outcome.Outcome`. What depends on stored rows (the schedule, held messages,
-invites) is a :class:`~relay.outcome.Deferred` effect, run by the service in the same
+Like every handler they only read their :class:`~relay.core.handlers.Context` and return an
+:class:`~relay.core.outcome.Outcome`. What depends on stored rows (the schedule, held messages,
+invites) is a :class:`~relay.core.outcome.Deferred` effect, run by the service in the same
 transaction.
 """
 
@@ -13,29 +13,41 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, func, select
 
-from relay.commands.table import COMMANDS, Context, Refusal, UsageError, display_name, member_id
+from relay.core.handlers import (
+    Context,
+    Refusal,
+    UsageError,
+    command,
+    display_name,
+    member_id,
+    registered,
+)
 from relay.core.outcome import Audit, Deferred, Outcome, Remove, Reply, Store, ToGroup
-from relay.core.words import ANSWER_WORD, JOIN_WORD, CommandWord, when
+from relay.core.words import ANSWER_WORD, JOIN_WORD, CommandWord
 from relay.groups import invites, policy, schedule
 from relay.groups.policy import fold
+from relay.groups.schedule import when
 from relay.language.durations import parse_duration
 from relay.language.i18n import Joined, Raw, Renderable, T
 from relay.safety import guards as safety
-from relay.storage.models import GroupPolicy, HeldMessage, Member, MemberState
+from relay.storage.models import GroupPolicy, HeldMessage, Member, MemberState, Role
 
 _ON = {"on", "oui", "yes", "activer", "active"}
 _OFF = {"off", "non", "no", "desactiver", "none", "aucun"}
+
+
 # Words an exit word must not be: they have other uses, or are sent without thinking.
-_NOT_EXIT_WORDS = (
-    {fold(w) for c in COMMANDS for w in c.words.values()}
-    | {fold(w) for w in (*ANSWER_WORD.values(), *JOIN_WORD.values())}
-    | {"agree", "iagree", "accepte", "jaccepte", "accept", "daccord"}
-    | {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "start", "unstop", "info"}
-    | {"yes", "oui", "non", "merci", "thanks", "thank", "bonjour", "hello", "salut", "allo"}
-    | {"okay", "help", "aide"}
-    | _ON
-    | _OFF
-)
+def _not_exit_words() -> set[str]:
+    return (
+        {fold(w) for c in registered() for w in c.words.values()}
+        | {fold(w) for w in (*ANSWER_WORD.values(), *JOIN_WORD.values())}
+        | {"agree", "iagree", "accepte", "jaccepte", "accept", "daccord"}
+        | {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "start", "unstop", "info"}
+        | {"yes", "oui", "non", "merci", "thanks", "thank", "bonjour", "hello", "salut", "allo"}
+        | {"okay", "help", "aide"}
+        | _ON
+        | _OFF
+    )
 
 
 def _policy(st: Store) -> GroupPolicy:
@@ -119,16 +131,13 @@ def _duration_arg(ctx: Context) -> int | None:
     return seconds
 
 
-def cmd_open(ctx: Context) -> Outcome:
-    """Open the group by hand, until the next scheduled start or end, or for a while."""
-    return Outcome.of(_set_open(True, _duration_arg(ctx)))
-
-
-def cmd_close(ctx: Context) -> Outcome:
-    """Close the group by hand, until the next scheduled start or end, or for a while."""
-    return Outcome.of(_set_open(False, _duration_arg(ctx)))
-
-
+@command(
+    "schedule",
+    {"en": "schedule", "fr": "horaire"},
+    Role.MEMBER,
+    T("/schedule"),
+    T("when the group meets, and whether it is open now"),
+)
 def cmd_schedule(ctx: Context) -> Outcome:
     """When the group meets, and whether it is open now."""
 
@@ -159,6 +168,13 @@ def cmd_schedule(ctx: Context) -> Outcome:
 # --- reminders -------------------------------------------------------------------------------
 
 
+@command(
+    "reminders",
+    {"en": "reminders", "fr": "rappels"},
+    Role.MEMBER,
+    T("/reminders on|off"),
+    T("a message 30 minutes before each session"),
+)
 def cmd_reminders(ctx: Context) -> Outcome:
     """Turn the reminder before each session on or off."""
     arg = fold(ctx.args)
@@ -189,6 +205,14 @@ def cmd_reminders(ctx: Context) -> Outcome:
 # --- exit word -------------------------------------------------------------------------------
 
 
+@command(
+    "exitword",
+    {"en": "exitword", "fr": "motdesortie"},
+    Role.MEMBER,
+    T("/exitword WORD"),
+    T("a private word that, sent on its own, removes you at once and deletes your data"),
+    before_consent=True,
+)
 def cmd_exitword(ctx: Context) -> Outcome:
     """Choose a private word that, sent on its own, removes you at once."""
     arg = ctx.args.strip()
@@ -199,7 +223,7 @@ def cmd_exitword(ctx: Context) -> Outcome:
     key = safety.exit_word_key(arg)
     if key is None:
         raise Refusal(T("An exit word is a single word of 3 to 32 letters or digits."))
-    if key in _NOT_EXIT_WORDS:
+    if key in _not_exit_words():
         raise Refusal(
             T(
                 "That word has another use or is too common; choose one you would never send "
@@ -264,9 +288,43 @@ def _show_exit_word(st: Store) -> Outcome:
     )
 
 
+# --- opening and closing now ----------------------------------------------------------------
+
+
+@command(
+    "open",
+    {"en": "open", "fr": "ouvrir"},
+    Role.FACILITATOR,
+    T("/open [duration]"),
+    T("open the group now, until the next scheduled start or end, or for a while"),
+)
+def cmd_open(ctx: Context) -> Outcome:
+    """Open the group by hand, until the next scheduled start or end, or for a while."""
+    return Outcome.of(_set_open(True, _duration_arg(ctx)))
+
+
+@command(
+    "close",
+    {"en": "close", "fr": "fermer"},
+    Role.FACILITATOR,
+    T("/close [duration]"),
+    T("close the group now, until the next scheduled start or end, or for a while"),
+)
+def cmd_close(ctx: Context) -> Outcome:
+    """Close the group by hand, until the next scheduled start or end, or for a while."""
+    return Outcome.of(_set_open(False, _duration_arg(ctx)))
+
+
 # --- invites and decisions -------------------------------------------------------------------
 
 
+@command(
+    "invite",
+    {"en": "invite", "fr": "inviter"},
+    Role.FACILITATOR,
+    T("/invite [valid for, e.g. 48h]"),
+    T("a one-time code a vetted person texts to join"),
+)
 def cmd_invite(ctx: Context) -> Outcome:
     """A one-time code a vetted person texts to join, valid 48 hours unless told otherwise."""
     seconds = (
@@ -295,6 +353,13 @@ def cmd_invite(ctx: Context) -> Outcome:
     return Outcome.of(Deferred(work))
 
 
+@command(
+    "approve",
+    {"en": "approve", "fr": "approuver"},
+    Role.FACILITATOR,
+    T("/approve NAME"),
+    T("let a newcomer in, or send their held messages to the group"),
+)
 def cmd_approve(ctx: Context) -> Outcome:
     """Let a newcomer in, or send a member's held messages to the group."""
     target, _ = ctx.split_target()
@@ -311,6 +376,13 @@ def cmd_approve(ctx: Context) -> Outcome:
     return Outcome.of(Deferred(work))
 
 
+@command(
+    "reject",
+    {"en": "reject", "fr": "refuser"},
+    Role.FACILITATOR,
+    T("/reject NAME"),
+    T("turn a newcomer away, or delete their held messages"),
+)
 def cmd_reject(ctx: Context) -> Outcome:
     """Turn a newcomer away, or drop a member's held messages."""
     target, _ = ctx.split_target()
@@ -339,6 +411,13 @@ def cmd_reject(ctx: Context) -> Outcome:
 # --- stats -----------------------------------------------------------------------------------
 
 
+@command(
+    "stats",
+    {"en": "stats", "fr": "stats"},
+    Role.FACILITATOR,
+    T("/stats"),
+    T("messages held, muted or rate-limited lately, and what waits now"),
+)
 def cmd_stats(ctx: Context) -> Outcome:
     """Counts of messages that were held, muted or rate-limited, and what waits now."""
 

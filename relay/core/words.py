@@ -7,12 +7,8 @@ a command word inside them must be a renderable too, not the sender's word.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from relay.commands.table import COMMANDS_BY_NAME
-from relay.groups.schedule import LocalTime
-from relay.language.i18n import T
+from relay.core.handlers import named
 
 # The one-word answer that sends a message held outside open hours to the staff instead.
 ANSWER_WORD = {"en": "STAFF", "fr": "EQUIPE"}
@@ -28,7 +24,7 @@ class CommandWord:
 
     def render(self, lang: str) -> str:
         """``/approve`` in English, ``/approuver`` in French."""
-        return "/" + COMMANDS_BY_NAME[self.name].words[lang]
+        return "/" + named(self.name).words[lang]
 
 
 @dataclass(frozen=True)
@@ -43,8 +39,3 @@ class Word:
     def render(self, lang: str) -> str:
         """The word in ``lang``."""
         return self.words.get(lang, self.words["en"])
-
-
-def when(at: datetime, tz: ZoneInfo) -> T:
-    """A day and time, e.g. *Tuesday, January 13 at 7:00 PM* / *mardi 13 janvier à 19 h 00*."""
-    return T("{day} at {time}", day=LocalTime(at, tz, "day"), time=LocalTime(at, tz, "time"))

@@ -23,7 +23,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col, select
 
-from relay.commands.table import display_name
+from relay.core.handlers import display_name
 from relay.core.outcome import Audit, Outcome, Reply, Store
 from relay.core.words import JOIN_WORD, CommandWord
 from relay.delivery.outbox import ADDRESS_CONTEXT, UUID_CONTEXT, OutboxWriter

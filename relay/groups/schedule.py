@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.dates import format_date, format_time, get_day_names
 
 from relay.errors import CercleError
+from relay.language.i18n import T
 from relay.storage.models import GroupPolicy
 
 DAYS: dict[str, int] = {
@@ -265,3 +266,8 @@ class ClockTime:
     def render(self, lang: str) -> str:
         """*7:00 PM* / *19 h 00*."""
         return _time(self.at, lang)
+
+
+def when(at: datetime, tz: ZoneInfo) -> T:
+    """A day and time, e.g. *Tuesday, January 13 at 7:00 PM* / *mardi 13 janvier à 19 h 00*."""
+    return T("{day} at {time}", day=LocalTime(at, tz, "day"), time=LocalTime(at, tz, "time"))

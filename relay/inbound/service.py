@@ -21,7 +21,8 @@ from sqlmodel import Session, col, select
 
 from relay.clock import Clock
 from relay.commands import table as commands
-from relay.commands.table import Context, Refusal, UsageError, display_name
+from relay.core import handlers
+from relay.core.handlers import Context, Refusal, UsageError, display_name
 from relay.core.outcome import (
     Audit,
     Ban,
@@ -73,7 +74,7 @@ log = logging.getLogger(__name__)
 AGREE_WORD = {"en": "AGREE", "fr": "ACCEPTE"}
 _AGREE_KEYS = {"agree", "iagree", "accepte", "jaccepte", "accept", "daccord"}
 DEDUP_TTL = timedelta(days=2)
-MAX_TEXT = commands.MAX_TEXT
+MAX_TEXT = handlers.MAX_TEXT
 # Bidirectional overrides and isolates could make "Willow: …" display as someone else's name.
 _BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 
@@ -199,7 +200,7 @@ class Relay:
         """Create a group; its name is what admins type, members never see it unless told."""
         if settings.lang not in LANGS:
             raise CercleError(f"Language must be one of: {', '.join(LANGS)}.")
-        if not commands.MIN_TIMER <= settings.timer_seconds <= commands.MAX_TIMER:
+        if not handlers.MIN_TIMER <= settings.timer_seconds <= handlers.MAX_TIMER:
             raise CercleError("The timer must be between 1 minute and 12 weeks.")
         name = settings.name.strip()
         if not name or len(name) > 64:
@@ -557,7 +558,7 @@ def _removed_by_organization(member: Member, audit: Audit) -> Outcome:
     message, a notice to the group, and the audit entry."""
     return Outcome.of(
         Remove(
-            commands.member_id(member),
+            handlers.member_id(member),
             T(
                 "The organization has removed you from the group. Your number and your data have "
                 "been deleted."
@@ -876,7 +877,7 @@ class _Handling:
                             "Thank you. You are now in the group as {name}. Send {help} to see "
                             "what you can do.",
                             name=display_name(m),
-                            help=Raw("/" + commands.COMMANDS_BY_NAME["help"].words[m.lang]),
+                            help=Raw("/" + handlers.named("help").words[m.lang]),
                         )
                     ),
                     ToGroup(T("{name} has joined the group.", name=display_name(m)), exclude=m.id),
@@ -894,7 +895,7 @@ class _Handling:
         cmd = commands.lookup(parsed.word, m, consented=consented)
         if cmd is None:
             near = commands.suggest(parsed.word, m, consented=consented)
-            help_word = Raw("/" + commands.COMMANDS_BY_NAME["help"].words[m.lang])
+            help_word = Raw("/" + handlers.named("help").words[m.lang])
             text = (
                 T(
                     "Unknown command. Did you mean {suggestion}? Send {help} for the list.",
@@ -1013,7 +1014,7 @@ class _Handling:
                         T(
                             "You are paused, so your message was not sent to the group. "
                             "Send {resume} to come back.",
-                            resume=Raw("/" + commands.COMMANDS_BY_NAME["resume"].words[m.lang]),
+                            resume=Raw("/" + handlers.named("resume").words[m.lang]),
                         )
                     )
                 )
@@ -1030,7 +1031,7 @@ class _Handling:
                             "group. You can write again in {duration}. You can still reach the "
                             "facilitators with {staff}.",
                             duration=describe(max(left, 60)),
-                            staff=Raw("/" + commands.COMMANDS_BY_NAME["staff"].words[m.lang]),
+                            staff=Raw("/" + handlers.named("staff").words[m.lang]),
                         )
                     )
                 )

@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlmodel import Session, col, select
 
-from relay.commands.table import display_name
+from relay.core.handlers import display_name
 from relay.core.outcome import Audit, Outcome, Remove, Reply, Store, ToGroup, ToMember, ToStaff
-from relay.core.words import ANSWER_WORD, CommandWord, Word, when
+from relay.core.words import ANSWER_WORD, CommandWord, Word
 from relay.delivery.outbox import OutboxWriter, open_payload, seal_payload
 from relay.groups import policy, schedule
 from relay.groups.invites import normalize_code, parse_join
 from relay.groups.policy import Tally, fold
+from relay.groups.schedule import when
 from relay.language.i18n import LANGS, TN, Joined, Raw, Renderable, T
 from relay.language.texts import ConfigText
 from relay.messages import Inbound, InboundKind
