@@ -15,10 +15,10 @@ from cercle.settings import Settings
 from relay.clock import Clock, SystemClock
 from relay.delivery.pacing import Pace
 from relay.delivery.sender import Deliverer, DeliveryPolicy
-from relay.inbound.service import Relay
 from relay.language.texts import Texts, default_config_dir
 from relay.messages import Channel
 from relay.safety.flood import FloodLimit
+from relay.service.relay import Relay
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import make_engine
 from relay.transport import Transport

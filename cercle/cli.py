@@ -22,10 +22,10 @@ from cercle.bootstrap import App, bootstrap
 from cercle.logs import configure_logging
 from cercle.settings import Settings, SettingsError
 from relay.errors import CercleError
-from relay.inbound.service import GroupSettings
 from relay.language.durations import parse_duration
 from relay.messages import Channel
 from relay.phone import mask
+from relay.service.relay import GroupSettings
 from relay.storage.crypto import generate_key
 from relay.storage.engine import transaction, upgrade
 from relay.storage.models import AuditEvent, Group, Member, MemberState, Role
@@ -569,7 +569,7 @@ def _apply_group_options(
     require_approval: bool,
     exit_word: str | None,
 ) -> None:
-    from relay.admin import groups as group_admin
+    from relay.service import groups as group_admin
 
     default_tz = app.settings.timezone
     if specs or tz:
@@ -604,7 +604,7 @@ def group_schedule(
     as_json: JsonOpt = False,
 ) -> None:
     """Show or change a group's weekly sessions (outside them, members' messages wait)."""
-    from relay.admin import groups as group_admin
+    from relay.service import groups as group_admin
 
     with wired() as app:
         if add or remove or clear or always_open or tz:
@@ -633,7 +633,7 @@ def group_end(
     never: Annotated[bool, typer.Option("--never", help="Open-ended again")] = False,
 ) -> None:
     """Make a group time-limited: notices a week and a day before, then it closes."""
-    from relay.admin import groups as group_admin
+    from relay.service import groups as group_admin
 
     last_day = _date_option(on, "--on") if on else None
     with wired() as app:
@@ -686,7 +686,7 @@ def group_safety(
 ) -> None:
     """Show or change admission and safety choices: approval, pre-moderation, exit word,
     alerts."""
-    from relay.admin import groups as group_admin
+    from relay.service import groups as group_admin
 
     with wired() as app:
         choices = group_admin.SafetyChoices(
@@ -729,7 +729,7 @@ def invite_create(
     """Make a one-time code; give it privately to a vetted person, who texts JOIN <code>."""
     from datetime import timedelta
 
-    from relay.admin import groups as group_admin
+    from relay.service import groups as group_admin
 
     seconds = parse_duration(expires)
     if seconds is None:

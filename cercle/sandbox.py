@@ -22,12 +22,12 @@ from rich.console import Console
 from bots.sandbox.transport import LoopbackTransport
 from cercle.bootstrap import App, bootstrap
 from cercle.settings import Secret, Settings
-from relay.admin.jobs import run_due
 from relay.clock import SystemClock
 from relay.errors import CercleError
-from relay.inbound.service import GroupSettings
 from relay.language.durations import parse_duration
 from relay.messages import Channel, Inbound, Sender
+from relay.service.jobs import run_due
+from relay.service.relay import GroupSettings
 from relay.storage.crypto import generate_key
 from relay.storage.engine import upgrade
 from relay.storage.models import Role

@@ -12,10 +12,10 @@ import anyio
 
 from cercle.bootstrap import App
 from cercle.providers import purge_twilio_records, signal_receiver
-from relay.admin.jobs import run_due
 from relay.delivery.lease import hold_lease, lease_name
 from relay.errors import DeliveryError
 from relay.privacy import retention
+from relay.service.jobs import run_due
 
 log = logging.getLogger(__name__)
 

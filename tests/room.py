@@ -21,9 +21,10 @@ import anyio
 from bots.sandbox.transport import Delivered, LoopbackTransport
 from relay.clock import FakeClock
 from relay.delivery.sender import Deliverer, DeliveryPolicy
-from relay.inbound.service import GroupSettings, Relay, Result
+from relay.inbound.turn import Result
 from relay.language.texts import Texts
 from relay.messages import Attachment, Channel, Inbound, InboundKind, Mention, Reaction, Sender
+from relay.service.relay import GroupSettings, Relay
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import make_engine, upgrade
 from relay.storage.models import Member, Role

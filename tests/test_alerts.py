@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from relay.admin.groups import SafetyChoices, set_safety
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from relay.safety.alerts import matches
+from relay.service.groups import SafetyChoices, set_safety
 from relay.storage.models import AuditEvent
 from tests.room import CONFIG, Room
 

@@ -11,7 +11,7 @@ from PIL import Image
 from sqlmodel import Session, col, func, select
 
 from bots.signal.envelope import ParsedMessage, parse_envelope
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from relay.messages import Channel, InboundKind
 from relay.privacy.retention import RetentionPolicy, purge
 from relay.storage.models import (

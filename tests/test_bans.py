@@ -8,8 +8,9 @@ import pytest
 from sqlmodel import Session, select
 
 from relay.errors import CercleError
-from relay.inbound.service import GroupSettings, Result
+from relay.inbound.turn import Result
 from relay.messages import Channel
+from relay.service.relay import GroupSettings
 from relay.storage.models import AuditEvent, Ban, Member, MemberState, Role
 from tests.room import Room
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from relay.storage.models import MemberState
 from tests.room import Room
 

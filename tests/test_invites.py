@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from relay.admin.groups import SafetyChoices, create_invite, set_safety
 from relay.groups import invites
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from relay.messages import Channel, Inbound, Sender
+from relay.service.groups import SafetyChoices, create_invite, set_safety
 from relay.storage.models import AuditEvent, Invite, JoinAttempt, MemberState, Role
 from tests.room import Person, Room
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from relay.errors import Reason, RetryableError
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from relay.storage.models import Member, MemberState
 from tests.room import Room
 

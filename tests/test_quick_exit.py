@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from relay.admin.groups import SafetyChoices, set_safety
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from relay.messages import Channel
+from relay.service.groups import SafetyChoices, set_safety
 from relay.storage.models import AuditEvent, MemberSafety, MemberState
 from tests.room import Room
 

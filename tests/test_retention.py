@@ -15,7 +15,7 @@ from sqlmodel import Session, col, func, select
 
 from relay.delivery.lease import try_acquire
 from relay.errors import IdentityChangedError, Reason, RetryableError
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from relay.messages import Channel
 from relay.privacy.retention import Kind, PurgeReport, RetentionPolicy, purge
 from relay.storage.models import (
@@ -314,7 +314,7 @@ async def test_the_worker_runs_the_retention_jobs_under_a_lease(tmp_path: Path) 
     from cercle.bootstrap import bootstrap
     from cercle.settings import Secret, Settings
     from cercle.worker import worker_loops
-    from relay.inbound.service import GroupSettings
+    from relay.service.relay import GroupSettings
     from relay.storage.crypto import generate_key
     from relay.storage.engine import transaction, upgrade
     from relay.storage.models import Role

@@ -6,7 +6,7 @@ import io
 
 from PIL import Image
 
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from relay.messages import InboundKind
 from tests.room import Room
 

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay.admin.groups import set_schedule
-from relay.admin.jobs import run_due
 from relay.errors import CercleError
 from relay.groups.schedule import Schedule, Slot, is_open, parse_schedule
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
+from relay.service.groups import set_schedule
+from relay.service.jobs import run_due
 from relay.storage.models import GroupPolicy
 from tests.room import Room
 

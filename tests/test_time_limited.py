@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from relay.admin.groups import set_end, set_schedule
-from relay.admin.jobs import run_due
 from relay.errors import CercleError
+from relay.service.groups import set_end, set_schedule
+from relay.service.jobs import run_due
 from relay.storage.models import Group, Member, MemberState
 from tests.room import Room
 

@@ -1,7 +1,7 @@
 """What handlers return: messages to send and state to change, applied in one place.
 
 A command handler never writes to the database or sends anything. It returns an
-:class:`Outcome`; :mod:`relay.service` applies its effects, in order, in the same transaction
+:class:`Outcome`; :mod:`relay.inbound.apply` applies its effects, in order, in the same transaction
 as the inbound record and the outbox rows.
 """
 
@@ -17,8 +17,10 @@ from relay.language.i18n import Renderable
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from relay.clock import Clock
     from relay.delivery.outbox import OutboxWriter
-    from relay.inbound.service import Relay
+    from relay.language.texts import Texts
+    from relay.storage.crypto import DataKeys
     from relay.storage.models import Group, Member
 
 
@@ -126,11 +128,73 @@ class Audit:
     detail: str | None = None
 
 
+class Service(Protocol):
+    """The relay service as handlers, guards and the inbound path see it.
+
+    :class:`relay.service.relay.Relay` implements it; it is declared here so that no package
+    below the service has to import it.
+    """
+
+    @property
+    def keys(self) -> DataKeys:
+        """Seals and hashes identifiers."""
+        ...
+
+    @property
+    def clock(self) -> Clock:
+        """The time."""
+        ...
+
+    @property
+    def texts(self) -> Texts:
+        """The organization's texts (agreements, resources, consent)."""
+        ...
+
+    @property
+    def org_name(self) -> str:
+        """The organization's name, as members see it."""
+        ...
+
+    def address_hash(self, address: str) -> str:
+        """The lookup hash of a number (or any channel address)."""
+        ...
+
+    def uuid_hash(self, uuid: str) -> str:
+        """The lookup hash of a Signal UUID."""
+        ...
+
+    def find_member(
+        self, session: Session, channel: str, address: str | None, uuid: str | None
+    ) -> Member | None:
+        """The enrolled, not removed member with this UUID or number on ``channel``."""
+        ...
+
+    def uuid_differs(self, member: Member, uuid: str | None) -> bool:
+        """Whether ``uuid`` is another Signal account than the one ``member`` is known by."""
+        ...
+
+    def address_of(self, member: Member) -> str | None:
+        """``member``'s number, or their Signal UUID if that is all we have."""
+        ...
+
+    def delivery_address(self, member: Member) -> str | None:
+        """Where to send to ``member``."""
+        ...
+
+    def members_of(self, s: Session, group: Group) -> list[Member]:
+        """Every member of ``group`` who is not removed."""
+        ...
+
+    def send_consent(self, writer: OutboxWriter, group: Group, member: Member) -> None:
+        """Queue the consent texts for ``member``."""
+        ...
+
+
 class Store(Protocol):
     """What deferred work may use: the transaction and the group it applies to."""
 
     @property
-    def relay(self) -> Relay:
+    def relay(self) -> Service:
         """The service (keys, texts, clock)."""
         ...
 

@@ -18,12 +18,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 from sqlmodel import Session, col
 
+from relay.clock import Clock
 from relay.delivery.outbox import ADDRESS_CONTEXT, NOTIFY_CHANNEL, open_payload, watch_outbox
 from relay.delivery.pacing import Pace, Pacer
 from relay.errors import (
@@ -35,7 +36,6 @@ from relay.errors import (
     RecipientGoneError,
     RetryableError,
 )
-from relay.inbound.service import Relay
 from relay.messages import Attachment, Channel, Outgoing, QuoteOut, SendReceipt
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import is_postgres, transaction
@@ -140,12 +140,40 @@ class _Bell:
                 tg.start_soon(until, self._event)
 
 
+class Service(Protocol):
+    """What the sender needs of the relay service (:class:`relay.service.relay.Relay`):
+    where a member is reached, and whom to tell when a message fails for good."""
+
+    @property
+    def engine(self) -> Engine:
+        """The database."""
+        ...
+
+    @property
+    def keys(self) -> DataKeys:
+        """Opens sealed addresses and payloads."""
+        ...
+
+    @property
+    def clock(self) -> Clock:
+        """The time."""
+        ...
+
+    def delivery_address(self, member: Member) -> str | None:
+        """Where to send to ``member``."""
+        ...
+
+    def report_failure(self, recipient_id: int, reason: Reason) -> None:
+        """Tell the recipient's group staff that a message could not reach them."""
+        ...
+
+
 class Deliverer:
     """Sends what the outbox holds through the transports this process has."""
 
     def __init__(
         self,
-        relay: Relay,
+        relay: Service,
         transports: Mapping[Channel, Transport],
         policy: DeliveryPolicy | None = None,
         worker_id: str | None = None,

@@ -17,14 +17,13 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import update
 from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col, select
 
 from relay.core.handlers import display_name
-from relay.core.outcome import Audit, Outcome, Reply, Store
+from relay.core.outcome import Audit, Outcome, Reply, Service, Store
 from relay.core.words import JOIN_WORD, CommandWord
 from relay.delivery.outbox import ADDRESS_CONTEXT, UUID_CONTEXT, OutboxWriter
 from relay.errors import CercleError
@@ -37,9 +36,6 @@ from relay.messages import Channel, Inbound, InboundKind
 from relay.storage.crypto import DataKeys
 from relay.storage.models import AuditEvent, Group, Invite, JoinAttempt, Member, MemberState, Role
 from relay.storage.models import Inbound as InboundRow
-
-if TYPE_CHECKING:
-    from relay.inbound.service import Relay
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +151,7 @@ def _over(s: Session, key: str, now: datetime, limit: int) -> bool:
     return row is not None and now - row.window_start < ATTEMPT_WINDOW and row.count >= limit
 
 
-def try_join(relay: Relay, s: Session, ib: Inbound, dedup: str, now: datetime) -> str | None:
+def try_join(relay: Service, s: Session, ib: Inbound, dedup: str, now: datetime) -> str | None:
     """Handle a message from an unknown sender that may be ``JOIN <code>``.
 
     Returns ``None`` when it is not a JOIN at all (the caller drops it as usual),
@@ -211,7 +207,7 @@ def try_join(relay: Relay, s: Session, ib: Inbound, dedup: str, now: datetime) -
 
 
 def _enroll(
-    relay: Relay,
+    relay: Service,
     s: Session,
     ib: Inbound,
     dedup: str,
@@ -224,7 +220,7 @@ def _enroll(
     address, uuid = ib.sender.address, ib.sender.uuid
     group_policy = policy.policy_of(s, group.id)
     waits = group_policy is not None and group_policy.require_approval
-    taken = {m.name_key for m in relay._roster(s, group) if m.name_key}
+    taken = {m.name_key for m in relay.members_of(s, group) if m.name_key}
     pseudonym = assign(taken)
     assert group.id is not None  # noqa: S101 - a stored group has an id
     member = Member(
@@ -250,7 +246,7 @@ def _enroll(
     name = display_name(member)
     staff = [
         m
-        for m in relay._roster(s, group)
+        for m in relay.members_of(s, group)
         if m.state == MemberState.ACTIVE and Role(m.role).is_staff
     ]
     if waits:
@@ -272,7 +268,7 @@ def _enroll(
             ),
         )
     else:
-        relay._send_consent(writer, group, member)
+        relay.send_consent(writer, group, member)
         writer.fan_out(
             staff,
             T(
@@ -308,7 +304,7 @@ def admit(st: Store, member: Member) -> Outcome:
     """A facilitator approved a newcomer who came with a code: send them the welcome."""
     member.state = MemberState.INVITED
     st.s.add(member)
-    st.relay._send_consent(st.writer, st.group, member)
+    st.relay.send_consent(st.writer, st.group, member)
     return Outcome.of(
         Reply(
             T(

@@ -22,12 +22,22 @@ import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
 
 from relay.core.handlers import display_name
-from relay.core.outcome import Audit, Outcome, Remove, Reply, Store, ToGroup, ToMember, ToStaff
+from relay.core.outcome import (
+    Audit,
+    Outcome,
+    Remove,
+    Reply,
+    Service,
+    Store,
+    ToGroup,
+    ToMember,
+    ToStaff,
+)
 from relay.core.words import ANSWER_WORD, CommandWord, Word
 from relay.delivery.outbox import OutboxWriter, open_payload, seal_payload
 from relay.groups import policy, schedule
@@ -48,9 +58,6 @@ from relay.storage.models import (
     OutboxBody,
     Role,
 )
-
-if TYPE_CHECKING:
-    from relay.inbound.service import Relay
 
 # A message held outside open hours can be sent to staff for this long, then it is deleted.
 CLOSED_HOLD = timedelta(minutes=15)
@@ -122,7 +129,7 @@ class Turn(Protocol):
         ...
 
     @property
-    def relay(self) -> Relay:
+    def relay(self) -> Service:
         """The service (keys, texts)."""
         ...
 

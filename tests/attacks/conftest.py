@@ -24,8 +24,8 @@ from cercle.bootstrap import App, bootstrap
 from cercle.logs import QUIET, configure_logging
 from cercle.settings import Settings
 from cercle.web import create_app
-from relay.inbound.service import GroupSettings
 from relay.messages import Channel
+from relay.service.relay import GroupSettings
 from relay.storage.crypto import generate_key
 from relay.storage.engine import upgrade
 from relay.storage.models import Role

@@ -35,7 +35,7 @@ from bots.sms.webhook import (
 from relay.commands.table import COMMANDS
 from relay.errors import CercleError
 from relay.inbound.mentions import PLACEHOLDER, rewrite
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from relay.messages import Channel, Mention, Sender
 from relay.phone import mask, normalize
 from relay.safety.flood import FloodLimit

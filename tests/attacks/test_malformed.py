@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from relay.messages import Channel, Inbound, InboundKind, Mention, Sender
 from tests.attacks.conftest import Desk
 from tests.e2e.test_mixed_group import (

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from relay.inbound.media import MAX_PIXELS, UnsupportedMedia, sanitize
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from relay.messages import Attachment
 from tests.room import Room
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from relay.commands.table import COMMANDS
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from tests.attacks.conftest import Desk, row_counts
 from tests.room import Person, Room
 

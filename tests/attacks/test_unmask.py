@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from relay.language.names import PSEUDONYMS
 from relay.language.pseudonyms import assign, fold
 from relay.messages import InboundKind, Mention, Reaction

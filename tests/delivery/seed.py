@@ -16,9 +16,9 @@ from sqlmodel import Session, col, select
 
 from relay.clock import Clock, FakeClock
 from relay.delivery.outbox import ADDRESS_CONTEXT, OutboxWriter
-from relay.inbound.service import Relay
 from relay.language.i18n import Raw
 from relay.language.texts import Texts
+from relay.service.relay import Relay
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import transaction
 from relay.storage.models import Group, Member, MemberState, Outbox, Role

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from relay.inbound.service import Result
+from relay.inbound.turn import Result
 from relay.storage.models import FloodWindow
 from tests.room import Room
 

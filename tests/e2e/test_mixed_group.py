@@ -23,8 +23,8 @@ from cercle.bootstrap import App, bootstrap
 from cercle.providers import purge_twilio_records, signal_receiver
 from cercle.settings import Settings
 from cercle.web import create_app
-from relay.inbound.service import GroupSettings
 from relay.messages import Channel
+from relay.service.relay import GroupSettings
 from relay.storage.crypto import generate_key
 from relay.storage.engine import upgrade
 from relay.storage.models import MemberState, Role

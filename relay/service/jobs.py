@@ -20,9 +20,9 @@ from sqlmodel import Session, col, select
 from relay.delivery.outbox import OutboxWriter
 from relay.errors import CercleError
 from relay.groups import policy, schedule
-from relay.inbound.service import Relay
 from relay.language.durations import describe
 from relay.language.i18n import T
+from relay.service.relay import Relay
 from relay.storage.engine import transaction
 from relay.storage.models import (
     Group,

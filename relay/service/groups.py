@@ -13,8 +13,8 @@ from sqlmodel import Session
 
 from relay.errors import CercleError
 from relay.groups import invites, policy, schedule
-from relay.inbound.service import Relay
 from relay.safety.guards import exit_word_key
+from relay.service.relay import Relay
 from relay.storage.engine import transaction
 from relay.storage.models import AuditEvent, Group, GroupPolicy, Role
 
