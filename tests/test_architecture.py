@@ -32,6 +32,26 @@ FORBIDDEN_IN_RELAY = {
 }
 
 
+# relay/'s packages from the bottom up: each may import only those below it (the modules
+# directly in relay/, the contract adapters speak, may also import each other). A new
+# package goes in the layer that matches what it imports; docs/architecture.md draws this.
+LAYERS: tuple[frozenset[str], ...] = tuple(
+    frozenset(f"relay.{name}" for name in layer.split())
+    for layer in (
+        "errors clock messages transport phone",
+        "language",
+        "storage",
+        "delivery",
+        "core",
+        "groups",
+        "safety",
+        "commands privacy",
+        "inbound",
+        "service",
+    )
+)
+
+
 @dataclass(frozen=True)
 class Import:
     """One imported module, and where the import is written."""
@@ -159,6 +179,27 @@ def test_the_cycle_finder_reports_the_chain() -> None:
     assert find_cycle({"relay.a": {"relay.b": a_b}, "relay.b": {"relay.c": b_c}}) is None
 
 
+def layer_of(name: str) -> int:
+    found = [i for i, layer in enumerate(LAYERS) if name in layer]
+    assert found, f"{name} is in no layer of LAYERS (tests/test_architecture.py): add it"
+    return found[0]
+
+
+def test_each_relay_package_imports_only_the_layers_below_it() -> None:
+    found = [
+        f"{imp} (layer {layer_of(a)} may not import layer {layer_of(b)})"
+        for a, targets in relay_graph().items()
+        for b, imp in targets.items()
+        if layer_of(b) > layer_of(a) or (layer_of(b) == layer_of(a) and layer_of(a) > 0)
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_every_relay_package_is_in_a_layer() -> None:
+    units = {unit(module_name(p)) for p in sources("relay")} - {"relay"}
+    assert [u for u in sorted(units) if not any(u in layer for layer in LAYERS)] == []
+
+
 def test_root_modules_of_relay_import_no_sub_package() -> None:
     """messages, transport, errors, clock, phone: the contract adapters speak, below
     everything else."""
@@ -168,7 +209,7 @@ def test_root_modules_of_relay_import_no_sub_package() -> None:
         for imp in imports_of(path)
         if imp.imported.startswith("relay.") and (ROOT / "relay" / unit(imp.imported)[6:]).is_dir()
     ]
-    assert found == []
+    assert not found, "\n".join(found)
 
 
 def test_relay_imports_no_adapter_sdk_or_web_framework() -> None:
@@ -178,7 +219,7 @@ def test_relay_imports_no_adapter_sdk_or_web_framework() -> None:
         for imp in imports_of(path)
         if imp.imported.split(".")[0] in FORBIDDEN_IN_RELAY
     ]
-    assert found == []
+    assert not found, "\n".join(found)
 
 
 @pytest.mark.parametrize("adapter", sorted(p.name for p in (ROOT / "bots").iterdir() if p.is_dir()))
@@ -190,7 +231,7 @@ def test_an_adapter_imports_no_other_adapter(adapter: str) -> None:
         for imp in imports_of(path)
         if imp.imported.split(".")[:2] in (["bots", o] for o in others)
     ]
-    assert found == []
+    assert not found, "\n".join(found)
 
 
 def test_the_rules_see_imports_under_type_checking_and_in_functions() -> None:

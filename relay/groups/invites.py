@@ -47,7 +47,7 @@ ATTEMPT_WINDOW = timedelta(hours=1)
 PER_SENDER = 5  # JOIN attempts per sender per hour
 EVERYONE = 50  # failed JOIN attempts per hour, all senders together
 EVERYONE_KEY = "*"
-# How long a joining message's de-duplication record lasts (as in relay.service).
+# How long a joining message's de-duplication record lasts (as in relay.inbound.identify).
 DEDUP_TTL = timedelta(days=2)
 _JOIN_LANG = {word.casefold(): lang for lang, word in JOIN_WORD.items()}
 

@@ -1,7 +1,7 @@
 """Reading and writing the per-group and per-member choices of issue 7, and daily tallies.
 
-Groups and members without a row have the defaults (see :class:`~relay.models.GroupPolicy`
-and :class:`~relay.models.MemberSafety`), so existing groups need no data migration.
+Groups and members without a row have the defaults (see :class:`~relay.storage.models.GroupPolicy`
+and :class:`~relay.storage.models.MemberSafety`), so existing groups need no data migration.
 """
 
 from __future__ import annotations

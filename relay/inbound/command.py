@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def run(turn: Turn, parsed: commands.Parsed, *, consented: bool = True) -> Result:
+    """Run the slash command ``parsed`` for the sender, or answer that it is unknown."""
     m = turn.member
     cmd = commands.lookup(parsed.word, m, consented=consented)
     if cmd is None:

@@ -27,12 +27,14 @@ _AGREE_KEYS = {"agree", "iagree", "accepte", "jaccepte", "accept", "daccord"}
 
 
 def is_agree(text: str) -> bool:
+    """Whether ``text`` says AGREE (ACCEPTE, I agree, d'accord…), whatever case or accents."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     key = "".join(c for c in decomposed if c.isalpha() and not unicodedata.combining(c))
     return key in _AGREE_KEYS
 
 
 def consent_parts(relay: Service, group: Group, member: Member) -> list[Renderable]:
+    """The consent texts in order: the group, agreements, privacy, SMS notice, how to leave."""
     t = relay.texts
     timer = describe(group.timer_seconds)
     parts: list[Renderable] = [
@@ -55,15 +57,19 @@ def consent_parts(relay: Service, group: Group, member: Member) -> list[Renderab
 
 
 def consent_prompt(relay: Service, member: Member) -> Renderable:
+    """The line that asks ``member`` to answer AGREE, in their language."""
     return ConfigText(relay.texts, "consent_prompt", (("agree", AGREE_WORD[member.lang]),))
 
 
 def send_consent(relay: Service, writer: OutboxWriter, group: Group, member: Member) -> None:
+    """Queue the consent texts for ``member``."""
     for part in consent_parts(relay, group, member):
         writer.fan_out([member], part)
 
 
 def before_consent(turn: Turn, text: str, parsed: commands.Parsed | None) -> Result:
+    """A message from someone who has not agreed yet: AGREE, an allowed command, or the prompt
+    again."""
     if parsed is not None:
         return command.run(turn, parsed, consented=False)
     if is_agree(text):

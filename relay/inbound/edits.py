@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def edit(turn: Turn) -> Result:
+    """Relay the sender's edit of their own message to those who received it."""
     if (held := limits.paused_or_muted(turn)) is not None:
         return Result(held)
     target = own_target(turn, turn.inbound.edit_ref)
@@ -44,6 +45,7 @@ def edit(turn: Turn) -> Result:
 
 
 def delete(turn: Turn) -> Result:
+    """Withdraw the sender's message: unsent copies are cancelled, sent ones deleted on phones."""
     target = own_target(turn, turn.inbound.delete_ref)
     if target is None:
         return Result.IGNORED
@@ -67,6 +69,7 @@ def delete(turn: Turn) -> Result:
 
 
 def reaction(turn: Turn) -> Result:
+    """Tell a message's author, privately, that someone reacted to it."""
     reaction = turn.inbound.reaction
     if reaction is None or reaction.remove:
         return Result.IGNORED
@@ -95,6 +98,7 @@ def reaction(turn: Turn) -> Result:
 
 
 def own_target(turn: Turn, ref: str | None) -> InboundRow | None:
+    """The sender's own relayed message that ``ref`` points at."""
     if not ref:
         return None
     return turn.s.exec(
@@ -107,6 +111,7 @@ def own_target(turn: Turn, ref: str | None) -> InboundRow | None:
 
 
 def copies_of(turn: Turn, target_id: int) -> Sequence[Outbox]:
+    """The copies of a relayed message, one per recipient."""
     return turn.s.exec(
         select(Outbox).where(
             col(Outbox.inbound_id) == target_id, col(Outbox.kind) == OutboxKind.MESSAGE

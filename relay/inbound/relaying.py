@@ -32,6 +32,7 @@ _UNREADABLE_PHOTO = T("One of your photos could not be read or is too large, so 
 
 
 def relay(turn: Turn) -> Result:
+    """Relay a member's message to the group, unless a guard holds it back."""
     alerted = safety.check_alert(turn)  # before the guards: a muted member in danger too
     if (held := limits.paused_or_muted(turn)) is not None:
         return Result(held)
@@ -44,7 +45,7 @@ def relay(turn: Turn) -> Result:
     if not text and not attachments:
         log.info("inbound dropped: empty")
         return Result.IGNORED
-    # Open hours, pre-moderation, held alerts (relay/safety.py).
+    # Open hours, pre-moderation, held alerts (relay/safety/guards.py).
     if (handled := safety.review(turn, text, attachments, alerted=alerted)) is not None:
         return Result(handled)
     m = turn.member
@@ -87,6 +88,7 @@ def relay(turn: Turn) -> Result:
 
 
 def text_or_refuse(turn: Turn, raw: str | None) -> str | None:
+    """The cleaned text, or ``None`` (and the sender told) if it is too long."""
     text = clean_text(rewrite_mentions(turn, raw or ""))
     if len(text) > MAX_TEXT:
         turn.apply.apply(
@@ -105,6 +107,7 @@ def text_or_refuse(turn: Turn, raw: str | None) -> str | None:
 
 
 def rewrite_mentions(turn: Turn, text: str) -> str:
+    """``text`` with every mention made ``@?``."""
     # Signal offers mentions only in group chats, so one arriving in a one-to-one chat
     # with the relay was crafted. Resolving its UUID to a pseudonym would let someone who
     # knows a survivor's account, and a member who colludes, learn which pseudonym is
@@ -115,6 +118,7 @@ def rewrite_mentions(turn: Turn, text: str) -> str:
 
 
 def cleaned_attachments(turn: Turn) -> list[dict[str, str]]:
+    """The photos to relay, metadata stripped; the sender is told of any left out."""
     atts = turn.inbound.attachments
     if not atts:
         return []

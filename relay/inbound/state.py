@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def opted_out(turn: Turn) -> Result:
+    """STOP on SMS: nothing more is sent to them, and staff are told."""
     m = turn.member
     if m.state in (MemberState.ACTIVE, MemberState.PAUSED, MemberState.INVITED):
         m.state = MemberState.OPTED_OUT
@@ -37,6 +38,7 @@ def opted_out(turn: Turn) -> Result:
 
 
 def opted_in(turn: Turn) -> Result:
+    """START on SMS after STOP: they receive messages again (or the consent, if never given)."""
     m = turn.member
     if m.state == MemberState.OPTED_OUT:
         m.state = MemberState.ACTIVE if m.consented_at else MemberState.INVITED
@@ -57,6 +59,7 @@ def opted_in(turn: Turn) -> Result:
 
 
 def enforce_timer(turn: Turn, seconds: int | None, *, always: bool) -> None:
+    """Reset the sender's disappearing timer to the group's (before anything is relayed)."""
     m, group = turn.member, turn.group
     if seconds == group.timer_seconds:
         m.timer_seconds = seconds
@@ -79,6 +82,7 @@ def enforce_timer(turn: Turn, seconds: int | None, *, always: bool) -> None:
 
 
 def identity_changed(turn: Turn) -> Result:
+    """A member's safety number changed: staff are told to check with them."""
     m = turn.member
     turn.apply.apply(
         Outcome.of(

@@ -1,1 +1,3 @@
-"""privacy"""
+"""Forgetting on time and changing keys: retention purges (retention) and key rotation
+(rotation). May import: safety, delivery, storage and the root modules.
+"""

@@ -1,6 +1,6 @@
 """Retention: keep as little as the relay can, for as short a time as it can.
 
-What goes, and when (DESIGN §4.3):
+What goes, and when (docs/architecture.md, "Rules every path keeps"):
 
 - **Outbox payloads** (the only copies of message content) are wiped as soon as every row
   using the body is final, and so are the sealed address copies of "last words" rows.

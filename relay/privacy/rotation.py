@@ -10,7 +10,7 @@ meantime; it is then picked up again, or needs nothing any more).
 
 Hashes are rebuilt from the row's own sealed value where there is one (member numbers and
 UUIDs, bans). De-duplication hashes have no stored input, by design: they are re-keyed by
-hashing the old hash under the new key (:meth:`relay.crypto.DataKeys.rehash`), which the
+hashing the old hash under the new key (:meth:`relay.storage.crypto.DataKeys.rehash`), which the
 relay still matches while the previous key is set; they expire within days anyway.
 Singleton lease names are keyed too, but they are transient (renewed every few seconds under
 the running processes' key) and are not rotated.

@@ -1,6 +1,6 @@
 """Survivor safety on the inbound path: quick exit, alerts to staff, open hours, pre-moderation.
 
-:mod:`relay.service` calls into this module at three points of handling a message, and
+:mod:`relay.inbound.pipeline` calls into this module at three points of handling a message, and
 nowhere else:
 
 - :func:`first`, before anything else (consent, commands, relaying): the exit word works in
@@ -11,8 +11,8 @@ nowhere else:
   for the member to send privately to staff instead; a newcomer's first messages and (where
   the group says so) alerting messages wait for a facilitator's ``/approve`` or ``/reject``.
 
-Held content exists only in a sealed :class:`~relay.models.OutboxBody`, pointed at by a
-:class:`~relay.models.HeldMessage` row, and both are deleted once decided or expired.
+Held content exists only in a sealed :class:`~relay.storage.models.OutboxBody`, pointed at by a
+:class:`~relay.storage.models.HeldMessage` row, and both are deleted once decided or expired.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ _ANSWER_KEYS = {fold(w) for w in ANSWER_WORD.values()}
 
 
 class Handled(StrEnum):
-    """What became of a message handled here; the values are :class:`relay.service.Result`'s."""
+    """What became of a message handled here (values of :class:`relay.inbound.turn.Result`)."""
 
     STATE = "state"
     HELD_BACK = "held_back"

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def paused_or_muted(turn: Turn) -> Handled | None:
+    """Hold back a message from a paused or muted member, and tell them why."""
     m = turn.member
     if m.state == MemberState.PAUSED:
         turn.apply.apply(

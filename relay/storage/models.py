@@ -1,4 +1,4 @@
-"""Database tables. Identifiers and bodies are stored only sealed (see :mod:`relay.crypto`).
+"""Database tables. Identifiers and bodies are stored only sealed (see :mod:`relay.storage.crypto`).
 
 Times are timezone-aware UTC. Columns that hold sealed values end in ``_enc``; their lookup
 hashes end in ``_hash``. Nothing here holds a plaintext number, UUID, profile name or message body.
@@ -100,7 +100,7 @@ class Inbound(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     dedup_hash: str = Field(max_length=64, unique=True)
     # Which data key made ``dedup_hash``: the key it hashes is not kept, so rotation can only
-    # re-key it by hashing the hash (see relay.rotation) and must tell done rows from the rest.
+    # re-key it by hashing the hash (relay.privacy.rotation) and must tell done rows from the rest.
     dedup_key_id: str | None = Field(default=None, max_length=8)
     member_id: int | None = Field(default=None, foreign_key="member.id")
     group_id: int | None = Field(default=None, foreign_key="group.id")

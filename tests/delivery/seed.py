@@ -1,6 +1,6 @@
 """Direct seeding of groups, members and outbox rows for delivery tests and benchmarks.
 
-Rows are written with the same :class:`relay.outbox.OutboxWriter` the service uses, without
+Rows are written with the same :class:`relay.delivery.outbox.OutboxWriter` the service uses, without
 the consent dance, so a test can queue hundreds of rows in a few statements. Addresses are
 opaque loopback handles (``loop-0001``), never phone numbers.
 """
