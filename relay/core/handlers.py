@@ -14,9 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from relay.core.outcome import (
-    Outcome,
-)
+from relay.core.outcome import Outcome
 from relay.language.i18n import LANGS, Raw, Renderable, T
 from relay.language.pseudonyms import fold
 from relay.language.texts import Texts

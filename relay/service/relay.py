@@ -20,12 +20,7 @@ from sqlmodel import Session, col, select
 from relay.clock import Clock
 from relay.core import handlers
 from relay.core.handlers import display_name
-from relay.core.outcome import (
-    Audit,
-    Outcome,
-    Remove,
-    ToStaff,
-)
+from relay.core.outcome import Audit, Outcome, Remove, ToStaff
 from relay.delivery import reports
 from relay.delivery.outbox import ADDRESS_CONTEXT, UUID_CONTEXT, OutboxWriter
 from relay.errors import CercleError, Reason
@@ -40,14 +35,7 @@ from relay.phone import normalize
 from relay.safety import bans, flood
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import transaction
-from relay.storage.models import (
-    AuditEvent,
-    Group,
-    Member,
-    MemberState,
-    Outbox,
-    Role,
-)
+from relay.storage.models import AuditEvent, Group, Member, MemberState, Outbox, Role
 from relay.storage.models import Inbound as InboundRow
 
 log = logging.getLogger(__name__)
