@@ -23,6 +23,7 @@ from relay.core.handlers import display_name
 from relay.core.outcome import Audit, Outcome, Remove, ToStaff
 from relay.delivery import reports
 from relay.delivery.outbox import ADDRESS_CONTEXT, UUID_CONTEXT, OutboxWriter
+from relay.delivery.reasons import REASON_WORDS
 from relay.errors import CercleError, Reason
 from relay.inbound import consent, pipeline
 from relay.inbound.apply import Applier, cancel_open, remove_banned, removed_by_organization
@@ -423,7 +424,7 @@ class Relay:
             text: Renderable = T(
                 "A message could not reach {name}: {reason}",
                 name=name,
-                reason=reports.REASON_WORDS.get(reason, T("the provider refused it.")),
+                reason=REASON_WORDS.get(reason, T("the provider refused it.")),
             )
             if folded:
                 text = Joined(
