@@ -21,14 +21,14 @@ from rich.table import Table
 from cercle.bootstrap import App, bootstrap
 from cercle.logs import configure_logging
 from cercle.settings import Settings, SettingsError
-from relay.crypto import generate_key
-from relay.durations import parse_duration
 from relay.errors import CercleError
+from relay.language.durations import parse_duration
 from relay.messages import Channel
-from relay.models import Group, Member, Role
 from relay.phone import mask
-from relay.service import GroupSettings
-from relay.storage import upgrade
+from relay.service.relay import GroupSettings
+from relay.storage.crypto import generate_key
+from relay.storage.engine import upgrade
+from relay.storage.models import Group, Member, Role
 
 cli = typer.Typer(
     no_args_is_help=True,
@@ -317,7 +317,7 @@ def group_list(as_json: JsonOpt = False) -> None:
     """List groups."""
     from sqlmodel import Session, select
 
-    from relay.group_admin import member_counts
+    from relay.service.groups import member_counts
 
     with wired() as app, Session(app.engine) as s:
         counts = member_counts(s)
@@ -330,7 +330,7 @@ def group_show(name: str, as_json: JsonOpt = False) -> None:
     """Show one group, what its SMS cost lately, and its roster (pseudonyms only)."""
     from sqlmodel import Session
 
-    from relay.group_admin import sms_usage
+    from relay.service.groups import sms_usage
 
     with wired() as app:
         roster = app.relay.roster(name)
@@ -420,7 +420,7 @@ def member_list(
         roster = app.relay.roster(group)
         rows = [_member_row(app, m, show_numbers) for m in roster]
         if show_numbers:
-            from relay.group_admin import record_numbers_shown
+            from relay.service.groups import record_numbers_shown
 
             record_numbers_shown(app.relay, group, len(rows))
     emit(rows, as_json, f"Members of {group}")
@@ -469,7 +469,7 @@ def purge_now(as_json: JsonOpt = False) -> None:
     """Run the retention jobs now and report what they removed (the worker runs them every
     minute). Safe to run at any time, as often as you like."""
     from cercle.worker import retention_policy
-    from relay import retention
+    from relay.privacy import retention
 
     with wired() as app:
         report = retention.purge(app.engine, app.clock.now(), retention_policy(app))
@@ -531,7 +531,7 @@ def keys_rotate(
     anything is left under another key (see docs/keys.md)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from relay import rotation
+    from relay.privacy import rotation
 
     with wired() as app:
         if app.keys.previous is None:
@@ -568,7 +568,7 @@ def keys_rotate(
 @keys_cli.command("verify")
 def keys_verify(as_json: JsonOpt = False) -> None:
     """Count what is still under another key than CERCLE_DATA_KEY; exit 1 if anything is."""
-    from relay import rotation
+    from relay.privacy import rotation
 
     with wired() as app:
         left = rotation.remaining(app.engine, app.keys)
@@ -589,8 +589,8 @@ def _date_option(text: str, option: str) -> date:
 
 def _check_safety_options(specs: list[str], tz: str | None, exit_word: str | None) -> None:
     """Refuse bad options before anything is created."""
-    from relay.safety import exit_word_key
-    from relay.schedule import parse_schedule, zone
+    from relay.groups.schedule import parse_schedule, zone
+    from relay.safety.guards import exit_word_key
 
     for spec in specs:
         parse_schedule(spec)
@@ -610,7 +610,7 @@ def _apply_group_options(
     require_approval: bool,
     exit_word: str | None,
 ) -> None:
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     default_tz = app.settings.timezone
     if specs or tz:
@@ -645,7 +645,7 @@ def group_schedule(
     as_json: JsonOpt = False,
 ) -> None:
     """Show or change a group's weekly sessions (outside them, members' messages wait)."""
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     with wired() as app:
         if add or remove or clear or always_open or tz:
@@ -674,7 +674,7 @@ def group_end(
     never: Annotated[bool, typer.Option("--never", help="Open-ended again")] = False,
 ) -> None:
     """Make a group time-limited: notices a week and a day before, then it closes."""
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     last_day = _date_option(on, "--on") if on else None
     with wired() as app:
@@ -727,7 +727,7 @@ def group_safety(
 ) -> None:
     """Show or change admission and safety choices: approval, pre-moderation, exit word,
     alerts."""
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     with wired() as app:
         choices = group_admin.SafetyChoices(
@@ -770,7 +770,7 @@ def invite_create(
     """Make a one-time code; give it privately to a vetted person, who texts JOIN <code>."""
     from datetime import timedelta
 
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     seconds = parse_duration(expires)
     if seconds is None:
@@ -795,7 +795,7 @@ def invite_list(
     """Codes of a group that can still be used (never the codes themselves)."""
     from sqlmodel import Session
 
-    from relay.invites import live_invites
+    from relay.groups.invites import live_invites
 
     with wired() as app, Session(app.engine) as s:
         g = app.relay.group(s, group)
@@ -818,7 +818,7 @@ def invite_revoke(
     invite_id: Annotated[int, typer.Argument(help="The id shown by `cercle invite list`")],
 ) -> None:
     """Make a code unusable now (it was lost, or given to the wrong person)."""
-    from relay.group_admin import remove_invite
+    from relay.service.groups import remove_invite
 
     with wired() as app:
         remove_invite(app.relay, invite_id)
@@ -845,7 +845,7 @@ def group_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a group's language, timer (set on every conversation) or what members may do."""
-    from relay.group_admin import GroupBasics, set_basics
+    from relay.service.groups import GroupBasics, set_basics
 
     seconds = parse_duration(timer) if timer is not None else None
     if timer is not None and seconds is None:
@@ -892,7 +892,7 @@ def staff_add(
 ) -> None:
     """Create a console account and print its one-time setup link (a passkey is made there)."""
     from cercle.console import accounts
-    from relay.models import StaffRole
+    from relay.storage.models import StaffRole
 
     with wired() as app:
         link = _setup_link(app, "…")  # fails before anything is created without the URL

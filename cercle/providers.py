@@ -29,11 +29,11 @@ from bots.sms.webhook import (
     status_rank,
 )
 from cercle.settings import Settings
-from relay import inbox
-from relay.delivery import Bell
+from relay.delivery import inbox
+from relay.delivery.sender import Bell
 from relay.errors import DeliveryError
 from relay.messages import Attachment, Channel, Inbound
-from relay.service import Relay
+from relay.service.relay import Relay
 from relay.transport import Transport
 
 log = logging.getLogger(__name__)

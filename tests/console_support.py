@@ -16,9 +16,9 @@ from cercle.bootstrap import App, bootstrap
 from cercle.console import accounts, sessions
 from cercle.settings import Settings
 from cercle.web import create_app
-from relay.crypto import generate_key
-from relay.models import StaffAccount, StaffRole
-from relay.storage import upgrade
+from relay.storage.crypto import generate_key
+from relay.storage.engine import upgrade
+from relay.storage.models import StaffAccount, StaffRole
 
 ORG_SMS = "+15145550100"
 

@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
-from relay.crypto import DataKeys
 from relay.errors import CercleError
-from relay.i18n import LANGS
-from relay.models import AuditEvent, StaffAccount, StaffCredential, StaffRole, StaffSession
-from relay.storage import transaction
+from relay.language.i18n import LANGS
+from relay.storage.crypto import DataKeys
+from relay.storage.engine import transaction
+from relay.storage.models import AuditEvent, StaffAccount, StaffCredential, StaffRole, StaffSession
 
 SETUP_VALID = timedelta(hours=24)
 SETUP_KIND = "staff-setup"

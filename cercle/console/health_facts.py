@@ -10,9 +10,9 @@ from sqlmodel import Session, col, func, select
 
 from cercle.bootstrap import App
 from cercle.health import run_checks
-from relay import group_admin
-from relay.i18n import T
-from relay.models import Group, Inbound
+from relay.language.i18n import T
+from relay.service import groups as group_admin
+from relay.storage.models import Group, Inbound
 
 STATUS = {"ok": T("OK"), "warn": T("Warning"), "fail": T("Problem"), "skip": T("Not checked")}
 

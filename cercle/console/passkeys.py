@@ -24,7 +24,7 @@ from webauthn.helpers.structs import (
 )
 
 from relay.errors import CercleError
-from relay.models import StaffAccount, StaffCredential
+from relay.storage.models import StaffAccount, StaffCredential
 
 
 class PasskeyError(CercleError):

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, col
 
-from relay.crypto import DataKeys
-from relay.models import JoinAttempt, StaffSession
-from relay.storage import transaction
+from relay.storage.crypto import DataKeys
+from relay.storage.engine import transaction
+from relay.storage.models import JoinAttempt, StaffSession
 
 COOKIE = "cercle_staff"
 IDLE = timedelta(minutes=15)

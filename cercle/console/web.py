@@ -29,13 +29,16 @@ from cercle.console import accounts, passkeys, sessions
 from cercle.console.health_facts import health_values
 from cercle.console.render import STATIC, render
 from cercle.enrolment import choose_channel
-from relay import group_admin
-from relay.actor import acting_as
-from relay.durations import describe, parse_duration
+from relay.core.actor import acting_as
 from relay.errors import CercleError
-from relay.i18n import LANGS, T, gettext
-from relay.invites import live_invites
-from relay.models import (
+from relay.groups.invites import live_invites
+from relay.language.durations import describe, parse_duration
+from relay.language.i18n import LANGS, T, gettext
+from relay.phone import mask
+from relay.service import groups as group_admin
+from relay.service.relay import GroupSettings
+from relay.storage.engine import transaction
+from relay.storage.models import (
     AuditEvent,
     BanReason,
     Group,
@@ -47,9 +50,6 @@ from relay.models import (
     StaffRole,
     StaffSession,
 )
-from relay.phone import mask
-from relay.service import GroupSettings
-from relay.storage import transaction
 
 log = logging.getLogger(__name__)
 ROOT = "/staff"

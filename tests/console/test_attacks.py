@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from cercle.console import accounts, sessions
-from relay.models import AuditEvent, Group, StaffRole, StaffSession
-from relay.service import GroupSettings
+from relay.service.relay import GroupSettings
+from relay.storage.models import AuditEvent, Group, StaffRole, StaffSession
 from tests.console_support import Desk
 
 NUMBER = "+15145550142"
@@ -41,7 +41,7 @@ ADMIN_POSTS = {
 def with_member(desk: Desk) -> None:
     desk.app.relay.create_group(GroupSettings("mardi", lang="en"))
     from relay.messages import Channel
-    from relay.models import Role
+    from relay.storage.models import Role
 
     desk.app.relay.enroll(NUMBER, "mardi", Role.MEMBER, "en", Channel.SMS)
 
@@ -92,7 +92,7 @@ def test_an_expired_setup_link_is_refused(desk: Desk) -> None:
 def test_a_used_setup_link_is_refused(desk: Desk) -> None:
     now = desk.app.clock.now()
     token = accounts.add(desk.app.engine, desk.app.keys, now, "marie", StaffRole.ADMIN)
-    from relay.storage import transaction
+    from relay.storage.engine import transaction
 
     with transaction(desk.app.engine) as s:
         account = accounts.by_setup_token(s, desk.app.keys, token, now)
@@ -202,7 +202,7 @@ def test_signing_out_ends_the_session_on_the_server(desk: Desk) -> None:
 
 def test_an_idle_session_expires(desk: Desk) -> None:
     desk.sign_in("marie", StaffRole.ADMIN)
-    from relay.storage import transaction
+    from relay.storage.engine import transaction
 
     with transaction(desk.app.engine) as s:
         for row in s.exec(select(StaffSession)).all():

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cercle.health import CHECKS
-from relay.i18n import T
+from relay.language.i18n import T
 from tests.browser import Live, assert_accessible, chromium, live, page_factory, screenshot
 from tests.cli_support import invoke
 
@@ -98,8 +98,8 @@ def test_a_staff_member_runs_a_group_in_french_on_a_phone(live: Live, page_facto
 
 def test_the_other_pages_are_accessible_and_keyboard_first(live: Live, page_factory: Any) -> None:
     from relay.messages import Channel
-    from relay.models import Role
-    from relay.service import GroupSettings
+    from relay.service.relay import GroupSettings
+    from relay.storage.models import Role
 
     live.app.relay.create_group(GroupSettings("mardi", lang="en"))
     live.app.relay.enroll("+15145550144", "mardi", Role.MEMBER, "en", Channel.SMS)

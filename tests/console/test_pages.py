@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from cercle.health import CHECKS
-from relay.models import AuditEvent, StaffRole
-from relay.service import GroupSettings
+from relay.service.relay import GroupSettings
+from relay.storage.models import AuditEvent, StaffRole
 from tests.console_support import Desk
 
 
@@ -67,7 +67,7 @@ def test_an_invite_code_is_shown_once_and_can_be_revoked(desk: Desk) -> None:
 
 def test_banning_a_member_keeps_their_number_out_without_showing_it(desk: Desk) -> None:
     from relay.messages import Channel
-    from relay.models import Role
+    from relay.storage.models import Role
 
     desk.app.relay.create_group(GroupSettings("mardi"))
     desk.app.relay.enroll("+15145550142", "mardi", Role.MEMBER, "en", Channel.SMS)

@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from cercle.web import create_app
-from relay.models import AuditEvent, Group, GroupPolicy, Member, Outbox, StaffRole
-from relay.storage import make_engine
+from relay.storage.engine import make_engine
+from relay.storage.models import AuditEvent, Group, GroupPolicy, Member, Outbox, StaffRole
 from tests.cli_support import invoke
 from tests.console_support import Desk, deployment
 
