@@ -2,7 +2,7 @@
 
 Every page loads the server-side session first; every POST checks its CSRF token before
 anything else; admin-only actions are refused to facilitators in one place (:func:`staff`).
-Actions run the same core functions as the CLI, inside :func:`relay.actor.acting_as`, so the
+Actions run the same core functions as the CLI, inside :func:`relay.core.actor.acting_as`, so the
 audit trail names the staff member. Errors the person can act on are shown on the page; any
 other error is answered by the web process's guard with a reference only.
 """
