@@ -74,8 +74,10 @@ async def test_good_messages_around_garbage_frames_all_arrive(world: World) -> N
 
     # Signal and SMS copies go out independently: wait for both (under load SMS can be last).
     await w.until(
-        lambda: f"{name}: after the garbage" in w.signal_texts(FAC)
-        and f"{name}: after the garbage" in w.sms_texts(BOB),
+        lambda: (
+            f"{name}: after the garbage" in w.signal_texts(FAC)
+            and f"{name}: after the garbage" in w.sms_texts(BOB)
+        ),
         "after arrived on both channels",
     )
     texts = w.signal_texts(FAC)
