@@ -96,6 +96,10 @@ class Context:
     now: datetime
     texts: Texts
     org_name: str
+    # The message the command quotes, on the sender's phone: its id there, and its text as
+    # the phone quoted it (``/delete``, ``/report``).
+    quote_ref: str | None = None
+    quote_text: str | None = None
 
     def find(self, name: str) -> Member | None:
         """The member of this group called ``name`` (case, accents, ``@`` ignored)."""
@@ -561,6 +565,7 @@ def _handled_in(module: str, name: str) -> Handler:
 
 
 _SAFETY = "relay.safety_commands"
+_MODERATION = "relay.moderation"
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -802,6 +807,23 @@ COMMANDS: tuple[Command, ...] = (
         T("/stats"),
         T("messages held, muted or rate-limited lately, and what waits now"),
         _handled_in(_SAFETY, "cmd_stats"),
+    ),
+    # Message moderation (issue 12): handlers in relay/moderation.py.
+    Command(
+        "report",
+        {"en": "report", "fr": "signaler"},
+        Role.MEMBER,
+        T("/report [why], replying to a message"),
+        T("tell the facilitators privately about a message; its author will not know"),
+        _handled_in(_MODERATION, "cmd_report"),
+    ),
+    Command(
+        "delete",
+        {"en": "delete", "fr": "effacer"},
+        Role.FACILITATOR,
+        T("/delete [reason], replying to a message; or /delete NAME [how many]"),
+        T("take a message back from every phone; its author is told privately"),
+        _handled_in(_MODERATION, "cmd_delete"),
     ),
 )
 COMMANDS_BY_NAME = {c.name: c for c in COMMANDS}

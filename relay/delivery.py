@@ -24,6 +24,7 @@ import anyio
 from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 from sqlmodel import Session, col
 
+from relay import recall
 from relay.crypto import DataKeys
 from relay.errors import (
     DeliveryError,
@@ -36,7 +37,7 @@ from relay.errors import (
 )
 from relay.messages import Attachment, Channel, Outgoing, QuoteOut, SendReceipt
 from relay.models import Inbound, Member, Outbox, OutboxBody, OutboxKind, OutboxState
-from relay.outbox import ADDRESS_CONTEXT, NOTIFY_CHANNEL, open_payload, watch_outbox
+from relay.outbox import ADDRESS_CONTEXT, NOTIFY_CHANNEL, OutboxWriter, open_payload, watch_outbox
 from relay.pacing import Pace, Pacer
 from relay.service import Relay
 from relay.storage import is_postgres, transaction
@@ -95,6 +96,8 @@ class Job:
     report_failure: bool
     # On a paced channel: the send slot this job was given (clock time); it sleeps until then.
     not_before: datetime | None = None
+    # A copy of a member's message, which a facilitator may remove while it waits to go out.
+    revocable: bool = False
 
 
 class _Bell:
@@ -357,6 +360,8 @@ class Deliverer:
                 row.report_failure,
             )
         quote, target_ref = self._refs(s, row)
+        if kind == OutboxKind.DELETE and target_ref is None:
+            target_ref = payload.get("delete_ref")  # a facilitator's removal (relay/recall.py)
         if kind in (OutboxKind.EDIT, OutboxKind.DELETE) and target_ref is None:
             self._finish(s, row, OutboxState.CANCELLED)  # their copy never arrived
             return None
@@ -382,6 +387,7 @@ class Deliverer:
             message,
             None,
             row.report_failure,
+            revocable=kind == OutboxKind.MESSAGE and row.inbound_id is not None,
         )
 
     def _refs(self, s: Session, row: Outbox) -> tuple[QuoteOut | None, str | None]:
@@ -535,6 +541,8 @@ class Deliverer:
                 # The provider just told this process to slow down: do not spend the slot.
                 await anyio.to_thread.run_sync(self._put_back, job, resting)
                 return
+        if job.revocable and not await anyio.to_thread.run_sync(self._still_mine, job):
+            return  # a facilitator removed the message after this copy was claimed
         transport = self.transports[job.channel]
         async with limiter:
             try:
@@ -582,6 +590,11 @@ class Deliverer:
             setattr(row, k, v)
         s.add(row)
 
+    def _still_mine(self, job: Job) -> bool:
+        """Whether this worker still holds the row (a removal cancels claimed rows too)."""
+        with Session(self.engine) as s:
+            return self._mine(s, job) is not None
+
     def _mine(self, s: Session, job: Job) -> Outbox | None:
         row = s.get(Outbox, job.row_id)
         # If our lease expired and someone else took the row, their result wins.
@@ -615,8 +628,11 @@ class Deliverer:
         )
         params = [{"row_id": j.row_id, "ref": r.ref, "segs": r.segments} for j, r in done]
         trusted = [j.recipient_id for j, _ in done if j.kind == OutboxKind.TRUST]
+        late = [(j.row_id, r.ref) for j, r in done if j.revocable and r.ref]
         with transaction(self.engine) as s:
             s.connection().execute(stmt, params)
+            # A send that raced a removal: its copy is taken back at once.
+            recall.recall_late(s, OutboxWriter(s, self.keys, now), late)
             if trusted:
                 # Staff confirmed the new safety number: held messages may go out now.
                 s.execute(

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from relay import bans, commands, flood, invites, policy, reports, safety
+from relay import bans, commands, flood, invites, policy, recall, reports, safety
 from relay.clock import Clock
 from relay.commands import Context, Refusal, UsageError, display_name
 from relay.crypto import DataKeys
@@ -910,6 +910,8 @@ class _Handling:
             now=self.now,
             texts=self.relay.texts,
             org_name=self.relay.org_name,
+            quote_ref=self.inbound.quote_ref,
+            quote_text=self.inbound.quote_text,
         )
         try:
             outcome = cmd.handler(ctx)
@@ -1181,25 +1183,7 @@ class _Handling:
 
     def _find_target(self, ref: str | None) -> int | None:
         """The inbound message that the sender's ``ref`` points at, in their conversation."""
-        if not ref:
-            return None
-        m = self.member
-        copy = self.s.exec(
-            select(Outbox.inbound_id).where(
-                col(Outbox.recipient_id) == m.id,
-                col(Outbox.provider_ref) == ref,
-                col(Outbox.kind) == OutboxKind.MESSAGE,
-            )
-        ).first()
-        if copy is not None:
-            return copy
-        return self.s.exec(
-            select(InboundRow.id).where(
-                col(InboundRow.member_id) == m.id,
-                col(InboundRow.author_ref) == ref,
-                col(InboundRow.relayed).is_(True),
-            )
-        ).first()
+        return recall.find_quoted(self.s, self.member.id, ref)  # type: ignore[arg-type]
 
     def _own_target(self, ref: str | None) -> InboundRow | None:
         if not ref:
