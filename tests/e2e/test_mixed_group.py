@@ -401,3 +401,27 @@ async def test_a_new_account_on_a_members_recycled_number_gets_nothing(world: Wo
     to_alices_number = [m for m in w.signal.sent if w.signal.phone_of(m.recipient) == ALICE]
     assert to_alices_number and all(m.recipient == ALICE_UUID for m in to_alices_number)
     assert alice in next(t for t in w.signal_texts(FAC) if "different Signal account" in t)
+
+
+@pytest.mark.anyio
+async def test_a_facilitator_takes_a_message_back_from_signal_and_counts_sms(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    leak = "my neighbour Marie Tremblay saw me"
+    fac_phone = w.signal.member(FAC, FAC_UUID, profile_name=PROFILE_NAMES[1])
+    w.signal.member(ALICE, ALICE_UUID, profile_name=PROFILE_NAMES[0]).says(leak)
+    await w.until(lambda: any(leak in t for t in w.sms_texts(BOB)), "bob has it")
+    await w.until(lambda: any(leak in m.message for m in w.signal.sent_to(FAC)), "fac has it")
+    copy = next(m for m in w.signal.sent_to(FAC) if leak in m.message)
+    bob_had = len(w.sms_texts(BOB))
+
+    fac_phone.quotes(copy.timestamp, "/delete a real name", quoted_text=copy.message)
+
+    await w.until(lambda: w.signal.remote_deletes != [], "remote delete")
+    # One DELETE /v1/remote-delete/{number} per Signal copy, its body valid for the spec.
+    assert w.signal.remote_deletes == [{"recipient": copy.recipient, "timestamp": copy.timestamp}]
+    await w.until(
+        lambda: any("removed your message" in t for t in w.signal_texts(ALICE)), "author told"
+    )
+    await w.until(lambda: any("on SMS had already" in t for t in w.signal_texts(FAC)), "counted")
+    assert len(w.sms_texts(BOB)) == bob_had
