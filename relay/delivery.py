@@ -169,6 +169,7 @@ class Deliverer:
         self._in_flight = 0
         # Channels a provider rate-limited, as this process knows: until when to hold back.
         self._resting: dict[str, datetime] = {}
+        self._held = recall.StillHeld(self._still_held)
 
     # --- claiming -------------------------------------------------------------------------
 
@@ -541,10 +542,10 @@ class Deliverer:
                 # The provider just told this process to slow down: do not spend the slot.
                 await anyio.to_thread.run_sync(self._put_back, job, resting)
                 return
-        if job.revocable and not await anyio.to_thread.run_sync(self._still_mine, job):
-            return  # a facilitator removed the message after this copy was claimed
         transport = self.transports[job.channel]
         async with limiter:
+            if job.revocable and not await self._held.holds(job.row_id):
+                return  # a facilitator removed the message after this copy was claimed
             try:
                 receipt = await self._call(transport, job)
             except DeliveryError as exc:
@@ -590,10 +591,17 @@ class Deliverer:
             setattr(row, k, v)
         s.add(row)
 
-    def _still_mine(self, job: Job) -> bool:
-        """Whether this worker still holds the row (a removal cancels claimed rows too)."""
+    def _still_held(self, row_ids: list[int]) -> set[int]:
+        """Which of these rows this worker still holds (a removal cancels claimed rows)."""
         with Session(self.engine) as s:
-            return self._mine(s, job) is not None
+            held = s.execute(
+                select(col(Outbox.id)).where(
+                    col(Outbox.id).in_(row_ids),
+                    col(Outbox.lease_owner) == self.worker_id,
+                    col(Outbox.state) == OutboxState.SENDING,
+                )
+            ).scalars()
+            return set(held)
 
     def _mine(self, s: Session, job: Job) -> Outbox | None:
         row = s.get(Outbox, job.row_id)

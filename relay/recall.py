@@ -13,10 +13,12 @@ reach the phones.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import anyio
+import anyio.lowlevel
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -214,3 +216,39 @@ def recall_late(s: Session, writer: OutboxWriter, sent: Sequence[tuple[int, str]
             if row.id is not None and row.channel in RECALLABLE
         ],
     )
+
+
+class StillHeld:
+    """The delivery engine's check, just before each send of a copy, that its worker still
+    holds the row: a removal cancels rows a worker has claimed too.
+
+    Checks that arrive while one is running wait for it and then share the next query, so a
+    batch sending at once costs one or two queries, not one per copy. ``check`` takes row
+    ids and returns those still held (it runs in a worker thread).
+    """
+
+    def __init__(self, check: Callable[[list[int]], set[int]]) -> None:
+        self._check = check
+        self._queued: dict[int, None] = {}
+        self._answers: dict[int, bool] = {}
+        self._busy = False
+        self._done = anyio.Event()
+
+    async def holds(self, row_id: int) -> bool:
+        """Whether the row is still this worker's to send."""
+        while row_id not in self._answers:
+            self._queued[row_id] = None
+            if self._busy:
+                await self._done.wait()
+                continue
+            self._busy = True
+            try:
+                await anyio.lowlevel.checkpoint()  # sends starting together join this query
+                ids, self._queued = list(self._queued), {}
+                held = await anyio.to_thread.run_sync(self._check, ids)
+                self._answers.update((i, i in held) for i in ids)
+            finally:
+                self._busy = False
+                done, self._done = self._done, anyio.Event()
+                done.set()
+        return self._answers.pop(row_id)

@@ -23,11 +23,12 @@ def uuid(n: int) -> str:
 
 
 @pytest.fixture
-def mixed(tmp_path: Path) -> Iterator[Room]:
-    """A group on Signal with members on SMS too."""
-    r = Room(tmp_path, channel=Channel.SIGNAL, also=(Channel.SMS,))
+def mixed(tmp_path: Path, db_url: str) -> Iterator[Room]:
+    """A group on Signal with members on SMS too, on SQLite and on PostgreSQL."""
+    r = Room(tmp_path, channel=Channel.SIGNAL, also=(Channel.SMS,), database_url=db_url)
     yield r
     r.check_invariants()
+    r.engine.dispose()
 
 
 def signal_member(room: Room, handle: str, n: int, **kw: object) -> Person:
