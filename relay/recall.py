@@ -13,6 +13,7 @@ reach the phones.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,8 @@ from sqlmodel import Session, col, select
 from relay.messages import Channel
 from relay.models import Inbound, Member, Outbox, OutboxBody, OutboxKind, OutboxState
 from relay.outbox import OutboxWriter
+
+log = logging.getLogger(__name__)
 
 # Signal-Android's MessageConstraintsUtil.RECEIVE_THRESHOLD is 2 days; releases before it
 # (RemoteDeleteUtil.RECEIVE_THRESHOLD) honoured 1 day. Phones still run those: take 1 day.
@@ -224,31 +227,35 @@ class StillHeld:
 
     Checks that arrive while one is running wait for it and then share the next query, so a
     batch sending at once costs one or two queries, not one per copy. ``check`` takes row
-    ids and returns those still held (it runs in a worker thread).
+    ids and returns those still held (it runs in a worker thread). If it fails, the copies
+    go out: a message is never lost to a hiccup, and the engine deletes at once any copy
+    that turns out to have been removed (:func:`recall_late`).
     """
 
     def __init__(self, check: Callable[[list[int]], set[int]]) -> None:
         self._check = check
         self._queued: dict[int, None] = {}
         self._answers: dict[int, bool] = {}
-        self._busy = False
-        self._done = anyio.Event()
+        self._running: anyio.Event | None = None  # set when the query under way ends
 
     async def holds(self, row_id: int) -> bool:
         """Whether the row is still this worker's to send."""
         while row_id not in self._answers:
             self._queued[row_id] = None
-            if self._busy:
-                await self._done.wait()
+            if self._running is not None:
+                await self._running.wait()
                 continue
-            self._busy = True
+            running = self._running = anyio.Event()
             try:
                 await anyio.lowlevel.checkpoint()  # sends starting together join this query
                 ids, self._queued = list(self._queued), {}
-                held = await anyio.to_thread.run_sync(self._check, ids)
+                try:
+                    held = await anyio.to_thread.run_sync(self._check, ids)
+                except Exception:  # the check must never stop a send: see the docstring
+                    log.exception("removal check failed; sending")
+                    held = set(ids)
                 self._answers.update((i, i in held) for i in ids)
             finally:
-                self._busy = False
-                done, self._done = self._done, anyio.Event()
-                done.set()
+                self._running = None
+                running.set()
         return self._answers.pop(row_id)
