@@ -114,8 +114,11 @@ def _delete_last(st: Store, author_id: int, count: int, reason: str) -> Outcome:
     if not recent:
         return _too_old(st, latest, author)
     outcome = _remove(st, recent, author, reason)
-    if len(recent) < len(latest):
-        outcome.effects.insert(0, Reply(_older_than_window(len(latest) - len(recent))))
+    if old := [m for m in latest if m.received_at < cutoff]:
+        # Copies of the older ones not yet sent still stop.
+        unsent = sum(recall.cancel_unsent(st.s, m.id, st.now) for m in old if m.id is not None)
+        note = _older_than_window(len(old))
+        outcome.effects.insert(0, Reply(Joined((note, _unsent(unsent)), " ") if unsent else note))
     return outcome
 
 

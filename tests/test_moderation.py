@@ -325,3 +325,15 @@ def test_help_lists_report_for_members_and_delete_for_facilitators(room: Room) -
 
     assert "/report" in bob.last and "/delete" not in bob.last
     assert "/delete [reason], replying to a message" in fac.last
+
+
+def test_delete_name_3_takes_back_only_what_is_inside_the_window(room: Room) -> None:
+    fac, alice, bob = room.facilitator("fac"), room.member("alice"), room.member("bob")
+    alice.says("old words")
+    room.later(hours=23, minutes=30)
+    alice.says("new words")
+
+    fac.says(f"/delete {alice.name} 2")
+
+    assert [d.text for d in bob.inbox if d.ref in deletes(bob)] == [f"{alice.name}: new words"]
+    assert said(fac)[-2].startswith("1 of those messages is more than 23 hours old.")
