@@ -337,3 +337,19 @@ def test_delete_name_3_takes_back_only_what_is_inside_the_window(room: Room) -> 
 
     assert [d.text for d in bob.inbox if d.ref in deletes(bob)] == [f"{alice.name}: new words"]
     assert said(fac)[-2].startswith("1 of those messages is more than 23 hours old.")
+
+
+def test_a_report_of_a_copy_someone_else_holds_reaches_no_one(room: Room) -> None:
+    fac, alice, bob, carol = (
+        room.facilitator("fac"),
+        room.member("alice"),
+        room.member("bob"),
+        room.member("carol"),
+    )
+    alice.says("hello")
+    fac.new()
+
+    bob.send(text="/report", quote_ref=carol.inbox[-1].ref)  # a ref from another phone
+
+    assert bob.last.startswith("That is not a message from the group")
+    assert fac.new() == []
