@@ -334,9 +334,7 @@ def _report(st: Store, ref: str, quoted: str, why: str) -> Outcome:
 
 
 def _report_note(reporter: Member, author: Member | None, quoted: str, why: str) -> Renderable:
-    from relay.service import clean_text  # noqa: PLC0415 - the service imports this module's peers
-
-    text = clean_text(quoted)[:_MAX_QUOTED]
+    text = quoted[:_MAX_QUOTED]  # cleaned like any member text before the command ran
     parts: list[Renderable] = [
         T(
             "Report from {reporter} about a message by {author}:",
@@ -346,7 +344,7 @@ def _report_note(reporter: Member, author: Member | None, quoted: str, why: str)
         T("“{text}”", text=Raw(text)) if text else T("(their phone did not include the text)"),
     ]
     if why:
-        parts.append(T("Why: {why}", why=Raw(clean_text(why))))
+        parts.append(T("Why: {why}", why=Raw(why)))
     parts.append(T("To take it back, reply to it with {delete}.", delete=CommandWord("delete")))
     return Joined(tuple(parts))
 

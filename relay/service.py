@@ -911,7 +911,7 @@ class _Handling:
             texts=self.relay.texts,
             org_name=self.relay.org_name,
             quote_ref=self.inbound.quote_ref,
-            quote_text=self.inbound.quote_text,
+            quote_text=clean_text(self.inbound.quote_text or "") or None,
         )
         try:
             outcome = cmd.handler(ctx)
