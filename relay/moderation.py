@@ -9,6 +9,7 @@ removal is :mod:`relay.recall`.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 
@@ -20,6 +21,8 @@ from relay.i18n import TN, Joined, Raw, Renderable, T
 from relay.models import Inbound, Member, MemberState, Role
 from relay.outcome import Audit, Deferred, Effect, Outcome, Reply, Store, ToMember, ToStaff
 from relay.words import CommandWord
+
+log = logging.getLogger(__name__)
 
 MAX_AT_ONCE = 20  # /delete NAME n
 REPORTS_PER_WINDOW = 3
@@ -206,6 +209,7 @@ def _remove(st: Store, messages: list[Inbound], author: Member | None, reason: s
     effects.append(
         Audit("message_delete", target=author.pseudonym if author else None, detail=done.code)
     )
+    log.info("message removed by staff: %s", done.code)  # counts only, never who or what
     return Outcome(effects)
 
 

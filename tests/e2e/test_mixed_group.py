@@ -425,3 +425,23 @@ async def test_a_facilitator_takes_a_message_back_from_signal_and_counts_sms(wor
     )
     await w.until(lambda: any("on SMS had already" in t for t in w.signal_texts(FAC)), "counted")
     assert len(w.sms_texts(BOB)) == bob_had
+
+
+@pytest.mark.anyio
+async def test_a_report_from_signal_reaches_staff_with_the_quoted_words(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    alice_phone = w.signal.member(ALICE, ALICE_UUID, profile_name=PROFILE_NAMES[0])
+    await w.sms(BOB, "you all deserve it")
+    bob = w.name(BOB)
+    await w.until(lambda: any("deserve it" in m.message for m in w.signal.sent_to(ALICE)), "copy")
+    copy = next(m for m in w.signal.sent_to(ALICE) if "deserve it" in m.message)
+    bob_had = len(w.sms_texts(BOB))
+
+    alice_phone.quotes(copy.timestamp, "/report cruel", quoted_text=copy.message)
+
+    await w.until(lambda: any(t.startswith("Report from") for t in w.signal_texts(FAC)), "staff")
+    note = next(t for t in w.signal_texts(FAC) if t.startswith("Report from"))
+    assert f"about a message by {bob}" in note and f"“{bob}: you all deserve it”" in note
+    await w.until(lambda: any("Your report went" in t for t in w.signal_texts(ALICE)), "thanks")
+    assert len(w.sms_texts(BOB)) == bob_had
