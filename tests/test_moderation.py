@@ -10,9 +10,9 @@ import anyio
 import pytest
 from sqlmodel import select
 
+from relay.inbound.turn import Result
 from relay.messages import Channel, InboundKind
-from relay.models import AuditEvent, Role
-from relay.service import Result
+from relay.storage.models import AuditEvent, Role
 from tests.room import Person, Room
 
 NAME_LEAK = "my neighbour Marie Tremblay on rue Fullum saw me"

@@ -1,11 +1,11 @@
-"""The pre-send check that a removed message's claimed copies stay unsent (relay/recall.py)."""
+"""The pre-send check that keeps a removed message's claimed copies unsent (delivery/recall)."""
 
 from __future__ import annotations
 
 import anyio
 import pytest
 
-from relay.recall import StillHeld
+from relay.delivery.recall import StillHeld
 
 pytestmark = pytest.mark.anyio
 

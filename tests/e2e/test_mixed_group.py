@@ -18,16 +18,17 @@ import anyio
 import httpx
 import pytest
 from PIL import Image
+from sqlmodel import Session, select
 
 from cercle.bootstrap import App, bootstrap
 from cercle.providers import purge_twilio_records, signal_receiver
 from cercle.settings import Settings
 from cercle.web import create_app
-from relay.crypto import generate_key
 from relay.messages import Channel
-from relay.models import MemberState, Role
-from relay.service import GroupSettings
-from relay.storage import upgrade
+from relay.service.relay import GroupSettings
+from relay.storage.crypto import generate_key
+from relay.storage.engine import upgrade
+from relay.storage.models import MemberState, Outbox, Role
 from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
 from tests.fakes.twilio_server import FakeTwilio
 
@@ -88,6 +89,13 @@ class World:
                 assert m.pseudonym
                 return m.pseudonym
         raise AssertionError("not enrolled")
+
+    def recorded(self, timestamp: int) -> bool:
+        """Whether the relay has written down the copy Signal sent at ``timestamp`` (a phone
+        can quote a copy a moment before the worker records it)."""
+        with Session(self.app.engine) as s:
+            found = s.exec(select(Outbox.id).where(Outbox.provider_ref == str(timestamp)))
+            return found.first() is not None
 
     def check_no_leaks(self) -> None:
         secrets = {
@@ -413,6 +421,7 @@ async def test_a_facilitator_takes_a_message_back_from_signal_and_counts_sms(wor
     await w.until(lambda: any(leak in t for t in w.sms_texts(BOB)), "bob has it")
     await w.until(lambda: any(leak in m.message for m in w.signal.sent_to(FAC)), "fac has it")
     copy = next(m for m in w.signal.sent_to(FAC) if leak in m.message)
+    await w.until(lambda: w.recorded(copy.timestamp), "the relay wrote down fac's copy")
     bob_had = len(w.sms_texts(BOB))
 
     fac_phone.quotes(copy.timestamp, "/delete a real name", quoted_text=copy.message)
@@ -436,6 +445,7 @@ async def test_a_report_from_signal_reaches_staff_with_the_quoted_words(world: W
     bob = w.name(BOB)
     await w.until(lambda: any("deserve it" in m.message for m in w.signal.sent_to(ALICE)), "copy")
     copy = next(m for m in w.signal.sent_to(ALICE) if "deserve it" in m.message)
+    await w.until(lambda: w.recorded(copy.timestamp), "the relay wrote down alice's copy")
     bob_had = len(w.sms_texts(BOB))
 
     alice_phone.quotes(copy.timestamp, "/report cruel", quoted_text=copy.message)
