@@ -99,6 +99,7 @@ class Inbound:
     attachments: tuple[Attachment, ...] = ()
     mentions: tuple[Mention, ...] = ()
     quote_ref: str | None = None
+    quote_text: str | None = None  # the quoted words as the sender's phone shows them
     edit_ref: str | None = None
     delete_ref: str | None = None
     reaction: Reaction | None = None
