@@ -507,7 +507,7 @@ async def check_signal(app: App, *, network: bool = True) -> Finding:
             "warn",
             f"DANGER: {len(devices) - 1} other device(s) are linked to the organization's "
             "number. Whoever holds one sees every member's number and message.",
-            "Unlink every device but signal-cli: `cercle signal status` lists them "
+            "`cercle signal status` lists them; unlink each with `cercle signal unlink ID` "
             "(docs/signal.md §2).",
             detail,
         )

@@ -115,6 +115,12 @@ def data_uri(file: OutgoingFile, index: int) -> str:
     return f"data:{mime};filename={neutral_filename(mime, index)};base64,{encoded}"
 
 
+def _captcha_link(captcha: str) -> str:
+    """A solved captcha as Signal wants it: ``signalcaptcha://…`` (added when missing)."""
+    captcha = captcha.strip()
+    return captcha if captcha.startswith("signalcaptcha://") else f"signalcaptcha://{captcha}"
+
+
 def _send_timestamp(body: object) -> str | None:
     """The timestamp of a 201 send answer, and raise the first per-recipient failure.
 
@@ -399,14 +405,65 @@ class SignalClient:
         ``captcha`` is what signalcaptchas.org gives (``signalcaptcha://…``; the scheme is
         added when missing); ``challenge_token`` comes from :class:`RateLimitedError`.
         """
-        captcha = captcha.strip()
-        if not captcha.startswith("signalcaptcha://"):
-            captcha = f"signalcaptcha://{captcha}"
         await self._request(
             "POST",
             f"/v1/accounts/{self._account_path()}/rate-limit-challenge",
             "rate-limit challenge",
-            json={"challenge_token": challenge_token.strip(), "captcha": captcha},
+            json={"challenge_token": challenge_token.strip(), "captcha": _captcha_link(captcha)},
+        )
+
+    async def register(self, captcha: str | None = None, *, voice: bool = False) -> None:
+        """``POST /v1/register/{number}``: ask Signal to send the org's number a code (by SMS,
+        or by a call with ``voice``). ``captcha`` is a solved registration captcha."""
+        body: dict[str, object] = {}
+        if captcha:
+            body["captcha"] = _captcha_link(captcha)
+        if voice:
+            body["use_voice"] = True
+        await self._registration("/v1/register/" + self._account_path(), body)
+
+    async def verify(self, code: str, pin: str | None = None) -> None:
+        """``POST /v1/register/{number}/verify/{code}``: finish a registration with the code
+        Signal sent (``pin`` when the number has a registration lock)."""
+        digits = code.strip().replace("-", "").replace(" ", "")
+        if not re.fullmatch(r"[0-9]{6}", digits):
+            raise SignalServiceError("The code Signal sends has six digits, e.g. 123-456.")
+        path = f"/v1/register/{self._account_path()}/verify/{digits}"
+        await self._registration(path, {"pin": pin} if pin else {})
+
+    async def _registration(self, path: str, body: Mapping[str, object]) -> None:
+        """One registration call; refusals become :class:`SignalServiceError` saying what to
+        do (the server's words about the org's own number are read, never copied)."""
+        try:
+            response = await self._http.post(self._url(path), json=body, timeout=SEND_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise SignalServiceError(
+                f"cannot reach signal-cli-rest-api at {self._service} (SIGNAL_SERVICE): "
+                f"{type(exc).__name__}"
+            ) from None
+        if response.is_success:
+            return
+        text = response.text.lower()
+        if "captcha" in text:
+            raise SignalServiceError(
+                "Signal asks for a captcha: solve one at "
+                "signalcaptchas.org/registration/generate.html and pass its "
+                "signalcaptcha:// link with --captcha (docs/signal.md §2)."
+            )
+        if "pin" in text or "locked" in text:
+            raise SignalServiceError(
+                "This number has a registration lock: add --pin with its Signal PIN."
+            )
+        if "verif" in text or "code" in text:
+            raise SignalServiceError(
+                "Signal did not accept that code: check it, or ask for a new one with "
+                "`cercle signal register`."
+            )
+        if response.status_code == 429 or "rate" in text:
+            raise SignalServiceError("Signal refuses for now (rate limit): wait an hour, retry.")
+        raise SignalServiceError(
+            f"signal-cli-rest-api refused the registration (HTTP {response.status_code}); "
+            "its container log says why."
         )
 
     async def trust_identity(self, member: str, verified_safety_number: str) -> None:
@@ -462,6 +519,15 @@ class SignalClient:
             if isinstance(device_id, int) and not isinstance(device_id, bool):
                 found.append(Device(device_id, str(entry.get("name") or "")))
         return found
+
+    async def remove_device(self, device_id: int) -> None:
+        """``DELETE /v1/devices/{number}/{deviceId}``: unlink another device from the org's
+        number (signal-cli, the primary device, can)."""
+        if device_id <= 1:
+            raise SignalServiceError("Device 1 is signal-cli itself: it cannot be unlinked.")
+        await self._request(
+            "DELETE", f"/v1/devices/{self._account_path()}/{device_id}", "remove device"
+        )
 
     async def registered(self, numbers: Sequence[str]) -> dict[str, bool]:
         """``GET /v1/search/{number}?numbers=…``: which numbers are on Signal.

@@ -401,6 +401,7 @@ class FakeSignalServer:
                 Route("/v1/profiles/{number}", self._profile, methods=["PUT"]),
                 Route("/v1/accounts", self._accounts, methods=["GET"]),
                 Route("/v1/devices/{number}", self._devices, methods=["GET"]),
+                Route("/v1/devices/{number}/{device}", self._unlink, methods=["DELETE"]),
                 Route("/v1/register/{number}", self._register, methods=["POST"]),
                 Route("/v1/register/{number}/verify/{token}", self._verify, methods=["POST"]),
                 WebSocketRoute("/v1/receive/{number}", self._receive),
@@ -581,6 +582,16 @@ class FakeSignalServer:
             return bad or JSONResponse({"error": "User is not registered."}, 400)
         with self._lock:
             return JSONResponse(list(self.devices))
+
+    async def _unlink(self, request: Request) -> Response:
+        if (bad := self._wrong_account(request)) is not None:
+            return bad
+        with self._lock:
+            kept = [d for d in self.devices if str(d["id"]) != request.path_params["device"]]
+            if len(kept) == len(self.devices):
+                return JSONResponse({"error": "Device does not exist"}, 400)
+            self.devices = kept
+        return Response(status_code=204)
 
     async def _registration_body(
         self, request: Request, definition: str
