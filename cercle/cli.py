@@ -407,32 +407,54 @@ def member_add(
 ) -> None:
     """Enroll a vetted number: they get a pseudonym and the welcome, and must agree."""
     with wired() as app:
-        channel = _choose_channel(app, number, via)
-        member = app.relay.enroll(number, group, role, lang.value, channel)
+        channel, account = _channel_and_account(app, number, via)
+        member = app.relay.enroll(number, group, role, lang.value, channel, uuid=account)
         row = _member_row(app, member, False)
     emit([row], as_json, "Enrolled")
+    if channel == Channel.SIGNAL and account is None:
+        err.print(
+            "[yellow]Signal did not give this number's account id:[/] until they write, Cercle "
+            "reaches them by number; the worker keeps asking."
+        )
 
 
-def _choose_channel(app: App, number: str, via: Via | None) -> Channel:
+def _channel_and_account(app: App, number: str, via: Via | None) -> tuple[Channel, str | None]:
+    """The member's channel, and for Signal their account id (asked of signal-cli before the
+    welcome goes out, so nothing is ever sent to a number that changed hands)."""
     s = app.settings
     enabled = {Channel.SIGNAL: s.signal_enabled, Channel.SMS: s.sms_enabled}
+    chosen: Channel | None = None
     if via is not None:
-        channel = Channel(via.value)
-        if not enabled[channel]:
+        chosen = Channel(via.value)
+        if not enabled[chosen]:
             raise CercleError(f"{via.value} is not configured on this deployment.")
-        return channel
     on = [c for c, ok in enabled.items() if ok]
     if not on:
         raise CercleError("No transport is configured: set Signal or Twilio variables first.")
-    if len(on) == 1:
-        return on[0]
+    if chosen is None and len(on) == 1:
+        chosen = on[0]
+    if chosen == Channel.SMS or app.providers.signal is None:
+        return chosen or Channel.SMS, None
     import anyio
 
-    from cercle.providers import signal_registered
+    from relay.errors import DeliveryError
     from relay.phone import normalize
 
-    registered = anyio.run(signal_registered, app.providers, normalize(number))
-    return Channel.SIGNAL if registered else Channel.SMS
+    client = app.providers.signal.client
+    address = normalize(number)
+
+    async def ask() -> tuple[Channel, str | None]:
+        try:
+            if chosen is None and not await client.is_registered(address):
+                return Channel.SMS, None
+            try:
+                return Channel.SIGNAL, await client.account_id(address)
+            except DeliveryError:
+                return Channel.SIGNAL, None
+        finally:
+            await client.aclose()
+
+    return anyio.run(ask)
 
 
 @member_cli.command("list")

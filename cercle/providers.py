@@ -29,7 +29,7 @@ from bots.sms.webhook import (
     status_rank,
 )
 from cercle.settings import Settings
-from relay import inbox
+from relay import accounts, inbox
 from relay.delivery import Bell
 from relay.errors import DeliveryError
 from relay.messages import Attachment, Channel, Inbound
@@ -266,8 +266,24 @@ async def purge_twilio_records(
             await stop.wait()
 
 
-async def signal_registered(providers: Providers, number: str) -> bool:
-    """Whether ``number`` is on Signal, asked of signal-cli-rest-api."""
+async def learn_signal_accounts(providers: Providers, relay: Relay) -> int:
+    """Ask signal-cli for the account id of every Signal member who has none yet, so that
+    they are reached by account, not by a number that may be recycled. Returns how many
+    were learned; stops at the first failed call (the next round tries again)."""
     if providers.signal is None:
-        return False
-    return await providers.signal.client.is_registered(number)
+        return 0
+    todo = await anyio.to_thread.run_sync(accounts.members_without_account, relay)
+    learned = 0
+    for member_id, number in todo:
+        try:
+            uuid = await providers.signal.client.account_id(number)
+        except DeliveryError as exc:
+            log.info("signal account lookup failed: %s", exc.reason)
+            break
+        if uuid is None:
+            continue
+        if await anyio.to_thread.run_sync(accounts.learn_account, relay, member_id, uuid):
+            learned += 1
+    if learned:
+        log.info("learned %d signal account id(s)", learned)
+    return learned

@@ -39,6 +39,7 @@ SEND_TIMEOUT = httpx.Timeout(90.0, connect=5.0)
 MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024
 
 _MIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}$")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ATTACHMENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 
@@ -548,6 +549,31 @@ class SignalClient:
             if isinstance(entry, dict) and entry.get("number") in found:
                 found[str(entry["number"])] = entry.get("registered") is True
         return found
+
+    async def account_id(self, number: str) -> str | None:
+        """The Signal account id (ACI UUID) behind ``number``, or None when the number is not
+        on Signal or signal-cli cannot tell.
+
+        ``/v1/search`` first: it makes signal-cli look the number up at Signal and keep the
+        account id it found. ``/v1/identities`` then names it once a key is known, and
+        ``/v1/contacts?all_recipients=true`` for any recipient signal-cli knows.
+        """
+        if not await self.is_registered(number):
+            return None
+        account = self._account_path()
+        lookups: tuple[tuple[str, dict[str, str] | None], ...] = (
+            (f"/v1/identities/{account}", None),
+            (f"/v1/contacts/{account}", {"all_recipients": "true"}),
+        )
+        for path, params in lookups:
+            body = decode_json(await self._request("GET", path, "account lookup", params=params))
+            for entry in body if isinstance(body, list) else []:
+                if not isinstance(entry, dict) or entry.get("number") != number:
+                    continue
+                found = str(entry.get("uuid") or "")
+                if _UUID.fullmatch(found):
+                    return found.lower()
+        return None
 
     async def is_registered(self, number: str) -> bool:
         """Whether one number is registered on Signal."""

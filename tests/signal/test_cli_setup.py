@@ -15,16 +15,10 @@ CAPTCHA = "signalcaptcha://signal-hcaptcha.5fad97ac.registration.P1_eyJ0eXAiOiJK
 
 
 @pytest.fixture
-def unregistered(
-    env: dict[str, str], fake: FakeSignalServer, monkeypatch: pytest.MonkeyPatch
-) -> FakeSignalServer:
+def unregistered(signal_only: FakeSignalServer) -> FakeSignalServer:
     """A deployment on Signal only whose number is not registered yet."""
-    for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_NUMBER", "PUBLIC_BASE_URL"):
-        monkeypatch.delenv(k)
-    monkeypatch.setenv("SIGNAL_SERVICE", fake.service)
-    monkeypatch.setenv("SIGNAL_NUMBER", fake.number)
-    fake.account_registered = False
-    return fake
+    signal_only.account_registered = False
+    return signal_only
 
 
 def test_register_then_verify_registers_the_number(unregistered: FakeSignalServer) -> None:
