@@ -568,9 +568,7 @@ class Deliverer:
             return SendReceipt()
         message = job.message
         if message.attachments and not transport.supports_media:
-            note = message.extra.get("media_note", "")
-            text = "\n".join(p for p in (message.text, note) if p)
-            message = Outgoing(address=message.address, text=text, quote=message.quote)
+            message = message.with_media_note()
         return await transport.send(message)
 
     # --- recording ------------------------------------------------------------------------

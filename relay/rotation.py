@@ -31,6 +31,7 @@ from relay.bans import BAN_CONTEXT
 from relay.bans import HASH_KIND as BAN_KIND
 from relay.crypto import KID_LEN, KID_OFFSET, DataKeyError, DataKeys
 from relay.inbox import INBOX_CONTEXT
+from relay.media_links import MEDIA_CONTEXT
 from relay.outbox import ADDRESS_CONTEXT, PAYLOAD_CONTEXT, UUID_CONTEXT
 from relay.safety import EXIT_WORD_CONTEXT, EXIT_WORD_KIND
 from relay.storage import checkpoint, transaction
@@ -66,6 +67,7 @@ SEALED: tuple[SealedColumn, ...] = (
         "member_safety", "exit_word_enc", EXIT_WORD_CONTEXT, "exit_word_hash", EXIT_WORD_KIND
     ),
     SealedColumn("pending_inbound", "payload_enc", INBOX_CONTEXT),
+    SealedColumn("media_link", "payload_enc", MEDIA_CONTEXT),
 )
 DEDUP = "inbound.dedup_hash"
 TABLES: tuple[str, ...] = (*dict.fromkeys(c.table for c in SEALED), "inbound")
