@@ -95,12 +95,14 @@ def forget_message(engine: Engine, message_ref: str) -> int:
 
 
 def purge_expired(engine: Engine, now: datetime) -> int:
-    """Delete expired photos, and on SQLite empty the write-ahead log of their pages."""
+    """Delete expired photos and, when there were some, empty SQLite's write-ahead log of
+    their pages (sealed, but gone is better)."""
     with transaction(engine) as s:
         gone = int(
             s.execute(delete(MediaLink).where(col(MediaLink.expires_at) <= now)).rowcount or 0  # type: ignore[attr-defined]
         )
-    checkpoint(engine)
+    if gone:
+        checkpoint(engine)
     return gone
 
 
