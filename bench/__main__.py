@@ -27,11 +27,11 @@ import httpx
 from sqlalchemy import Engine, event
 
 from relay.clock import FakeClock, SystemClock
-from relay.delivery import Deliverer, DeliveryPolicy, pending_count
-from relay.flood import FloodLimit
+from relay.delivery.pacing import Pace
+from relay.delivery.sender import Deliverer, DeliveryPolicy, pending_count
 from relay.messages import Channel, Inbound, InboundKind, Outgoing, Sender, SendReceipt
-from relay.pacing import Pace
-from relay.storage import make_engine, upgrade
+from relay.safety.flood import FloodLimit
+from relay.storage.engine import make_engine, upgrade
 from tests.delivery.http_transport import HttpTransport
 from tests.delivery.seed import World, add_group, queue
 

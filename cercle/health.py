@@ -30,12 +30,12 @@ from sqlmodel import Session, SQLModel, col
 from bots.signal.errors import SignalServiceError
 from bots.sms.config import INBOUND_PATH
 from cercle.settings import Settings, SettingsError
-from relay import inbox
-from relay.crypto import KID_LEN, KID_OFFSET, DataKeyError, DataKeys
 from relay.errors import DeliveryError, Reason
-from relay.models import FailureReport, Outbox, OutboxState
-from relay.rotation import SEALED
-from relay.storage import alembic_config
+from relay.privacy.rotation import SEALED
+from relay.storage import inbox
+from relay.storage.crypto import KID_LEN, KID_OFFSET, DataKeyError, DataKeys
+from relay.storage.engine import alembic_config
+from relay.storage.models import FailureReport, Outbox, OutboxState
 
 if TYPE_CHECKING:
     from cercle.bootstrap import App

@@ -32,11 +32,12 @@ from bots.sms.webhook import (
     status_rank,
 )
 from cercle.settings import Settings
-from relay import accounts, inbox, media_links
-from relay.delivery import Bell
+from relay.delivery.sender import Bell
 from relay.errors import DeliveryError
 from relay.messages import Attachment, Channel, Inbound
-from relay.service import Relay
+from relay.service import accounts
+from relay.service.relay import Relay
+from relay.storage import inbox, media_links
 from relay.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ MEDIA_PATH = "/twilio/media/"
 class PublicMedia:
     """Hosts stripped photos for Twilio at ``PUBLIC_BASE_URL/twilio/media/{token}``: a random
     256-bit token, served once, deleted when fetched, when the message is final, or after
-    :data:`relay.media_links.TTL`. Only Twilio is ever given the URL; nothing logs it."""
+    :data:`relay.storage.media_links.TTL`. Only Twilio is ever given the URL; nothing logs it."""
 
     def __init__(self, relay: Relay, public_base_url: str) -> None:
         self._relay = relay
@@ -125,7 +126,12 @@ class PublicMedia:
         """Host one photo; return its URL."""
         r = self._relay
         token = await anyio.to_thread.run_sync(
-            media_links.publish, r.engine, r.keys, r.clock.now(), attachment
+            media_links.publish,
+            r.engine,
+            r.keys,
+            r.clock.now(),
+            attachment.content_type,
+            attachment.data,
         )
         return self._base + token
 
@@ -153,8 +159,9 @@ def media_route(relay: Relay) -> Route:
         )
         if found is None:
             return Response("not found", status_code=404, media_type="text/plain")
-        log.info("hosted photo fetched: %s, %d bytes", found.content_type, len(found.data))
-        return Response(found.data, media_type=found.content_type)
+        content_type, data = found
+        log.info("hosted photo fetched: %s, %d bytes", content_type, len(data))
+        return Response(data, media_type=content_type)
 
     return Route(MEDIA_PATH + "{token}", serve, methods=["GET"], name="twilio_media")
 

@@ -14,7 +14,7 @@ from cercle.health import WrongDataKeyError, require_data_key
 from cercle.settings import Settings
 from cercle.web import create_app
 from cercle.worker import run_worker
-from relay.storage import upgrade
+from relay.storage.engine import upgrade
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import pytest
 from cercle.bootstrap import bootstrap
 from cercle.health import CHECKS, check_data_key, check_outbox, run_checks
 from cercle.settings import Settings
-from relay.crypto import DataKeys, generate_key
-from relay.models import Outbox, OutboxState
-from relay.storage import transaction
+from relay.storage.crypto import DataKeys, generate_key
+from relay.storage.engine import transaction
+from relay.storage.models import Outbox, OutboxState
 from tests.cli_support import invoke
 
 

@@ -15,11 +15,11 @@ from sqlmodel import Session, func, select
 
 from cercle.bootstrap import bootstrap
 from cercle.settings import Settings
-from relay.crypto import generate_key
 from relay.messages import Channel
-from relay.models import PendingInbound, Role
-from relay.service import GroupSettings
-from relay.storage import make_engine, upgrade
+from relay.service.relay import GroupSettings
+from relay.storage.crypto import generate_key
+from relay.storage.engine import make_engine, upgrade
+from relay.storage.models import PendingInbound, Role
 from tests.e2e.test_processes import _listening, free_port, wait_for
 from tests.fakes.signal_server import jpeg_with_gps
 from tests.fakes.twilio_server import FakeTwilio

@@ -11,7 +11,7 @@ from cercle.bootstrap import bootstrap
 from cercle.providers import learn_signal_accounts
 from cercle.settings import Settings
 from relay.messages import Channel
-from relay.models import Member, Role
+from relay.storage.models import Member, Role
 from tests.cli_support import invoke
 from tests.fakes.signal_server import FakeSignalServer
 

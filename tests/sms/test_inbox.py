@@ -11,7 +11,7 @@ from sqlalchemy import text, update
 from sqlmodel import Session, SQLModel, select
 
 from cercle.providers import relay_pending_sms
-from relay.models import PendingInbound
+from relay.storage.models import PendingInbound
 from tests.attacks.conftest import Desk
 from tests.fakes.signal_server import jpeg_with_gps
 

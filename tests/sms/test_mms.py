@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from cercle.providers import relay_pending_sms
-from relay import media_links
 from relay.messages import Channel
-from relay.models import Role
-from relay.service import GroupSettings
+from relay.service.relay import GroupSettings
+from relay.storage import media_links
+from relay.storage.models import Role
 from tests.attacks.conftest import PUBLIC, Desk
 from tests.fakes.signal_server import jpeg_with_gps
 from tests.fakes.twilio_server import FakeMessage
