@@ -177,6 +177,9 @@ class Service(Protocol):
         ...
 
 
+Bell = _Bell  # also wakes the SMS inbox loop (cercle.providers)
+
+
 class Deliverer:
     """Sends what the outbox holds through the transports this process has."""
 
@@ -609,9 +612,7 @@ class Deliverer:
             return SendReceipt()
         message = job.message
         if message.attachments and not transport.supports_media:
-            note = message.extra.get("media_note", "")
-            text = "\n".join(p for p in (message.text, note) if p)
-            message = Outgoing(address=message.address, text=text, quote=message.quote)
+            message = message.with_media_note()
         return await transport.send(message)
 
     # --- recording ------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from cercle.settings import Settings
 from cercle.web import create_app
 from relay.messages import Channel
 from relay.service.relay import GroupSettings
+from relay.storage import media_links
 from relay.storage.crypto import generate_key
 from relay.storage.engine import upgrade
 from relay.storage.models import MemberState, Outbox, Role
@@ -227,7 +228,7 @@ async def test_sms_welcome_warns_that_sms_is_not_encrypted(world: World) -> None
 
 
 @pytest.mark.anyio
-async def test_a_photo_is_stripped_for_signal_and_becomes_a_note_for_sms(world: World) -> None:
+async def test_a_photo_is_stripped_for_signal_and_goes_by_mms_to_sms(world: World) -> None:
     w = world
     await enroll_everyone(w)
 
@@ -237,9 +238,20 @@ async def test_a_photo_is_stripped_for_signal_and_becomes_a_note_for_sms(world: 
     photo = next(m for m in w.signal.sent_to(FAC) if m.files).files[0]
     assert photo.content_type == "image/jpeg" and "IMG" not in photo.filename
     assert not Image.open(io.BytesIO(photo.data)).getexif()
-    await w.until(lambda: any("photo" in t for t in w.sms_texts(BOB)), "note to bob")
-    assert any(t.startswith(f"{alice}: look") for t in w.sms_texts(BOB))
+    await w.until(lambda: any(m.media_urls for m in w.twilio.sent_to(BOB)), "mms to bob")
+    mms = next(m for m in w.twilio.sent_to(BOB) if m.media_urls)
+    assert mms.body == f"{alice}: look"
+    (url,) = mms.media_urls
+    assert url.startswith(f"{PUBLIC}/twilio/media/")
     assert w.signal.deleted_attachments  # the server copy is gone
+
+    # Twilio fetches the photo once; then it is gone, from the URL and from the database.
+    path = url.removeprefix(PUBLIC)
+    first, again = await w.web.get(path), await w.web.get(path)
+    assert first.status_code == 200 and first.headers["content-type"] == "image/jpeg"
+    assert not Image.open(io.BytesIO(first.content)).getexif()
+    assert again.status_code == 404
+    assert media_links.hosted(w.app.engine) == 0
 
 
 @pytest.mark.anyio
