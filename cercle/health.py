@@ -30,9 +30,9 @@ from sqlmodel import Session, SQLModel, col
 from bots.signal.errors import SignalServiceError
 from bots.sms.config import INBOUND_PATH
 from cercle.settings import Settings, SettingsError
-from relay.delivery import inbox
 from relay.errors import DeliveryError, Reason
 from relay.privacy.rotation import SEALED
+from relay.storage import inbox
 from relay.storage.crypto import KID_LEN, KID_OFFSET, DataKeyError, DataKeys
 from relay.storage.engine import alembic_config
 from relay.storage.models import FailureReport, Outbox, OutboxState
@@ -507,7 +507,7 @@ async def check_signal(app: App, *, network: bool = True) -> Finding:
             "warn",
             f"DANGER: {len(devices) - 1} other device(s) are linked to the organization's "
             "number. Whoever holds one sees every member's number and message.",
-            "Unlink every device but signal-cli: `cercle signal status` lists them "
+            "`cercle signal status` lists them; unlink each with `cercle signal unlink ID` "
             "(docs/signal.md §2).",
             detail,
         )

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import anyio
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from bots.signal import SignalClient, SignalReceiver, SignalTransport
 from bots.sms.config import SmsConfig
@@ -29,11 +32,12 @@ from bots.sms.webhook import (
     status_rank,
 )
 from cercle.settings import Settings
-from relay.delivery import inbox
 from relay.delivery.sender import Bell
 from relay.errors import DeliveryError
 from relay.messages import Attachment, Channel, Inbound
+from relay.service import accounts
 from relay.service.relay import Relay
+from relay.storage import inbox, media_links
 from relay.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -51,8 +55,9 @@ class Providers:
     sms_config: SmsConfig | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Providers:
-        """Build each adapter whose variables are set."""
+    def from_settings(cls, settings: Settings, relay: Relay | None = None) -> Providers:
+        """Build each adapter whose variables are set; with ``relay``, SMS members also get
+        photos by MMS (hosted briefly through the relay's database, see :class:`PublicMedia`)."""
         providers = cls()
         if settings.signal_service and settings.signal_number:
             providers.signal = SignalTransport(
@@ -70,8 +75,10 @@ class Providers:
                 api_key=settings.twilio_api_key,
                 api_secret=settings.twilio_api_secret.value if settings.twilio_api_secret else None,
                 api_base=settings.twilio_api_base,
+                supports_media=relay is not None,
             )
-            providers.sms = SmsTransport(providers.sms_config)
+            host = PublicMedia(relay, settings.public_base_url) if relay is not None else None
+            providers.sms = SmsTransport(providers.sms_config, media_host=host)
         return providers
 
     def transports(self) -> dict[Channel, Transport]:
@@ -98,6 +105,65 @@ def signal_receiver(providers: Providers, relay: Relay) -> SignalReceiver | None
         await accept_in_thread(relay, inbound)
 
     return SignalReceiver(providers.signal, accept)
+
+
+MEDIA_PATH = "/twilio/media/"
+
+
+class PublicMedia:
+    """Hosts stripped photos for Twilio at ``PUBLIC_BASE_URL/twilio/media/{token}``: a random
+    256-bit token, served once, deleted when fetched, when the message is final, or after
+    :data:`relay.storage.media_links.TTL`. Only Twilio is ever given the URL; nothing logs it."""
+
+    def __init__(self, relay: Relay, public_base_url: str) -> None:
+        self._relay = relay
+        self._base = public_base_url.rstrip("/") + MEDIA_PATH
+
+    def _token(self, url: str) -> str:
+        return url.removeprefix(self._base)
+
+    async def publish(self, attachment: Attachment) -> str:
+        """Host one photo; return its URL."""
+        r = self._relay
+        token = await anyio.to_thread.run_sync(
+            media_links.publish,
+            r.engine,
+            r.keys,
+            r.clock.now(),
+            attachment.content_type,
+            attachment.data,
+        )
+        return self._base + token
+
+    async def withdraw(self, urls: Sequence[str]) -> None:
+        """Delete photos whose send failed."""
+        tokens = [self._token(u) for u in urls]
+        await anyio.to_thread.run_sync(
+            media_links.withdraw, self._relay.engine, self._relay.keys, tokens
+        )
+
+    async def bind(self, urls: Sequence[str], message_sid: str) -> None:
+        """Tie photos to their message, so its final status deletes what Twilio left."""
+        tokens = [self._token(u) for u in urls]
+        r = self._relay
+        await anyio.to_thread.run_sync(media_links.bind, r.engine, r.keys, tokens, message_sid)
+
+
+def media_route(relay: Relay) -> Route:
+    """``GET /twilio/media/{token}``: a hosted photo, once; any other request gets 404."""
+
+    async def serve(request: Request) -> Response:
+        token = request.path_params["token"]
+        found = await anyio.to_thread.run_sync(
+            media_links.take, relay.engine, relay.keys, token, relay.clock.now()
+        )
+        if found is None:
+            return Response("not found", status_code=404, media_type="text/plain")
+        content_type, data = found
+        log.info("hosted photo fetched: %s, %d bytes", content_type, len(data))
+        return Response(data, media_type=content_type)
+
+    return Route(MEDIA_PATH + "{token}", serve, methods=["GET"], name="twilio_media")
 
 
 def twilio_routes(providers: Providers, relay: Relay) -> list[BaseRoute]:
@@ -151,12 +217,18 @@ def twilio_routes(providers: Providers, relay: Relay) -> list[BaseRoute]:
                 )
             )
             if known:
+                if status_rank(status) >= FINAL_RANK:
+                    # Whatever Twilio did not fetch of this message's photos goes now.
+                    await anyio.to_thread.run_sync(media_links.forget_message, relay.engine, sid)
                 return
             # Twilio can call back before our worker has stored the message's sid.
             await anyio.sleep(0.2)
         log.info("status callback for an unknown message ignored")
 
-    return list(sms_routes(WebhookVerifier.from_config(config), accept, on_status))
+    routes: list[BaseRoute] = [*sms_routes(WebhookVerifier.from_config(config), accept, on_status)]
+    if providers.sms.supports_media:
+        routes.append(media_route(relay))
+    return routes
 
 
 async def hand_over_sms(
@@ -260,14 +332,32 @@ async def purge_twilio_records(
                 await anyio.to_thread.run_sync(relay.mark_purged, kind, ref)
             if refs:
                 log.info("deleted %d message records at Twilio", len(refs))
+            now = relay.clock.now()
+            await anyio.to_thread.run_sync(media_links.purge_expired, relay.engine, now)
         except Exception:
             log.exception("twilio purge round failed (ref %s)", secrets.token_hex(4))
         with anyio.move_on_after(every):
             await stop.wait()
 
 
-async def signal_registered(providers: Providers, number: str) -> bool:
-    """Whether ``number`` is on Signal, asked of signal-cli-rest-api."""
+async def learn_signal_accounts(providers: Providers, relay: Relay) -> int:
+    """Ask signal-cli for the account id of every Signal member who has none yet, so that
+    they are reached by account, not by a number that may be recycled. Returns how many
+    were learned; stops at the first failed call (the next round tries again)."""
     if providers.signal is None:
-        return False
-    return await providers.signal.client.is_registered(number)
+        return 0
+    todo = await anyio.to_thread.run_sync(accounts.members_without_account, relay)
+    learned = 0
+    for member_id, number in todo:
+        try:
+            uuid = await providers.signal.client.account_id(number)
+        except DeliveryError as exc:
+            log.info("signal account lookup failed: %s", exc.reason)
+            break
+        if uuid is None:
+            continue
+        if await anyio.to_thread.run_sync(accounts.learn_account, relay, member_id, uuid):
+            learned += 1
+    if learned:
+        log.info("learned %d signal account id(s)", learned)
+    return learned

@@ -11,7 +11,12 @@ from typing import Any
 import anyio
 
 from cercle.bootstrap import App
-from cercle.providers import purge_twilio_records, signal_receiver, sms_inbox
+from cercle.providers import (
+    learn_signal_accounts,
+    purge_twilio_records,
+    signal_receiver,
+    sms_inbox,
+)
 from relay.delivery.lease import hold_lease, lease_name
 from relay.errors import DeliveryError
 from relay.privacy import retention
@@ -21,6 +26,7 @@ log = logging.getLogger(__name__)
 
 Loop = Callable[[anyio.Event], Coroutine[Any, Any, None]]
 JOBS_EVERY = 60.0  # seconds between rounds of scheduled jobs (reminders are due to the minute)
+ACCOUNTS_EVERY = 300.0  # seconds between looks for Signal members without an account id
 
 
 def worker_loops(app: App) -> list[Loop]:
@@ -40,6 +46,7 @@ def worker_loops(app: App) -> list[Loop]:
         # One receive loop per Signal number across every worker of the deployment.
         number = app.settings.signal_number or ""
         loops.append(singleton(app, lease_name(app.keys, "signal-receive", number), receive))
+        loops.append(signal_accounts_loop(app))
     if app.providers.sms is not None:
 
         async def purge(stop: anyio.Event) -> None:
@@ -100,6 +107,22 @@ def scheduled_jobs(app: App, every: float = JOBS_EVERY) -> Loop:
                 await stop.wait()
 
     return jobs
+
+
+def signal_accounts_loop(app: App, every: float = ACCOUNTS_EVERY) -> Loop:
+    """Learn the account id of Signal members enrolled by number without one (at start, then
+    every ``every`` seconds); a failed round never ends the loop."""
+
+    async def loop(stop: anyio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await learn_signal_accounts(app.providers, app.relay)
+            except Exception:
+                log.exception("signal account lookup round failed (ref %s)", secrets.token_hex(4))
+            with anyio.move_on_after(every):
+                await stop.wait()
+
+    return loop
 
 
 async def present_neutral_profile(app: App) -> bool:

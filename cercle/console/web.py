@@ -28,7 +28,7 @@ from cercle.bootstrap import App
 from cercle.console import accounts, passkeys, sessions
 from cercle.console.health_facts import health_values
 from cercle.console.render import STATIC, render
-from cercle.enrolment import choose_channel
+from cercle.enrolment import channel_and_account
 from relay.core.actor import acting_as
 from relay.errors import CercleError
 from relay.groups.invites import live_invites
@@ -690,9 +690,11 @@ class Console:
         number = ctx.form.get("number", "")
         try:
             role = Role(ctx.form.get("role", "member"))
-            channel = await choose_channel(self.app, number, ctx.form.get("via") or None)
+            channel, account = await channel_and_account(
+                self.app, number, ctx.form.get("via") or None
+            )
             self.app.relay.enroll(
-                number, group.name, role, ctx.form.get("lang", group.lang), channel
+                number, group.name, role, ctx.form.get("lang", group.lang), channel, uuid=account
             )
         except ValueError:
             return self._members_page(ctx, group, 400, ctx.t("Choose a role from the list."))

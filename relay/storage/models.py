@@ -459,3 +459,21 @@ class PendingInbound(SQLModel, table=True):
     attempts: int = Field(default=0)
     next_attempt_at: datetime = Field(index=True)
     received_at: datetime
+
+
+class MediaLink(SQLModel, table=True):
+    """A stripped photo waiting for Twilio to fetch it for an MMS (issue 15).
+
+    Served once at an unguessable URL, then deleted; also deleted when its message's status is
+    final or when it expires a few minutes after it was made. Only a keyed hash of the URL's
+    token is stored; the photo is sealed.
+    """
+
+    __tablename__ = "media_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    payload_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    message_ref: str | None = Field(default=None, max_length=64, index=True)
+    expires_at: datetime = Field(index=True)
+    created_at: datetime

@@ -200,6 +200,8 @@ class FakeSignalServer:
         self.verification_code: str | None = None  # sent "by SMS" after a registration
         self.registration_pin: str | None = None  # a registration lock on the number
         self.captcha_for_registration = True  # Signal asks new registrations for a captcha
+        # Numbers signal-cli has looked up or written to: it knows their account id.
+        self.resolved: set[str] = set()
         self.frames_delivered = 0
         self.frames_dropped = 0
         self.connections_opened = 0
@@ -390,6 +392,8 @@ class FakeSignalServer:
                 Route("/v1/reactions/{number}", self._reaction, methods=["POST", "DELETE"]),
                 Route("/v1/remote-delete/{number}", self._remote_delete, methods=["DELETE"]),
                 Route("/v1/contacts/{number}", self._contact, methods=["PUT"]),
+                Route("/v1/contacts/{number}", self._contacts, methods=["GET"]),
+                Route("/v1/identities/{number}", self._identities, methods=["GET"]),
                 Route("/v1/attachments/{attachment}", self._attachment, methods=["GET", "DELETE"]),
                 Route(
                     "/v1/accounts/{number}/rate-limit-challenge",
@@ -401,6 +405,7 @@ class FakeSignalServer:
                 Route("/v1/profiles/{number}", self._profile, methods=["PUT"]),
                 Route("/v1/accounts", self._accounts, methods=["GET"]),
                 Route("/v1/devices/{number}", self._devices, methods=["GET"]),
+                Route("/v1/devices/{number}/{device}", self._unlink, methods=["DELETE"]),
                 Route("/v1/register/{number}", self._register, methods=["POST"]),
                 Route("/v1/register/{number}/verify/{token}", self._verify, methods=["POST"]),
                 WebSocketRoute("/v1/receive/{number}", self._receive),
@@ -468,6 +473,8 @@ class FakeSignalServer:
                     )
                     continue
                 self.sent.append(SentMessage(recipient, body["message"], timestamp, body, files))
+                if recipient in self.registered:  # signal-cli looked the number up to send
+                    self.resolved.add(recipient)
         entry: dict[str, Any] = {"timestamp": str(timestamp)}
         if failures:
             entry["errors"] = {"recipients": failures}
@@ -571,7 +578,62 @@ class FakeSignalServer:
         numbers = request.query_params.getlist("numbers")
         if not numbers:
             return JSONResponse({"error": "Please provide numbers to query for"}, 400)
+        with self._lock:
+            self.resolved.update(n for n in numbers if n in self.registered)
         return JSONResponse([{"number": n, "registered": n in self.registered} for n in numbers])
+
+    def _known(self) -> list[tuple[str, str]]:
+        """(number, account id) of every recipient signal-cli resolved."""
+        with self._lock:
+            return [(n, u) for u, n in self.numbers_by_uuid.items() if n in self.resolved]
+
+    async def _identities(self, request: Request) -> Response:
+        if (bad := self._wrong_account(request)) is not None:
+            return bad
+        return JSONResponse(
+            [
+                {
+                    "number": number,
+                    "uuid": uuid,
+                    "status": "TRUSTED_UNVERIFIED",
+                    "fingerprint": "05 1a 2b",
+                    "safety_number": "123451234512345123451234512345123451234512345123",
+                    "added": "2026-11-29T10:00:00Z",
+                }
+                for number, uuid in self._known()
+            ]
+        )
+
+    async def _contacts(self, request: Request) -> Response:
+        if (bad := self._wrong_account(request)) is not None:
+            return bad
+        if request.query_params.get("all_recipients") != "true":
+            return JSONResponse([])  # only saved contacts: the org saves none
+        return JSONResponse(
+            [
+                {
+                    "number": number,
+                    "uuid": uuid,
+                    "name": "",
+                    "profile_name": "Profile Name",
+                    "username": "",
+                    "color": "",
+                    "blocked": False,
+                    "message_expiration": "0",
+                    "given_name": "",
+                    "note": "",
+                    "nickname": {"name": "", "given_name": "", "family_name": ""},
+                    "profile": {
+                        "given_name": "Profile",
+                        "lastname": "Name",
+                        "about": "",
+                        "has_avatar": False,
+                        "last_updated_timestamp": 0,
+                    },
+                }
+                for number, uuid in self._known()
+            ]
+        )
 
     async def _accounts(self, request: Request) -> Response:
         return JSONResponse([self.number] if self.account_registered else [])
@@ -581,6 +643,16 @@ class FakeSignalServer:
             return bad or JSONResponse({"error": "User is not registered."}, 400)
         with self._lock:
             return JSONResponse(list(self.devices))
+
+    async def _unlink(self, request: Request) -> Response:
+        if (bad := self._wrong_account(request)) is not None:
+            return bad
+        with self._lock:
+            kept = [d for d in self.devices if str(d["id"]) != request.path_params["device"]]
+            if len(kept) == len(self.devices):
+                return JSONResponse({"error": "Device does not exist"}, 400)
+            self.devices = kept
+        return Response(status_code=204)
 
     async def _registration_body(
         self, request: Request, definition: str
