@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cercle.bootstrap import App
+from cercle.console.web import console_mount
 from cercle.providers import twilio_routes
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,13 @@ class Guard:
             if message["type"] == "http.response.start":
                 started = True
                 headers = list(message.get("headers", []))
-                headers.extend((k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
+                # A page that sets its own policy (the staff console's CSP) keeps it.
+                present = {k.lower() for k, _ in headers}
+                headers.extend(
+                    (k.encode(), v.encode())
+                    for k, v in SECURITY_HEADERS.items()
+                    if k.encode() not in present
+                )
                 message["headers"] = headers
             await send(message)
 
@@ -107,6 +114,9 @@ def create_app(app: App, extra_routes: list[BaseRoute] | None = None) -> Starlet
         *twilio_routes(app.providers, app.relay),
         *(extra_routes or []),
     ]
+    console = console_mount(app)  # the staff console at /staff (issue 13)
+    if console is not None:
+        routes.append(console)
     return Starlette(
         routes=routes,
         middleware=[Middleware(Guard)],

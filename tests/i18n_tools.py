@@ -20,18 +20,27 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {"T": None, "TN": (1, 2)}
 
 
+# Where texts are: the core, and the staff console's code and templates (``_("…")``).
+SOURCES = {
+    "relay": [("**.py", "python")],
+    "cercle/console": [("**.py", "python"), ("templates/**.html", "jinja2.ext:babel_extract")],
+}
+
+
 def extracted() -> dict[str | tuple[str, str], list[tuple[str, int]]]:
-    """Every msgid in ``relay/`` with where it appears."""
+    """Every msgid in ``relay/`` and the console with where it appears."""
     found: dict[str | tuple[str, str], list[tuple[str, int]]] = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
-        ROOT / "relay",
-        method_map=[("**.py", "python")],
-        keywords=KEYWORDS,
-        comment_tags=(),
-        strip_comment_tags=True,
-    ):
-        key = message if isinstance(message, str) else (message[0], message[1])
-        found.setdefault(key, []).append((f"relay/{filename}", lineno))
+    for folder, method_map in SOURCES.items():
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            ROOT / folder,
+            method_map=method_map,
+            keywords={**KEYWORDS, "_": None, "t": None, "CercleError": None, "PasskeyError": None},
+            options_map={"templates/**.html": {"trim_blocks": "true", "lstrip_blocks": "true"}},
+            comment_tags=(),
+            strip_comment_tags=True,
+        ):
+            key = message if isinstance(message, str) else (message[0], message[1])
+            found.setdefault(key, []).append((f"{folder}/{filename}", lineno))
     return found
 
 
