@@ -12,95 +12,23 @@ import bisect
 import gc
 import resource
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
-from sqlalchemy import Engine, event
 
+from bench.live import live_sessions
+from bench.support import Database, Provider, Row, count_statements
 from relay.clock import FakeClock, SystemClock
 from relay.delivery import Deliverer, DeliveryPolicy, pending_count
 from relay.flood import FloodLimit
 from relay.messages import Channel, Inbound, InboundKind, Outgoing, Sender, SendReceipt
 from relay.pacing import Pace
-from relay.storage import make_engine, upgrade
 from tests.delivery.http_transport import HttpTransport
 from tests.delivery.seed import World, add_group, queue
-
-ROOT = Path(__file__).resolve().parent.parent
-Row = tuple[str, str, str]
-
-
-class Database:
-    """A fresh migrated database per measurement (SQLite file, or the URL given)."""
-
-    def __init__(self, url: str | None) -> None:
-        self.url = url
-        self.tmp = tempfile.TemporaryDirectory()
-        self.n = 0
-
-    def fresh(self) -> Engine:
-        self.n += 1
-        if self.url:
-            from sqlalchemy.engine import make_url
-
-            from tests import pg
-
-            admin = make_url(self.url)
-            ctx = pg.fresh_database(admin)
-            url = ctx.__enter__()
-            engine = make_engine(url)
-            self._ctxs = [*getattr(self, "_ctxs", []), (ctx, engine)]
-        else:
-            engine = make_engine(f"sqlite:///{self.tmp.name}/bench{self.n}.db")
-        upgrade(engine)
-        return engine
-
-    def close(self) -> None:
-        for ctx, engine in getattr(self, "_ctxs", []):
-            engine.dispose()
-            ctx.__exit__(None, None, None)
-        self.tmp.cleanup()
-
-
-class Provider:
-    """The fake provider in its own process (so it does not share our GIL)."""
-
-    def __init__(self, latency: float = 0.0, rate: float | None = None) -> None:
-        args = [sys.executable, "-m", "tests.delivery.fake_provider", str(latency)]
-        if rate is not None:
-            args.append(str(rate))
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, cwd=ROOT)
-        assert self.proc.stdout is not None
-        self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline())}"
-
-    def stats(self) -> dict[str, Any]:
-        got: dict[str, Any] = httpx.get(self.url + "/log", timeout=30).json()
-        return got
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-
-def count_statements(engine: Engine) -> Callable[[], int]:
-    """Count SQL statements executed on ``engine`` from now on."""
-    box = [0]
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _count(*_args: object) -> None:
-        box[0] += 1
-
-    return lambda: box[0]
-
 
 # --- 1. relay overhead -----------------------------------------------------------------------
 
@@ -381,22 +309,33 @@ def memory(db: Database, groups: int, size: int) -> list[Row]:
     ]
 
 
+def _overhead(db: Database, quick: bool) -> list[Row]:
+    return [r for size in (5, 50, 500) for r in relay_overhead(db, size, 100 if quick else 300)]
+
+
+_PARTS: dict[str, Callable[[Database, bool], list[Row]]] = {
+    "overhead": _overhead,
+    "throughput": lambda db, quick: throughput(db, 5 if quick else 10),
+    "pacing": lambda db, quick: pacing(db, 20.0, 10.0 if quick else 60.0),
+    "latency": lambda db, quick: latency(db, 20 if quick else 50),
+    "memory": lambda db, quick: memory(db, 200 if quick else 1000, 20),
+    "live": live_sessions,
+}
+
+
 def main() -> None:
     """Run every benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter runs (pacing 10 s)")
     parser.add_argument("--database-url", help="PostgreSQL admin URL (default: SQLite files)")
+    parser.add_argument("--only", choices=sorted(_PARTS), action="append", help="run only these")
     args = parser.parse_args()
     quick = args.quick
     db = Database(args.database_url)
     rows: list[Row] = []
     try:
-        for size in (5, 50, 500):
-            rows += relay_overhead(db, size, 100 if quick else 300)
-        rows += throughput(db, 5 if quick else 10)
-        rows += pacing(db, 20.0, 10.0 if quick else 60.0)
-        rows += latency(db, 20 if quick else 50)
-        rows += memory(db, 200 if quick else 1000, 20)
+        for name in args.only or list(_PARTS):
+            rows += _PARTS[name](db, quick)
     finally:
         db.close()
     width = [max(len(r[i]) for r in rows) for i in range(3)]
