@@ -27,6 +27,7 @@ from relay.crypto import generate_key
 from relay.durations import parse_duration
 from relay.errors import CercleError
 from relay.jobs import run_due
+from relay.join_notices import announce_due
 from relay.messages import Channel, Inbound, Sender
 from relay.models import Role
 from relay.service import GroupSettings
@@ -140,6 +141,7 @@ class Sandbox:
     def deliver(self) -> None:
         """Run the real delivery engine, then show what each phone received."""
         assert self.app.deliverer is not None  # noqa: S101 - the sandbox always has one
+        announce_due(self.app.engine, self.app.keys, self.clock.now())  # quiet joins
         anyio.run(self.app.deliverer.drain)
         for phone in self.phones.values():
             inbox = self.transport.inbox.get(phone.number, [])

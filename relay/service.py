@@ -19,7 +19,7 @@ from sqlalchemy import Engine, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from relay import bans, commands, flood, invites, policy, reports, safety
+from relay import bans, commands, flood, invites, join_notices, policy, reports, safety
 from relay.clock import Clock
 from relay.commands import Context, Refusal, UsageError, display_name
 from relay.crypto import DataKeys
@@ -640,7 +640,9 @@ class _Applier:
 
     def receivers(self, exclude: int | None) -> list[Member]:
         """Active members who receive group messages."""
-        return [m for m in self.roster() if m.state == MemberState.ACTIVE and m.id != exclude]
+        roster = self.roster()
+        join_notices.announce_pending(self.s, self.writer, self.group, roster)  # joins first
+        return [m for m in roster if m.state == MemberState.ACTIVE and m.id != exclude]
 
     def apply(self, outcome: Outcome, *, report_failure: bool = True) -> None:
         for effect in outcome.effects:
@@ -865,6 +867,7 @@ class _Handling:
             m.state = MemberState.ACTIVE
             m.consent_version = self.relay.texts.consent_version(m.lang, m.channel == "sms")
             m.consented_at = self.now
+            join_notices.note(self.s, m, self.now)  # told with others who join meanwhile
             self.apply.apply(
                 Outcome.of(
                     Reply(
@@ -875,7 +878,6 @@ class _Handling:
                             help=Raw("/" + commands.COMMANDS_BY_NAME["help"].words[m.lang]),
                         )
                     ),
-                    ToGroup(T("{name} has joined the group.", name=display_name(m)), exclude=m.id),
                     Audit("consent", target=m.pseudonym, detail=m.consent_version),
                 )
             )

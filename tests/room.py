@@ -22,6 +22,7 @@ from bots.sandbox.transport import Delivered, LoopbackTransport
 from relay.clock import FakeClock
 from relay.crypto import DataKeys
 from relay.delivery import Deliverer, DeliveryPolicy
+from relay.join_notices import announce_due
 from relay.messages import Attachment, Channel, Inbound, InboundKind, Mention, Reaction, Sender
 from relay.models import Member, Role
 from relay.service import GroupSettings, Relay, Result
@@ -184,7 +185,9 @@ class Room:
         return Session(self.engine)
 
     def deliver(self) -> None:
-        """Run the delivery engine until nothing is due."""
+        """Announce quiet joins and run the delivery engine until nothing is due (what the
+        worker's loops do)."""
+        announce_due(self.engine, self.keys, self.clock.now())
         anyio.run(self.deliverer.drain)
 
     def later(self, **delta: float) -> None:
@@ -208,6 +211,9 @@ class Room:
         self.people.append(person)
         if agree:
             person.agrees()
+            # Set-up: members joined one by one, each announced on their own.
+            announce_due(self.engine, self.keys, self.clock.now(), waiting=False)
+            self.deliver()
         person.new()
         for other in self.people:
             other.new()
