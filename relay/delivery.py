@@ -581,13 +581,14 @@ class Deliverer:
             delay = (job.not_before - self.clock.now()).total_seconds()
             if delay > 0:
                 await anyio.sleep(delay)
-            resting = self._resting.get(str(job.channel))
-            if resting is not None and resting > self.clock.now():
-                # The provider just told this process to slow down: do not spend the slot.
-                await anyio.to_thread.run_sync(self._put_back, job, resting)
-                return
         transport = self.transports[job.channel]
         async with limiter:
+            resting = self._resting.get(str(job.channel)) if job.not_before else None
+            if resting is not None and resting > self.clock.now():
+                # The provider told this process to slow down while this row waited for its
+                # slot or its turn among the sends in flight: do not send it now.
+                await anyio.to_thread.run_sync(self._put_back, job, resting)
+                return
             try:
                 receipt = await self._call(transport, job)
             except DeliveryError as exc:
