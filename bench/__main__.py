@@ -22,6 +22,8 @@ import httpx
 
 from bench.live import live_sessions
 from bench.support import Database, Provider, Row, count_statements
+from cercle.bootstrap import delivery_policy
+from cercle.settings import Settings
 from relay.clock import FakeClock, SystemClock
 from relay.delivery import Deliverer, DeliveryPolicy, pending_count
 from relay.flood import FloodLimit
@@ -134,16 +136,7 @@ def pacing(db: Database, rate: float, seconds: float) -> list[Row]:
             for _ in range(2)
         ]
         statements = count_statements(engine)
-
-        async def run() -> None:
-            stop = anyio.Event()
-            async with anyio.create_task_group() as tg:
-                for w in workers:
-                    tg.start_soon(w.run, stop, 0.5)
-                await anyio.sleep(seconds)
-                stop.set()
-
-        anyio.run(run)
+        anyio.run(run_workers, workers, seconds)
         stats = provider.stats()
         engine.dispose()
     finally:
@@ -157,10 +150,67 @@ def pacing(db: Database, rate: float, seconds: float) -> list[Row]:
     refused = stats["refusals"].get("429", 0)
     return [
         (
-            f"pacing at {rate:g} msg/s over {seconds:g} s (2 workers, burst 1)",
+            f"pacing SMS at {rate:g} msg/s over {seconds:g} s (2 workers, burst 1)",
             f"{achieved:.2f} msg/s, ratio {achieved / rate:.3f} (aim 0.95-1.0)",
             f"provider 429s caused: {refused} (aim 0); busiest second at the provider "
             f"{busiest}; {statements() / len(times):.1f} SQL statements per send",
+        )
+    ]
+
+
+async def run_workers(workers: list[Deliverer], seconds: float) -> None:
+    """Run the delivery loops of ``workers`` together for ``seconds``."""
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        for w in workers:
+            tg.start_soon(w.run, stop, 0.5)
+        await anyio.sleep(seconds)
+        stop.set()
+
+
+def pacing_per_recipient(db: Database, seconds: float, members: int = 5) -> list[Row]:
+    """Signal on the default settings, two workers, a deep queue for each of ``members``:
+    each recipient must get the burst, then exactly the per-member rate, and the fake
+    (enforcing Signal's 60, +1/s per pair) must refuse nothing."""
+    settings = Settings.from_env({})
+    burst, rate = settings.signal_member_burst, settings.signal_member_rate
+    provider = Provider(pair=(60, 1.0))
+    try:
+        engine = db.fresh()
+        world = World.on(engine, clock=SystemClock())
+        ids = add_group(world, "g", members, channel="signal")
+        queue(world, ids, [f"m{i}" for i in range(burst + int(rate * seconds) + 10)])
+        policy = delivery_policy(settings)
+        workers = [
+            Deliverer(
+                world.relay, {Channel.SIGNAL: HttpTransport(provider.url, Channel.SIGNAL)}, policy
+            )
+            for _ in range(2)
+        ]
+        statements = count_statements(engine)
+        anyio.run(run_workers, workers, seconds)
+        stats = provider.stats()
+        engine.dispose()
+    finally:
+        provider.close()
+    by_to: dict[str, list[float]] = {}
+    for (to, _), at in zip(stats["log"], stats["times"], strict=True):
+        by_to.setdefault(to, []).append(at)
+    ratios = []
+    for times in by_to.values():
+        times.sort()
+        steady = times[burst - 1 :]  # from the last of the burst on
+        ratios.append((len(steady) - 1) / (steady[-1] - steady[0]) / rate)
+    refused = sum(int(v) for k, v in stats["refusals"].items() if k in ("413", "429"))
+    sends = len(stats["times"])
+    return [
+        (
+            f"pacing per Signal member, defaults ({burst} at once, then {rate:g}/s), "
+            f"{members} members, {seconds:g} s, 2 workers",
+            f"after the burst: ratio to the rate min {min(ratios):.3f}, "
+            f"max {max(ratios):.3f} (aim 0.95-1.0)",
+            f"413/429 caused: {refused} (aim 0); "
+            f"{statements() / sends:.1f} SQL statements per send",
         )
     ]
 
@@ -317,6 +367,7 @@ _PARTS: dict[str, Callable[[Database, bool], list[Row]]] = {
     "overhead": _overhead,
     "throughput": lambda db, quick: throughput(db, 5 if quick else 10),
     "pacing": lambda db, quick: pacing(db, 20.0, 10.0 if quick else 60.0),
+    "member-pacing": lambda db, quick: pacing_per_recipient(db, 10.0 if quick else 60.0),
     "latency": lambda db, quick: latency(db, 20 if quick else 50),
     "memory": lambda db, quick: memory(db, 200 if quick else 1000, 20),
     "live": live_sessions,
@@ -329,7 +380,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter runs (pacing 10 s)")
     parser.add_argument("--database-url", help="PostgreSQL admin URL (default: SQLite files)")
     parser.add_argument("--only", choices=sorted(_PARTS), action="append", help="run only these")
+    parser.add_argument(
+        "--signal-in-flight", help="live sessions with this CERCLE_SIGNAL_IN_FLIGHT, to compare"
+    )
     args = parser.parse_args()
+    if args.signal_in_flight:
+        env = {"CERCLE_SIGNAL_IN_FLIGHT": args.signal_in_flight}
+        _PARTS["live"] = lambda db, quick: live_sessions(db, quick, env)
     quick = args.quick
     db = Database(args.database_url)
     rows: list[Row] = []

@@ -82,13 +82,21 @@ def _cancel_open(world: World) -> int:
     return int(n)
 
 
-def session(db: Database, people: int, seconds: float, join_cap: float, grace: float) -> Figures:
-    """Run one live session of ``people`` on the default settings; see the module docstring."""
+def session(
+    db: Database,
+    people: int,
+    seconds: float,
+    join_cap: float,
+    grace: float,
+    env: dict[str, str] | None = None,
+) -> Figures:
+    """Run one live session of ``people`` on the default settings (or with ``env``: settings
+    to compare); see the module docstring."""
     provider = Provider(latency=SEND_LATENCY, pair=SIGNAL_PAIR)
     try:
         engine = db.fresh()
         world = World.on(engine, clock=SystemClock())
-        policy = delivery_policy(Settings.from_env({}))  # what a user who sets nothing runs
+        policy = delivery_policy(Settings.from_env(env or {}))  # what users run: defaults
         transport = HttpTransport(provider.url, Channel.SIGNAL, timeout=10)
         deliverer = Deliverer(world.relay, {Channel.SIGNAL: transport}, policy)
         relay = world.relay
@@ -181,12 +189,16 @@ def rows(f: Figures, seconds: float, join_cap: float) -> list[Row]:
     ]
 
 
-def live_sessions(db: Database, quick: bool) -> list[Row]:
+def live_sessions(db: Database, quick: bool, env: dict[str, str] | None = None) -> list[Row]:
     """12 people and 30 people."""
     seconds = 30.0 if quick else 60.0
     join_cap = 60.0 if quick else 180.0
     out: list[Row] = []
     for people in (12, 30):
-        figures = session(db, people, seconds, join_cap, grace=30.0 if quick else 60.0)
+        figures = session(db, people, seconds, join_cap, grace=30.0 if quick else 60.0, env=env)
         out += rows(figures, seconds, join_cap)
+    if env:
+        out.append(
+            ("  (settings changed for this run)", ", ".join(f"{k}={v}" for k, v in env.items()), "")
+        )
     return out
