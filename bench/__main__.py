@@ -26,10 +26,10 @@ from bench.support import Database, Provider, Row, count_statements
 from cercle.bootstrap import delivery_policy
 from cercle.settings import Settings
 from relay.clock import FakeClock, SystemClock
-from relay.delivery import Deliverer, DeliveryPolicy, pending_count
-from relay.flood import FloodLimit
+from relay.delivery.pacing import Pace
+from relay.delivery.sender import Deliverer, DeliveryPolicy, pending_count
 from relay.messages import Channel, Inbound, InboundKind, Outgoing, Sender, SendReceipt
-from relay.pacing import Pace
+from relay.safety.flood import FloodLimit
 from tests.delivery.http_transport import HttpTransport
 from tests.delivery.seed import World, add_group, queue
 

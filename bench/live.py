@@ -21,11 +21,11 @@ from bench.support import Database, Provider, Row
 from cercle.bootstrap import delivery_policy
 from cercle.settings import Settings
 from relay.clock import SystemClock
-from relay.delivery import Deliverer, pending_count
+from relay.delivery.sender import Deliverer, pending_count
 from relay.messages import Channel, Inbound, InboundKind, Sender
-from relay.models import Outbox, OutboxState, Role
-from relay.service import GroupSettings
-from relay.storage import transaction
+from relay.service.relay import GroupSettings
+from relay.storage.engine import transaction
+from relay.storage.models import Outbox, OutboxState, Role
 from tests.delivery.http_transport import HttpTransport
 from tests.delivery.seed import World
 

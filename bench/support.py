@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, event
 
-from relay.storage import make_engine, upgrade
+from relay.storage.engine import make_engine, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 Row = tuple[str, str, str]

@@ -13,14 +13,14 @@ from sqlalchemy import Engine
 from cercle.providers import Providers
 from cercle.settings import Settings
 from relay.clock import Clock, SystemClock
-from relay.crypto import DataKeys
-from relay.delivery import Deliverer, DeliveryPolicy
-from relay.flood import FloodLimit
+from relay.delivery.pacing import Pace
+from relay.delivery.sender import Deliverer, DeliveryPolicy
+from relay.language.texts import Texts, default_config_dir
 from relay.messages import Channel
-from relay.pacing import Pace
-from relay.service import Relay
-from relay.storage import make_engine
-from relay.texts import Texts, default_config_dir
+from relay.safety.flood import FloodLimit
+from relay.service.relay import Relay
+from relay.storage.crypto import DataKeys
+from relay.storage.engine import make_engine
 from relay.transport import Transport
 
 

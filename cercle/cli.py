@@ -21,14 +21,14 @@ from rich.table import Table
 from cercle.bootstrap import App, bootstrap
 from cercle.logs import configure_logging
 from cercle.settings import Settings, SettingsError
-from relay.crypto import generate_key
-from relay.durations import parse_duration
 from relay.errors import CercleError
+from relay.language.durations import parse_duration
 from relay.messages import Channel
-from relay.models import AuditEvent, Group, Member, MemberState, Role
 from relay.phone import mask
-from relay.service import GroupSettings
-from relay.storage import transaction, upgrade
+from relay.service.relay import GroupSettings
+from relay.storage.crypto import generate_key
+from relay.storage.engine import transaction, upgrade
+from relay.storage.models import AuditEvent, Group, Member, MemberState, Role
 
 cli = typer.Typer(
     no_args_is_help=True,
@@ -259,7 +259,7 @@ def group_show(name: str, as_json: JsonOpt = False) -> None:
 
     from sqlmodel import Session, col, func, select
 
-    from relay.models import Outbox
+    from relay.storage.models import Outbox
 
     with wired() as app:
         roster = app.relay.roster(name)
@@ -428,7 +428,7 @@ def purge_now(as_json: JsonOpt = False) -> None:
     """Run the retention jobs now and report what they removed (the worker runs them every
     minute). Safe to run at any time, as often as you like."""
     from cercle.worker import retention_policy
-    from relay import retention
+    from relay.privacy import retention
 
     with wired() as app:
         report = retention.purge(app.engine, app.clock.now(), retention_policy(app))
@@ -490,7 +490,7 @@ def keys_rotate(
     anything is left under another key (see docs/keys.md)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from relay import rotation
+    from relay.privacy import rotation
 
     with wired() as app:
         if app.keys.previous is None:
@@ -527,7 +527,7 @@ def keys_rotate(
 @keys_cli.command("verify")
 def keys_verify(as_json: JsonOpt = False) -> None:
     """Count what is still under another key than CERCLE_DATA_KEY; exit 1 if anything is."""
-    from relay import rotation
+    from relay.privacy import rotation
 
     with wired() as app:
         left = rotation.remaining(app.engine, app.keys)
@@ -548,8 +548,8 @@ def _date_option(text: str, option: str) -> date:
 
 def _check_safety_options(specs: list[str], tz: str | None, exit_word: str | None) -> None:
     """Refuse bad options before anything is created."""
-    from relay.safety import exit_word_key
-    from relay.schedule import parse_schedule, zone
+    from relay.groups.schedule import parse_schedule, zone
+    from relay.safety.guards import exit_word_key
 
     for spec in specs:
         parse_schedule(spec)
@@ -569,7 +569,7 @@ def _apply_group_options(
     require_approval: bool,
     exit_word: str | None,
 ) -> None:
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     default_tz = app.settings.timezone
     if specs or tz:
@@ -604,7 +604,7 @@ def group_schedule(
     as_json: JsonOpt = False,
 ) -> None:
     """Show or change a group's weekly sessions (outside them, members' messages wait)."""
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     with wired() as app:
         if add or remove or clear or always_open or tz:
@@ -633,7 +633,7 @@ def group_end(
     never: Annotated[bool, typer.Option("--never", help="Open-ended again")] = False,
 ) -> None:
     """Make a group time-limited: notices a week and a day before, then it closes."""
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     last_day = _date_option(on, "--on") if on else None
     with wired() as app:
@@ -686,7 +686,7 @@ def group_safety(
 ) -> None:
     """Show or change admission and safety choices: approval, pre-moderation, exit word,
     alerts."""
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     with wired() as app:
         choices = group_admin.SafetyChoices(
@@ -729,7 +729,7 @@ def invite_create(
     """Make a one-time code; give it privately to a vetted person, who texts JOIN <code>."""
     from datetime import timedelta
 
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     seconds = parse_duration(expires)
     if seconds is None:
@@ -754,7 +754,7 @@ def invite_list(
     """Codes of a group that can still be used (never the codes themselves)."""
     from sqlmodel import Session
 
-    from relay.invites import live_invites
+    from relay.groups.invites import live_invites
 
     with wired() as app, Session(app.engine) as s:
         g = app.relay.group(s, group)
@@ -777,7 +777,7 @@ def invite_revoke(
     invite_id: Annotated[int, typer.Argument(help="The id shown by `cercle invite list`")],
 ) -> None:
     """Make a code unusable now (it was lost, or given to the wrong person)."""
-    from relay.models import Invite
+    from relay.storage.models import Invite
 
     with wired() as app, transaction(app.engine) as s:
         found = s.get(Invite, invite_id)

@@ -30,7 +30,7 @@ from bots.sms.webhook import (
 from cercle.settings import Settings
 from relay.errors import DeliveryError
 from relay.messages import Channel, Inbound
-from relay.service import Relay
+from relay.service.relay import Relay
 from relay.transport import Transport
 
 log = logging.getLogger(__name__)

@@ -23,15 +23,15 @@ from bots.sandbox.transport import LoopbackTransport
 from cercle.bootstrap import App, bootstrap
 from cercle.settings import Secret, Settings
 from relay.clock import SystemClock
-from relay.crypto import generate_key
-from relay.durations import parse_duration
 from relay.errors import CercleError
-from relay.jobs import run_due
-from relay.join_notices import announce_due
+from relay.inbound.join_notices import announce_due
+from relay.language.durations import parse_duration
 from relay.messages import Channel, Inbound, Sender
-from relay.models import Role
-from relay.service import GroupSettings
-from relay.storage import upgrade
+from relay.service.jobs import run_due
+from relay.service.relay import GroupSettings
+from relay.storage.crypto import generate_key
+from relay.storage.engine import upgrade
+from relay.storage.models import Role
 
 KEY_FILE = Path(".cercle-sandbox.key")
 DB_FILE = Path("cercle-sandbox.db")

@@ -13,7 +13,7 @@ from cercle.bootstrap import bootstrap
 from cercle.settings import Settings
 from cercle.web import create_app
 from cercle.worker import run_worker
-from relay.storage import upgrade
+from relay.storage.engine import upgrade
 
 log = logging.getLogger(__name__)
 

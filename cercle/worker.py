@@ -12,10 +12,11 @@ import anyio
 
 from cercle.bootstrap import App
 from cercle.providers import purge_twilio_records, signal_receiver
-from relay import join_notices, retention
+from relay.delivery.lease import hold_lease, lease_name
 from relay.errors import DeliveryError
-from relay.jobs import run_due
-from relay.lease import hold_lease, lease_name
+from relay.inbound import join_notices
+from relay.privacy import retention
+from relay.service.jobs import run_due
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def retention_loop(app: App, every: float = 60.0) -> Loop:
 
 
 def scheduled_jobs(app: App, every: float = JOBS_EVERY) -> Loop:
-    """Session reminders, end-of-group notices and closings, expiry purges (relay/jobs.py).
+    """Session reminders, end-of-group notices and closings, expiry purges (relay/service/jobs.py).
 
     Safe on several workers at once: each reminder and notice is claimed in the database.
     """
@@ -130,8 +131,8 @@ def singleton(app: App, name: str, loop: Loop, ttl: float = 30.0) -> Loop:
     """Wrap ``loop`` so that only one process in the deployment runs it at a time.
 
     For receive loops (one Signal websocket per number). ``name`` must not contain a number
-    in clear: use :func:`relay.lease.lease_name`. Standby workers wait for the lease and take
-    over within ``ttl`` seconds if the holder dies.
+    in clear: use :func:`relay.delivery.lease.lease_name`. Standby workers wait for the lease
+    and take over within ``ttl`` seconds if the holder dies.
     """
     owner = secrets.token_hex(8)
 

@@ -20,14 +20,15 @@ import anyio
 
 from bots.sandbox.transport import Delivered, LoopbackTransport
 from relay.clock import FakeClock
-from relay.crypto import DataKeys
-from relay.delivery import Deliverer, DeliveryPolicy
-from relay.join_notices import announce_due
+from relay.delivery.sender import Deliverer, DeliveryPolicy
+from relay.inbound.join_notices import announce_due
+from relay.inbound.turn import Result
+from relay.language.texts import Texts
 from relay.messages import Attachment, Channel, Inbound, InboundKind, Mention, Reaction, Sender
-from relay.models import Member, Role
-from relay.service import GroupSettings, Relay, Result
-from relay.storage import make_engine, upgrade
-from relay.texts import Texts
+from relay.service.relay import GroupSettings, Relay
+from relay.storage.crypto import DataKeys
+from relay.storage.engine import make_engine, upgrade
+from relay.storage.models import Member, Role
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.join_notices import announce_due
-from relay.storage import make_engine
+from relay.inbound.join_notices import announce_due
+from relay.storage.engine import make_engine
 from tests.room import Person, Room
 
 

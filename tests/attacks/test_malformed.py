@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from relay.inbound.turn import Result
 from relay.messages import Channel, Inbound, InboundKind, Mention, Sender
-from relay.service import Result
 from tests.attacks.conftest import Desk
 from tests.e2e.test_mixed_group import (
     ALICE,

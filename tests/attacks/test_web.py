@@ -19,8 +19,8 @@ from starlette.routing import Route
 
 from cercle.bootstrap import bootstrap
 from cercle.web import MAX_BODY, SECURITY_HEADERS, create_app
-from relay.service import GroupSettings
-from relay.storage import upgrade
+from relay.service.relay import GroupSettings
+from relay.storage.engine import upgrade
 from tests.attacks.conftest import Desk, settings_for, twilio_env
 from tests.e2e.test_mixed_group import PUBLIC
 from tests.fakes.twilio_server import FakeTwilio, sign

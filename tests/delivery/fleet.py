@@ -14,8 +14,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from relay.clock import SystemClock
-from relay.crypto import DataKeys
-from relay.delivery import pending_count
+from relay.delivery.sender import pending_count
+from relay.storage.crypto import DataKeys
 from tests.delivery.fake_provider import FakeProvider
 from tests.delivery.seed import World
 

@@ -13,11 +13,11 @@ from bots.sandbox.transport import LoopbackTransport
 from cercle.bootstrap import delivery_policy
 from cercle.settings import Settings
 from relay.clock import FakeClock, SystemClock
-from relay.crypto import generate_key
-from relay.delivery import Deliverer, DeliveryPolicy
+from relay.delivery.pacing import Pace
+from relay.delivery.sender import Deliverer, DeliveryPolicy
 from relay.messages import Channel
-from relay.pacing import Pace
-from relay.storage import make_engine
+from relay.storage.crypto import generate_key
+from relay.storage.engine import make_engine
 from tests.delivery.fake_provider import FakeProvider, Script
 from tests.delivery.fleet import Fleet, by_address, wait_drained, world_of
 from tests.delivery.seed import World, add_group, address, queue, states

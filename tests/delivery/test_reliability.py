@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from relay.crypto import generate_key
-from relay.storage import make_engine, upgrade
+from relay.storage.crypto import generate_key
+from relay.storage.engine import make_engine, upgrade
 from tests.delivery.fake_provider import FakeProvider, Script
 from tests.delivery.fleet import Fleet, by_address, wait_drained, world_of
 from tests.delivery.seed import add_group, address, queue

@@ -23,11 +23,11 @@ from cercle.bootstrap import App, bootstrap
 from cercle.providers import purge_twilio_records, signal_receiver
 from cercle.settings import Settings
 from cercle.web import create_app
-from relay.crypto import generate_key
 from relay.messages import Channel
-from relay.models import MemberState, Role
-from relay.service import GroupSettings
-from relay.storage import upgrade
+from relay.service.relay import GroupSettings
+from relay.storage.crypto import generate_key
+from relay.storage.engine import upgrade
+from relay.storage.models import MemberState, Role
 from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
 from tests.fakes.twilio_server import FakeTwilio
 
