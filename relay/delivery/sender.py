@@ -273,6 +273,9 @@ class Deliverer:
             planned = self.recipients.plan(s, channel, ids, now, lookahead) if per_recipient else []
             if per_recipient:
                 ids = [p.row_id for p in planned]
+                if not ids:  # their recipients were paced meanwhile: look again later
+                    self._hint(lookahead / 2)
+                    return []
             offer = self.pacer.plan(row, now, len(ids), lookahead)
             if offer.tokens == 0:
                 self._hint(offer.wait)
