@@ -65,7 +65,7 @@ def bootstrap(
         settings.org_name,
         FloodLimit(settings.flood_limit, settings.flood_window),
     )
-    providers = Providers() if transports is not None else Providers.from_settings(settings)
+    providers = Providers() if transports is not None else Providers.from_settings(settings, relay)
     chosen = dict(transports) if transports is not None else providers.transports()
     deliverer = Deliverer(relay, chosen, policy or delivery_policy(settings)) if chosen else None
     return App(settings, engine, keys, clock, texts, relay, chosen, deliverer, providers)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterable
@@ -19,7 +20,7 @@ from typing import TextIO
 import anyio
 from rich.console import Console
 
-from bots.sandbox.transport import LoopbackTransport
+from bots.sandbox.transport import Delivered, LoopbackTransport
 from cercle.bootstrap import App, bootstrap
 from cercle.settings import Secret, Settings
 from relay.clock import SystemClock
@@ -49,7 +50,8 @@ Type  [bold]NAME: message[/]  to write as someone, e.g.  [bold]alice: hello[/]  
 [bold]fac: /who[/]
   :agree           everyone who has not agreed yet replies with the agree word
   :add NAME \\[fr|en] \\[member|facilitator]   enroll another simulated phone
-  :show NAME       everything NAME's phone shows
+  :show NAME       everything NAME's phone shows, numbered
+  NAME: >3 text    reply quoting line 3 of NAME's :show, e.g.  [bold]fac: >3 /delete off topic[/]
   :wait 2h         let time pass (mutes, leave confirmations, session reminders)
   :help            this list          :quit   leave the sandbox
 """
@@ -145,8 +147,14 @@ class Sandbox:
         anyio.run(self.app.deliverer.drain)
         for phone in self.phones.values():
             inbox = self.transport.inbox.get(phone.number, [])
+            lines = self.lines(phone)
             for item in inbox[phone.seen :]:
-                self.console.print(f"[cyan]→ {phone.handle}[/] [dim]receives:[/]")
+                if item.delete_ref is not None:
+                    self.console.print(f"[cyan]→ {phone.handle}[/] [dim]has a message deleted[/]")
+                    continue
+                number = next((i for i, line in enumerate(lines, 1) if line is item), None)
+                label = f" ({number})" if number else ""
+                self.console.print(f"[cyan]→ {phone.handle}[/] [dim]receives{label}:[/]")
                 self.console.print(
                     "   " + item.text.replace("\n", "\n   "), markup=False, highlight=False
                 )
@@ -154,12 +162,28 @@ class Sandbox:
                     self.console.print(f"   [dim][attachment {name} ({ctype})][/]")
             phone.seen = len(inbox)
 
+    def lines(self, phone: Phone) -> list[Delivered]:
+        """The messages ``phone`` shows, in order: what ``:show`` numbers and ``>N`` quotes
+        (deletes and edits change lines, they are not lines of their own)."""
+        inbox = self.transport.inbox.get(phone.number, [])
+        return [d for d in inbox if d.delete_ref is None and d.edit_ref is None]
+
     def say(self, handle: str, text: str) -> None:
-        """Send ``text`` as ``handle`` through the relay."""
+        """Send ``text`` as ``handle`` through the relay; ``>N text`` quotes line N."""
         phone = self.phones.get(handle)
         if phone is None:
             self.console.print(f"[red]No one called {handle} in the rehearsal.[/]")
             return
+        quoted: Delivered | None = None
+        if match := re.fullmatch(r">(\d+)\s*(.*)", text, re.DOTALL):
+            lines = self.lines(phone)
+            n = int(match.group(1))
+            if not 1 <= n <= len(lines):
+                self.console.print(
+                    f"[red]{handle}'s phone has no line {n} (see :show {handle}).[/]"
+                )
+                return
+            quoted, text = lines[n - 1], match.group(2)
         self.counter += 1
         self.app.relay.accept(
             Inbound(
@@ -168,6 +192,8 @@ class Sandbox:
                 dedup_key=f"sandbox:{self.counter}",
                 text=text,
                 ref=str(self.counter),
+                quote_ref=quoted.ref if quoted else None,
+                quote_text=quoted.text if quoted else None,
             )
         )
         self.deliver()
@@ -178,8 +204,13 @@ class Sandbox:
         if phone is None:
             self.console.print(f"[red]No one called {handle}.[/]")
             return
-        for item in self.transport.inbox.get(phone.number, []):
-            self.console.print("• " + item.text.replace("\n", "\n  "), markup=False)
+        inbox = self.transport.inbox.get(phone.number, [])
+        deleted = {d.delete_ref for d in inbox if d.delete_ref}
+        edited = {d.edit_ref: d.text for d in inbox if d.edit_ref}
+        for i, item in enumerate(self.lines(phone), 1):
+            text = "(deleted)" if item.ref in deleted else edited.get(item.ref, item.text)
+            pad = " " * (len(str(i)) + 2)
+            self.console.print(f"{i}. " + text.replace("\n", "\n" + pad), markup=False)
 
     def handle_line(self, line: str) -> bool:
         """Act on one line typed by the person rehearsing; ``False`` means quit."""

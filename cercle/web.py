@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
-import anyio
-import anyio.abc
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -107,28 +102,13 @@ def create_app(app: App, extra_routes: list[BaseRoute] | None = None) -> Starlet
         log.error("web request failed: %s", type(exc).__name__)
         return PlainTextResponse("internal error", status_code=500)
 
-    background: list[anyio.abc.TaskGroup] = []
-
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        # Slow follow-ups (MMS media) run here, after Twilio already has its answer.
-        async with anyio.create_task_group() as tg:
-            background.append(tg)
-            yield
-            tg.cancel_scope.cancel()
-
-    class _Background:
-        def start_soon(self, func: Any, *args: Any) -> None:
-            background[0].start_soon(func, *args)
-
     routes: list[BaseRoute] = [
         Route("/health", health),
-        *twilio_routes(app.providers, app.relay, _Background()),  # type: ignore[arg-type]
+        *twilio_routes(app.providers, app.relay),
         *(extra_routes or []),
     ]
     return Starlette(
         routes=routes,
         middleware=[Middleware(Guard)],
-        lifespan=lifespan,
         exception_handlers={Exception: server_error},
     )

@@ -11,7 +11,12 @@ from typing import Any
 import anyio
 
 from cercle.bootstrap import App
-from cercle.providers import purge_twilio_records, signal_receiver
+from cercle.providers import (
+    learn_signal_accounts,
+    purge_twilio_records,
+    signal_receiver,
+    sms_inbox,
+)
 from relay.delivery.lease import hold_lease, lease_name
 from relay.errors import DeliveryError
 from relay.inbound import join_notices
@@ -22,6 +27,7 @@ log = logging.getLogger(__name__)
 
 Loop = Callable[[anyio.Event], Coroutine[Any, Any, None]]
 JOBS_EVERY = 60.0  # seconds between rounds of scheduled jobs (reminders are due to the minute)
+ACCOUNTS_EVERY = 300.0  # seconds between looks for Signal members without an account id
 
 
 def worker_loops(app: App) -> list[Loop]:
@@ -41,12 +47,16 @@ def worker_loops(app: App) -> list[Loop]:
         # One receive loop per Signal number across every worker of the deployment.
         number = app.settings.signal_number or ""
         loops.append(singleton(app, lease_name(app.keys, "signal-receive", number), receive))
+        loops.append(signal_accounts_loop(app))
     if app.providers.sms is not None:
 
         async def purge(stop: anyio.Event) -> None:
             await purge_twilio_records(app.providers, app.relay, stop)
 
-        loops.append(purge)
+        async def sms_inbox_loop(stop: anyio.Event) -> None:
+            await sms_inbox(app.providers, app.relay, stop)
+
+        loops.extend((purge, sms_inbox_loop))
     # Retention is idempotent, but one process doing it is enough.
     loops.append(singleton(app, "retention", retention_loop(app)))
     loops.append(scheduled_jobs(app))
@@ -84,7 +94,7 @@ def scheduled_jobs(app: App, every: float = JOBS_EVERY) -> Loop:
 
 
 def join_notices_loop(app: App, every: float = join_notices.EVERY) -> Loop:
-    """Announce joins once they are quiet (relay/join_notices.py). Safe on several workers:
+    """Announce joins once they are quiet (relay/inbound/join_notices.py). Safe on several workers:
     each group's pending joins are claimed by deleting them."""
     return periodic(
         every,
@@ -103,6 +113,22 @@ def periodic(every: float, work: Callable[[], object], what: str) -> Loop:
                 await anyio.to_thread.run_sync(work)
             except Exception:
                 log.exception("%s failed (ref %s)", what, secrets.token_hex(4))
+            with anyio.move_on_after(every):
+                await stop.wait()
+
+    return loop
+
+
+def signal_accounts_loop(app: App, every: float = ACCOUNTS_EVERY) -> Loop:
+    """Learn the account id of Signal members enrolled by number without one (at start, then
+    every ``every`` seconds); a failed round never ends the loop."""
+
+    async def loop(stop: anyio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await learn_signal_accounts(app.providers, app.relay)
+            except Exception:
+                log.exception("signal account lookup round failed (ref %s)", secrets.token_hex(4))
             with anyio.move_on_after(every):
                 await stop.wait()
 

@@ -73,6 +73,10 @@ class Context:
     now: datetime
     texts: Texts
     org_name: str
+    # The message the command quotes, on the sender's phone: its id there, and its text as
+    # the phone quoted it (``/delete``, ``/report``).
+    quote_ref: str | None = None
+    quote_text: str | None = None
 
     def find(self, name: str) -> Member | None:
         """The member of this group called ``name`` (case, accents, ``@`` ignored)."""

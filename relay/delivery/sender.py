@@ -25,7 +25,14 @@ from sqlalchemy import Engine, and_, bindparam, func, or_, select, true, update
 from sqlmodel import Session, col
 
 from relay.clock import Clock
-from relay.delivery.outbox import ADDRESS_CONTEXT, NOTIFY_CHANNEL, open_payload, watch_outbox
+from relay.delivery import recall
+from relay.delivery.outbox import (
+    ADDRESS_CONTEXT,
+    NOTIFY_CHANNEL,
+    OutboxWriter,
+    open_payload,
+    watch_outbox,
+)
 from relay.delivery.pacing import Pace, Pacer
 from relay.delivery.recipient_pacing import Planned, RecipientPacer
 from relay.errors import (
@@ -105,6 +112,8 @@ class Job:
     report_failure: bool
     # On a paced channel: the send slot this job was given (clock time); it sleeps until then.
     not_before: datetime | None = None
+    # A copy of a member's message, which a facilitator may remove while it waits to go out.
+    revocable: bool = False
 
 
 class _Bell:
@@ -178,6 +187,9 @@ class Service(Protocol):
         ...
 
 
+Bell = _Bell  # also wakes the SMS inbox loop (cercle.providers)
+
+
 class Deliverer:
     """Sends what the outbox holds through the transports this process has."""
 
@@ -205,6 +217,7 @@ class Deliverer:
         self._in_flight = 0
         # Channels a provider rate-limited, as this process knows: until when to hold back.
         self._resting: dict[str, datetime] = {}
+        self._held = recall.StillHeld(self._still_held)
 
     # --- claiming -------------------------------------------------------------------------
 
@@ -426,6 +439,9 @@ class Deliverer:
                 row.report_failure,
             )
         quote, target_ref = self._refs(s, row)
+        if kind == OutboxKind.DELETE and target_ref is None:
+            # A facilitator's removal names the copy itself (relay/delivery/recall.py).
+            target_ref = payload.get("delete_ref")
         if kind in (OutboxKind.EDIT, OutboxKind.DELETE) and target_ref is None:
             self._finish(s, row, OutboxState.CANCELLED)  # their copy never arrived
             return None
@@ -451,6 +467,7 @@ class Deliverer:
             message,
             None,
             row.report_failure,
+            revocable=kind == OutboxKind.MESSAGE and row.inbound_id is not None,
         )
 
     def _refs(self, s: Session, row: Outbox) -> tuple[QuoteOut | None, str | None]:
@@ -620,6 +637,8 @@ class Deliverer:
                 # slot or its turn among the sends in flight: do not send it now.
                 await anyio.to_thread.run_sync(self._put_back, job, resting)
                 return
+            if job.revocable and not await self._held.holds(job.row_id):
+                return  # a facilitator removed the message after this copy was claimed
             try:
                 receipt = await self._call(transport, job)
             except DeliveryError as exc:
@@ -648,9 +667,7 @@ class Deliverer:
             return SendReceipt()
         message = job.message
         if message.attachments and not transport.supports_media:
-            note = message.extra.get("media_note", "")
-            text = "\n".join(p for p in (message.text, note) if p)
-            message = Outgoing(address=message.address, text=text, quote=message.quote)
+            message = message.with_media_note()
         return await transport.send(message)
 
     # --- recording ------------------------------------------------------------------------
@@ -664,6 +681,18 @@ class Deliverer:
         for k, v in values.items():
             setattr(row, k, v)
         s.add(row)
+
+    def _still_held(self, row_ids: list[int]) -> set[int]:
+        """Which of these rows this worker still holds (a removal cancels claimed rows)."""
+        with Session(self.engine) as s:
+            held = s.execute(
+                select(col(Outbox.id)).where(
+                    col(Outbox.id).in_(row_ids),
+                    col(Outbox.lease_owner) == self.worker_id,
+                    col(Outbox.state) == OutboxState.SENDING,
+                )
+            ).scalars()
+            return set(held)
 
     def _mine(self, s: Session, job: Job) -> Outbox | None:
         row = s.get(Outbox, job.row_id)
@@ -698,8 +727,11 @@ class Deliverer:
         )
         params = [{"row_id": j.row_id, "ref": r.ref, "segs": r.segments} for j, r in done]
         trusted = [j.recipient_id for j, _ in done if j.kind == OutboxKind.TRUST]
+        late = [(j.row_id, r.ref) for j, r in done if j.revocable and r.ref]
         with transaction(self.engine) as s:
             s.connection().execute(stmt, params)
+            # A send that raced a removal: its copy is taken back at once.
+            recall.recall_late(s, OutboxWriter(s, self.keys, now), late)
             if trusted:
                 # Staff confirmed the new safety number: held messages may go out now.
                 s.execute(

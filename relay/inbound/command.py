@@ -10,7 +10,7 @@ import logging
 from relay.commands import table as commands
 from relay.core.handlers import Context, Refusal, UsageError, named
 from relay.core.outcome import Outcome, Reply
-from relay.inbound.turn import Result, Turn
+from relay.inbound.turn import Result, Turn, clean_text
 from relay.language.i18n import Joined, Raw, T
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ def run(turn: Turn, parsed: commands.Parsed, *, consented: bool = True) -> Resul
         now=turn.now,
         texts=turn.relay.texts,
         org_name=turn.relay.org_name,
+        quote_ref=turn.inbound.quote_ref,
+        quote_text=clean_text(turn.inbound.quote_text or "") or None,
     )
     try:
         outcome = cmd.handler(ctx)

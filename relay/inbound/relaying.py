@@ -8,18 +8,16 @@ import base64
 import logging
 from datetime import datetime
 
-from sqlmodel import col, select
-
 from relay.core.handlers import MAX_TEXT, display_name
 from relay.core.outcome import Outcome, Reply
+from relay.delivery import recall
 from relay.inbound.media import UnsupportedMedia, UnsupportedType, sanitize
 from relay.inbound.mentions import rewrite
 from relay.inbound.turn import Result, Turn, clean_text
 from relay.language.i18n import LANGS, Raw, Renderable, T
 from relay.safety import guards as safety
 from relay.safety import limits
-from relay.storage.models import Inbound as InboundRow
-from relay.storage.models import Member, Outbox, OutboxKind
+from relay.storage.models import Member
 
 log = logging.getLogger(__name__)
 
@@ -151,25 +149,7 @@ def cleaned_attachments(turn: Turn) -> list[dict[str, str]]:
 
 def find_target(turn: Turn, ref: str | None) -> int | None:
     """The inbound message that the sender's ``ref`` points at, in their conversation."""
-    if not ref:
-        return None
-    m = turn.member
-    copy = turn.s.exec(
-        select(Outbox.inbound_id).where(
-            col(Outbox.recipient_id) == m.id,
-            col(Outbox.provider_ref) == ref,
-            col(Outbox.kind) == OutboxKind.MESSAGE,
-        )
-    ).first()
-    if copy is not None:
-        return copy
-    return turn.s.exec(
-        select(InboundRow.id).where(
-            col(InboundRow.member_id) == m.id,
-            col(InboundRow.author_ref) == ref,
-            col(InboundRow.relayed).is_(True),
-        )
-    ).first()
+    return recall.find_quoted(turn.s, turn.member.id, ref)  # type: ignore[arg-type]
 
 
 def _muted(member: Member, now: datetime) -> bool:

@@ -33,6 +33,8 @@ from relay.safety.bans import HASH_KIND as BAN_KIND
 from relay.safety.guards import EXIT_WORD_CONTEXT, EXIT_WORD_KIND
 from relay.storage.crypto import KID_LEN, KID_OFFSET, DataKeyError, DataKeys
 from relay.storage.engine import checkpoint, transaction
+from relay.storage.inbox import INBOX_CONTEXT
+from relay.storage.media_links import MEDIA_CONTEXT
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ SEALED: tuple[SealedColumn, ...] = (
     SealedColumn(
         "member_safety", "exit_word_enc", EXIT_WORD_CONTEXT, "exit_word_hash", EXIT_WORD_KIND
     ),
+    SealedColumn("pending_inbound", "payload_enc", INBOX_CONTEXT),
+    SealedColumn("media_link", "payload_enc", MEDIA_CONTEXT),
 )
 DEDUP = "inbound.dedup_hash"
 TABLES: tuple[str, ...] = (*dict.fromkeys(c.table for c in SEALED), "inbound")

@@ -385,6 +385,45 @@ class GroupTally(SQLModel, table=True):
     count: int = Field(default=0)
 
 
+class PendingInbound(SQLModel, table=True):
+    """A provider webhook accepted but not yet handed to the core (issue 15).
+
+    Written in the webhook's own request, before the provider gets its answer, and deleted
+    once the worker has fetched any media and the core has accepted the message: a crash of
+    the web process between the two loses nothing. The whole event (sender, text, media
+    references) is in the sealed payload; ``dedup_hash`` is a keyed hash of the provider's
+    message id, so a retried webhook is queued once.
+    """
+
+    __tablename__ = "pending_inbound"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    dedup_hash: str = Field(max_length=64, unique=True)
+    payload_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(index=True)
+    received_at: datetime
+
+
+class MediaLink(SQLModel, table=True):
+    """A stripped photo waiting for Twilio to fetch it for an MMS (issue 15).
+
+    Served once at an unguessable URL, then deleted; also deleted when its message's status is
+    final or when it expires a few minutes after it was made. Only a keyed hash of the URL's
+    token is stored; the photo is sealed.
+    """
+
+    __tablename__ = "media_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    payload_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    message_ref: str | None = Field(default=None, max_length=64, index=True)
+    expires_at: datetime = Field(index=True)
+    created_at: datetime
+
+
 # --- issue 10: pacing per recipient, grouped join notices ---------------------------------
 
 
