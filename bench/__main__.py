@@ -12,98 +12,30 @@ import bisect
 import gc
 import resource
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
-from sqlalchemy import Engine, event, update
+from sqlalchemy import update
 from sqlmodel import Session
 
+from bench.live import live_sessions
+from bench.support import Database, Provider, Row, count_statements
+from cercle.bootstrap import delivery_policy
+from cercle.settings import Settings
 from relay.clock import FakeClock, SystemClock
 from relay.delivery.pacing import Pace
 from relay.delivery.sender import Deliverer, DeliveryPolicy, pending_count
 from relay.messages import Channel, Inbound, InboundKind, Outgoing, Sender, SendReceipt
 from relay.safety.flood import FloodLimit
-from relay.storage.engine import make_engine, upgrade
 from relay.storage.models import Inbound as InboundRow
 from relay.storage.models import Member, Outbox
 from tests.delivery.http_transport import HttpTransport
 from tests.delivery.seed import World, add_group, queue
-
-ROOT = Path(__file__).resolve().parent.parent
-Row = tuple[str, str, str]
-
-
-class Database:
-    """A fresh migrated database per measurement (SQLite file, or the URL given)."""
-
-    def __init__(self, url: str | None) -> None:
-        self.url = url
-        self.tmp = tempfile.TemporaryDirectory()
-        self.n = 0
-
-    def fresh(self) -> Engine:
-        self.n += 1
-        if self.url:
-            from sqlalchemy.engine import make_url
-
-            from tests import pg
-
-            admin = make_url(self.url)
-            ctx = pg.fresh_database(admin)
-            url = ctx.__enter__()
-            engine = make_engine(url)
-            self._ctxs = [*getattr(self, "_ctxs", []), (ctx, engine)]
-        else:
-            engine = make_engine(f"sqlite:///{self.tmp.name}/bench{self.n}.db")
-        upgrade(engine)
-        return engine
-
-    def close(self) -> None:
-        for ctx, engine in getattr(self, "_ctxs", []):
-            engine.dispose()
-            ctx.__exit__(None, None, None)
-        self.tmp.cleanup()
-
-
-class Provider:
-    """The fake provider in its own process (so it does not share our GIL)."""
-
-    def __init__(self, latency: float = 0.0, rate: float | None = None) -> None:
-        args = [sys.executable, "-m", "tests.delivery.fake_provider", str(latency)]
-        if rate is not None:
-            args.append(str(rate))
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, cwd=ROOT)
-        assert self.proc.stdout is not None
-        self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline())}"
-
-    def stats(self) -> dict[str, Any]:
-        got: dict[str, Any] = httpx.get(self.url + "/log", timeout=30).json()
-        return got
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-
-def count_statements(engine: Engine) -> Callable[[], int]:
-    """Count SQL statements executed on ``engine`` from now on."""
-    box = [0]
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _count(*_args: object) -> None:
-        box[0] += 1
-
-    return lambda: box[0]
-
 
 # --- 1. relay overhead -----------------------------------------------------------------------
 
@@ -220,16 +152,46 @@ def as_relayed_copies(world: World, author_id: int) -> None:
 
 
 def pacing(db: Database, rate: float, seconds: float) -> list[Row]:
-    provider = Provider(rate=rate)
+    policy = DeliveryPolicy(paces={"sms": Pace(rate, 1)}, batch=50, concurrency=16)
+    texts = int(rate * seconds / 400) + 2
+    stats, statements = two_workers(
+        db, Provider(rate=rate), Channel.SMS, 400, texts, policy, seconds
+    )
+    # The rate between the provider's first and last arrival within `seconds` of the first
+    # (the workers finish the slots they hold when stopped: those arrive after the window).
+    times = sorted(stats["times"])
+    window = times[: bisect.bisect_left(times, times[0] + seconds)]
+    achieved = (len(window) - 1) / (window[-1] - window[0])
+    busiest = max(bisect.bisect_left(times, t + 1.0) - i for i, t in enumerate(times))
+    refused = stats["refusals"].get("429", 0)
+    return [
+        (
+            f"pacing SMS at {rate:g} msg/s over {seconds:g} s (2 workers, burst 1)",
+            f"{achieved:.2f} msg/s, ratio {achieved / rate:.3f} (aim 0.95-1.0)",
+            f"provider 429s caused: {refused} (aim 0); busiest second at the provider "
+            f"{busiest}; {statements / len(times):.1f} SQL statements per send",
+        )
+    ]
+
+
+def two_workers(
+    db: Database,
+    provider: Provider,
+    channel: Channel,
+    members: int,
+    texts: int,
+    policy: DeliveryPolicy,
+    seconds: float,
+) -> tuple[dict[str, Any], int]:
+    """Queue ``texts`` messages to each of ``members`` on ``channel``, run two workers sharing
+    the database's pacing for ``seconds``; the provider's log and the SQL statements run."""
     try:
         engine = db.fresh()
         world = World.on(engine, clock=SystemClock())
-        ids = add_group(world, "g", 400, channel="sms")
-        queue(world, ids, [f"m{i}" for i in range(int(rate * seconds / 400) + 2)])
-        policy = DeliveryPolicy(paces={"sms": Pace(rate, 1)}, batch=50, concurrency=16)
-        # Two workers share the channel's bucket through the database.
+        ids = add_group(world, "g", members, channel=str(channel))
+        queue(world, ids, [f"m{i}" for i in range(texts)])
         workers = [
-            Deliverer(world.relay, {Channel.SMS: HttpTransport(provider.url, Channel.SMS)}, policy)
+            Deliverer(world.relay, {channel: HttpTransport(provider.url, channel)}, policy)
             for _ in range(2)
         ]
         statements = count_statements(engine)
@@ -247,19 +209,40 @@ def pacing(db: Database, rate: float, seconds: float) -> list[Row]:
         engine.dispose()
     finally:
         provider.close()
-    # The rate between the provider's first and last arrival within `seconds` of the first
-    # (the workers finish the slots they hold when stopped: those arrive after the window).
-    times = sorted(stats["times"])
-    window = times[: bisect.bisect_left(times, times[0] + seconds)]
-    achieved = (len(window) - 1) / (window[-1] - window[0])
-    busiest = max(bisect.bisect_left(times, t + 1.0) - i for i, t in enumerate(times))
-    refused = stats["refusals"].get("429", 0)
+    return stats, statements()
+
+
+def pacing_per_recipient(db: Database, seconds: float, members: int = 5) -> list[Row]:
+    """Signal on the default settings, two workers, a deep queue for each of ``members``:
+    each recipient must get the burst, then exactly the per-member rate, and the fake
+    (enforcing Signal's 60, +1/s per pair) must refuse nothing."""
+    settings = Settings.from_env({})
+    burst, rate = settings.signal_member_burst, settings.signal_member_rate
+    texts = burst + int(rate * seconds) + 10
+    stats, statements = two_workers(
+        db,
+        Provider(pair=(60, 1.0)),
+        Channel.SIGNAL,
+        members,
+        texts,
+        delivery_policy(settings),
+        seconds,
+    )
+    by_to: dict[str, list[float]] = {}
+    for (to, _), at in zip(stats["log"], stats["times"], strict=True):
+        by_to.setdefault(to, []).append(at)
+    # Sends to each member over what their bucket allows from their first send to their last:
+    # the burst, plus the rate for the time between (1.0: every token used, none too many).
+    ratios = [len(t) / (burst + rate * (max(t) - min(t))) for t in by_to.values()]
+    refused = sum(int(v) for k, v in stats["refusals"].items() if k in ("413", "429"))
+    sends = len(stats["times"])
     return [
         (
-            f"pacing at {rate:g} msg/s over {seconds:g} s (2 workers, burst 1)",
-            f"{achieved:.2f} msg/s, ratio {achieved / rate:.3f} (aim 0.95-1.0)",
-            f"provider 429s caused: {refused} (aim 0); busiest second at the provider "
-            f"{busiest}; {statements() / len(times):.1f} SQL statements per send",
+            f"pacing per Signal member, defaults ({burst} at once, then {rate:g}/s), "
+            f"{members} members, {seconds:g} s, 2 workers",
+            f"sends per member / what the member's bucket allows: min {min(ratios):.3f}, "
+            f"max {max(ratios):.3f} (aim 0.95-1.0)",
+            f"413/429 caused: {refused} (aim 0); {statements / sends:.1f} SQL statements per send",
         )
     ]
 
@@ -408,23 +391,41 @@ def memory(db: Database, groups: int, size: int) -> list[Row]:
     ]
 
 
+def _overhead(db: Database, quick: bool) -> list[Row]:
+    return [r for size in (5, 50, 500) for r in relay_overhead(db, size, 100 if quick else 300)]
+
+
+_PARTS: dict[str, Callable[[Database, bool], list[Row]]] = {
+    "overhead": _overhead,
+    "throughput": lambda db, quick: throughput(db, 5 if quick else 10),
+    "throughput-relayed": lambda db, quick: throughput(db, 5 if quick else 10, relayed=True),
+    "pacing": lambda db, quick: pacing(db, 20.0, 10.0 if quick else 60.0),
+    "member-pacing": lambda db, quick: pacing_per_recipient(db, 10.0 if quick else 60.0),
+    "latency": lambda db, quick: latency(db, 20 if quick else 50),
+    "memory": lambda db, quick: memory(db, 200 if quick else 1000, 20),
+    "live": live_sessions,
+}
+
+
 def main() -> None:
     """Run every benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter runs (pacing 10 s)")
     parser.add_argument("--database-url", help="PostgreSQL admin URL (default: SQLite files)")
+    parser.add_argument("--only", choices=sorted(_PARTS), action="append", help="run only these")
+    parser.add_argument(
+        "--signal-in-flight", help="live sessions with this CERCLE_SIGNAL_IN_FLIGHT, to compare"
+    )
     args = parser.parse_args()
+    if args.signal_in_flight:
+        env = {"CERCLE_SIGNAL_IN_FLIGHT": args.signal_in_flight}
+        _PARTS["live"] = lambda db, quick: live_sessions(db, quick, env)
     quick = args.quick
     db = Database(args.database_url)
     rows: list[Row] = []
     try:
-        for size in (5, 50, 500):
-            rows += relay_overhead(db, size, 100 if quick else 300)
-        rows += throughput(db, 5 if quick else 10)
-        rows += throughput(db, 5 if quick else 10, relayed=True)
-        rows += pacing(db, 20.0, 10.0 if quick else 60.0)
-        rows += latency(db, 20 if quick else 50)
-        rows += memory(db, 200 if quick else 1000, 20)
+        for name in args.only or list(_PARTS):
+            rows += _PARTS[name](db, quick)
     finally:
         db.close()
     width = [max(len(r[i]) for r in rows) for i in range(3)]

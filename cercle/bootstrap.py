@@ -72,11 +72,16 @@ def bootstrap(
 
 
 def delivery_policy(settings: Settings) -> DeliveryPolicy:
-    """The delivery policy from settings: each provider channel paced at its configured rate,
-    shared by every worker through the database."""
+    """The delivery policy from settings, shared by every worker through the database: SMS
+    paced at the sender's rate; Signal paced per member (Signal's own rule) under a
+    whole-number ceiling, with a bounded number of sends in flight to signal-cli."""
     return DeliveryPolicy(
         paces={
             Channel.SIGNAL: Pace(settings.signal_rate, settings.signal_burst),
             Channel.SMS: Pace(settings.sms_rate, settings.sms_burst),
-        }
+        },
+        recipient_paces={
+            Channel.SIGNAL: Pace(settings.signal_member_rate, settings.signal_member_burst)
+        },
+        channel_concurrency={Channel.SIGNAL: settings.signal_in_flight},
     )

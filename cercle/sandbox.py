@@ -25,6 +25,7 @@ from cercle.bootstrap import App, bootstrap
 from cercle.settings import Secret, Settings
 from relay.clock import SystemClock
 from relay.errors import CercleError
+from relay.inbound.join_notices import announce_due
 from relay.language.durations import parse_duration
 from relay.messages import Channel, Inbound, Sender
 from relay.service.jobs import run_due
@@ -142,6 +143,7 @@ class Sandbox:
     def deliver(self) -> None:
         """Run the real delivery engine, then show what each phone received."""
         assert self.app.deliverer is not None  # noqa: S101 - the sandbox always has one
+        announce_due(self.app.engine, self.app.keys, self.clock.now())  # quiet joins
         anyio.run(self.app.deliverer.drain)
         for phone in self.phones.values():
             inbox = self.transport.inbox.get(phone.number, [])

@@ -88,8 +88,10 @@ class Settings:
     twilio_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_base: str = "https://api.twilio.com"
-    signal_rate: float = 1.0
-    signal_burst: int = 5
+    # Signal: a ceiling for the whole number (high: Signal limits each recipient, not the
+    # account); see signal_in_flight and signal_member_* below.
+    signal_rate: float = 50.0
+    signal_burst: int = 100
     sms_rate: float = 1.0
     sms_burst: int = 1
     flood_limit: int = 8
@@ -102,6 +104,11 @@ class Settings:
     profile_avatar: Path | None = None
     # Where sessions and end dates are read when an admin does not say (IANA name).
     timezone: str = "America/Toronto"
+    # Issue 10: Signal sends in flight at once to signal-cli (per worker), and the pace of
+    # each member's conversation (Signal allows 60 at once, then 1 a second, per recipient).
+    signal_in_flight: int = 8
+    signal_member_rate: float = 1.0
+    signal_member_burst: int = 50
 
     @property
     def signal_enabled(self) -> bool:
@@ -214,6 +221,7 @@ class Settings:
                 "CERCLE_TIMEZONE must be an IANA time zone such as America/Toronto "
                 "(install the tzdata package where the system has none)"
             ) from exc
+        in_flight, member_rate, member_burst = _signal_pace(env)
         return cls(
             database_url=_opt(env, "DATABASE_URL") or DEFAULT_URL,
             data_key=Secret(key) if key else None,
@@ -230,8 +238,8 @@ class Settings:
             twilio_number=number,
             twilio_messaging_service_sid=service,
             twilio_api_base=(_opt(env, "TWILIO_API_BASE") or "https://api.twilio.com").rstrip("/"),
-            signal_rate=_positive(_float(env, "CERCLE_SIGNAL_RATE", 1.0), "CERCLE_SIGNAL_RATE"),
-            signal_burst=_positive(_int(env, "CERCLE_SIGNAL_BURST", 5), "CERCLE_SIGNAL_BURST"),
+            signal_rate=_positive(_float(env, "CERCLE_SIGNAL_RATE", 50.0), "CERCLE_SIGNAL_RATE"),
+            signal_burst=_positive(_int(env, "CERCLE_SIGNAL_BURST", 100), "CERCLE_SIGNAL_BURST"),
             sms_rate=_positive(_float(env, "CERCLE_SMS_RATE", 1.0), "CERCLE_SMS_RATE"),
             sms_burst=_positive(_int(env, "CERCLE_SMS_BURST", 1), "CERCLE_SMS_BURST"),
             flood_limit=_positive(_int(env, "CERCLE_FLOOD_LIMIT", 8), "CERCLE_FLOOD_LIMIT"),
@@ -243,4 +251,21 @@ class Settings:
             profile_name=_opt(env, "CERCLE_PROFILE_NAME") or "Info",
             profile_avatar=Path(avatar) if avatar else None,
             timezone=timezone,
+            signal_in_flight=in_flight,
+            signal_member_rate=member_rate,
+            signal_member_burst=member_burst,
         )
+
+
+def _signal_pace(env: Mapping[str, str | None]) -> tuple[int, float, int]:
+    """Issue 10's Signal settings: sends in flight, and each member's pace (at most what
+    Signal allows per sender-recipient pair: a burst of 60, then 1 a second)."""
+    burst = _positive(_int(env, "CERCLE_SIGNAL_MEMBER_BURST", 50), "CERCLE_SIGNAL_MEMBER_BURST")
+    rate = _positive(_float(env, "CERCLE_SIGNAL_MEMBER_RATE", 1.0), "CERCLE_SIGNAL_MEMBER_RATE")
+    if burst > 60 or rate > 1.0:
+        raise SettingsError(
+            "CERCLE_SIGNAL_MEMBER_BURST and CERCLE_SIGNAL_MEMBER_RATE cannot exceed Signal's own "
+            "limit per recipient (60, then 1 a second)"
+        )
+    in_flight = _positive(_int(env, "CERCLE_SIGNAL_IN_FLIGHT", 8), "CERCLE_SIGNAL_IN_FLIGHT")
+    return in_flight, rate, burst

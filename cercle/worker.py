@@ -19,6 +19,7 @@ from cercle.providers import (
 )
 from relay.delivery.lease import hold_lease, lease_name
 from relay.errors import DeliveryError
+from relay.inbound import join_notices
 from relay.privacy import retention
 from relay.service.jobs import run_due
 
@@ -59,6 +60,7 @@ def worker_loops(app: App) -> list[Loop]:
     # Retention is idempotent, but one process doing it is enough.
     loops.append(singleton(app, "retention", retention_loop(app)))
     loops.append(scheduled_jobs(app))
+    loops.append(join_notices_loop(app))
     return loops
 
 
@@ -79,16 +81,7 @@ def retention_loop(app: App, every: float = 60.0) -> Loop:
     def run_once() -> retention.PurgeReport:
         return retention.purge(app.engine, app.clock.now(), policy)
 
-    async def loop(stop: anyio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await anyio.to_thread.run_sync(run_once)
-            except Exception:
-                log.exception("retention round failed (ref %s)", secrets.token_hex(4))
-            with anyio.move_on_after(every):
-                await stop.wait()
-
-    return loop
+    return periodic(every, run_once, "retention round")
 
 
 def scheduled_jobs(app: App, every: float = JOBS_EVERY) -> Loop:
@@ -97,16 +90,33 @@ def scheduled_jobs(app: App, every: float = JOBS_EVERY) -> Loop:
     Safe on several workers at once: each reminder and notice is claimed in the database.
     """
 
-    async def jobs(stop: anyio.Event) -> None:
+    return periodic(every, lambda: run_due(app.relay), "scheduled jobs")
+
+
+def join_notices_loop(app: App, every: float = join_notices.EVERY) -> Loop:
+    """Announce joins once they are quiet (relay/inbound/join_notices.py). Safe on several workers:
+    each group's pending joins are claimed by deleting them."""
+    return periodic(
+        every,
+        lambda: join_notices.announce_due(app.engine, app.keys, app.clock.now()),
+        "join notices",
+    )
+
+
+def periodic(every: float, work: Callable[[], object], what: str) -> Loop:
+    """A loop running ``work`` (in a thread) every ``every`` seconds until stopped; a failed
+    round is logged (``what`` names it) and never ends the loop."""
+
+    async def loop(stop: anyio.Event) -> None:
         while not stop.is_set():
             try:
-                await anyio.to_thread.run_sync(run_due, app.relay)
+                await anyio.to_thread.run_sync(work)
             except Exception:
-                log.exception("scheduled jobs failed (ref %s)", secrets.token_hex(4))
+                log.exception("%s failed (ref %s)", what, secrets.token_hex(4))
             with anyio.move_on_after(every):
                 await stop.wait()
 
-    return jobs
+    return loop
 
 
 def signal_accounts_loop(app: App, every: float = ACCOUNTS_EVERY) -> Loop:

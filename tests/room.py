@@ -23,6 +23,7 @@ import anyio
 from bots.sandbox.transport import Delivered, LoopbackTransport
 from relay.clock import FakeClock
 from relay.delivery.sender import Deliverer, DeliveryPolicy, Job
+from relay.inbound.join_notices import announce_due
 from relay.inbound.turn import Result
 from relay.language.texts import Texts
 from relay.messages import Attachment, Channel, Inbound, InboundKind, Mention, Reaction, Sender
@@ -200,8 +201,10 @@ class Room:
         return Session(self.engine)
 
     def deliver(self) -> None:
-        """Run the delivery engine until nothing is due (not while :meth:`holding`)."""
+        """Announce quiet joins and run the delivery engine until nothing is due (what the
+        worker's loops do; not while :meth:`holding`)."""
         if not self.held:
+            announce_due(self.engine, self.keys, self.clock.now())
             anyio.run(self.deliverer.drain)
 
     @contextmanager
@@ -220,7 +223,7 @@ class Room:
 
     def send_claimed(self, jobs: list[Job]) -> None:
         """Let the worker go on with rows it claimed: send them and record what happened."""
-        anyio.run(self.deliverer._deliver, jobs, anyio.CapacityLimiter(4))
+        anyio.run(self.deliverer._deliver, jobs, {"": anyio.CapacityLimiter(4)})
 
     def deliver_some(self, n: int) -> None:
         """Deliver only the next ``n`` rows."""
@@ -248,6 +251,9 @@ class Room:
         self.people.append(person)
         if agree:
             person.agrees()
+            # Set-up: members joined one by one, each announced on their own.
+            announce_due(self.engine, self.keys, self.clock.now(), waiting=False)
+            self.deliver()
         person.new()
         for other in self.people:
             other.new()

@@ -43,6 +43,7 @@ def test_agreeing_joins_the_group_and_records_the_text_version(room: Room) -> No
     record = newcomer.record()
     assert record.state == MemberState.ACTIVE
     assert record.consent_version and record.consent_version.startswith("en-")
+    room.later(seconds=5)  # the join notice waits for others joining at the same time
     assert alice.new() == [f"{newcomer.name} has joined the group."]
     newcomer.says("thanks")
     assert alice.new() == [f"{newcomer.name}: thanks"]

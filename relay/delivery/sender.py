@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import anyio
-from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, true, update
 from sqlmodel import Session, col
 
 from relay.clock import Clock
@@ -34,6 +34,7 @@ from relay.delivery.outbox import (
     watch_outbox,
 )
 from relay.delivery.pacing import Pace, Pacer
+from relay.delivery.recipient_pacing import Planned, RecipientPacer
 from relay.errors import (
     DeliveryError,
     IdentityChangedError,
@@ -66,6 +67,11 @@ class DeliveryPolicy:
     concurrency: int = 16
     # Per-channel send rate shared by all workers; channels not listed are not paced.
     paces: Mapping[str, Pace] = field(default_factory=dict)
+    # Per-recipient pace on a channel (Signal: per sender-recipient pair), shared by all
+    # workers; such a channel also needs an entry in `paces` (its whole-number ceiling).
+    recipient_paces: Mapping[str, Pace] = field(default_factory=dict)
+    # Sends in flight at once per channel in this worker (default: `concurrency`, shared).
+    channel_concurrency: Mapping[str, int] = field(default_factory=dict)
     # How long a channel rests after a rate limit that did not say for how long.
     rate_limit_pause: float = 5.0
     # How far ahead (seconds) a worker takes send slots on a paced channel and sleeps until
@@ -76,6 +82,10 @@ class DeliveryPolicy:
     def __post_init__(self) -> None:
         if self.pace_lookahead < 0:
             raise ValueError("the pacing lookahead cannot be negative")
+        if set(map(str, self.recipient_paces)) - set(map(str, self.paces)):
+            raise ValueError("a channel paced per recipient needs a channel pace (its ceiling)")
+        if any(n < 1 for n in self.channel_concurrency.values()):
+            raise ValueError("sends in flight per channel must be at least 1")
 
     @property
     def lookahead(self) -> float:
@@ -198,10 +208,11 @@ class Deliverer:
         self.policy = policy or DeliveryPolicy()
         self.worker_id = worker_id or secrets.token_hex(8)
         self.pacer = Pacer(self.engine, self.clock, self.policy.paces)
+        self.recipients = RecipientPacer(self.policy.recipient_paces)
         # Seconds until a paced channel is worth claiming again (set by each claim round).
         self.wait_hint: float | None = None
         # Set while `run` is running (it owns them).
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._limiters: dict[str, anyio.CapacityLimiter] | None = None
         self._bell: _Bell | None = None
         self._in_flight = 0
         # Channels a provider rate-limited, as this process knows: until when to hold back.
@@ -259,14 +270,25 @@ class Deliverer:
         if offer.tokens == 0:
             self._hint(offer.wait)
             return []
+        per_recipient = self.recipients.paced(channel)
         with transaction(self.engine) as s:
-            ids = self._candidates(s, offer.tokens, [channel], self.clock.now())
+            now = self.clock.now()
+            ready = self.recipients.ready(channel, now, lookahead) if per_recipient else None
+            ids = self._candidates(s, offer.tokens, [channel], now, ready)
             if not ids:
+                if per_recipient:
+                    self._hint(lookahead / 2)  # recipients' paces may allow them by then
                 return []
             # Candidates first, then the pacing row: a worker never holds the pacing row
             # while it waits for anything else, and on PostgreSQL it only holds rows that
-            # other claimers skip.
+            # other claimers skip. Recipients' paces are read under the pacing row's lock.
             row, now = self.pacer.lock(s, channel)
+            planned = self.recipients.plan(s, channel, ids, now, lookahead) if per_recipient else []
+            if per_recipient:
+                ids = [p.row_id for p in planned]
+                if not ids:  # their recipients were paced meanwhile: look again later
+                    self._hint(lookahead / 2)
+                    return []
             offer = self.pacer.plan(row, now, len(ids), lookahead)
             if offer.tokens == 0:
                 self._hint(offer.wait)
@@ -274,10 +296,29 @@ class Deliverer:
             jobs = self._jobs(s, self._lease(s, ids[: offer.tokens], now))
             grant = self.pacer.spend(s, row, now, len(jobs), lookahead)
             self._hint(grant.wait)
-            return [replace(j, not_before=t) for j, t in zip(jobs, grant.slots, strict=True)]
+            jobs = [replace(j, not_before=t) for j, t in zip(jobs, grant.slots, strict=True)]
+            if per_recipient:
+                jobs = self._pace_recipients(s, channel, jobs, planned, now)
+            return jobs
 
-    def _candidates(self, s: Session, limit: int, channels: list[str], now: datetime) -> list[int]:
-        """Ids of due rows that may go out now: trust rows, then recipients' head rows."""
+    def _pace_recipients(
+        self, s: Session, channel: str, jobs: list[Job], planned: list[Planned], now: datetime
+    ) -> list[Job]:
+        """Each job goes at the later of its channel slot and its recipient's; the
+        recipients' paces record the sends of the rows won."""
+        by_row = {p.row_id: p for p in planned}
+        won = [by_row[j.row_id] for j in jobs]
+        self.recipients.spend(s, channel, won, now)
+        return [
+            replace(j, not_before=max(j.not_before or p.slot, p.slot))
+            for j, p in zip(jobs, won, strict=True)
+        ]
+
+    def _candidates(
+        self, s: Session, limit: int, channels: list[str], now: datetime, ready: Any = None
+    ) -> list[int]:
+        """Ids of due rows that may go out now: trust rows, then recipients' head rows
+        (``ready``: an extra filter on head rows, e.g. their recipient's pace)."""
         due = self._due(now)
         # A trust row must overtake the held row it unblocks, so it skips the queue.
         trust = select(col(Outbox.id)).where(
@@ -296,7 +337,7 @@ class Deliverer:
         query = (
             select(col(Outbox.id))
             .join(heads, col(Outbox.id) == heads.c.head)
-            .where(due)
+            .where(due, true() if ready is None else ready)
             .order_by(col(Outbox.id))
             .limit(limit)
         )
@@ -463,8 +504,15 @@ class Deliverer:
         jobs = await anyio.to_thread.run_sync(self.claim_paced, lookahead)
         if not jobs:
             return 0
-        await self._deliver(jobs, anyio.CapacityLimiter(self.policy.concurrency))
+        await self._deliver(jobs, self._new_limiters())
         return len(jobs)
+
+    def _new_limiters(self) -> dict[str, anyio.CapacityLimiter]:
+        """Limits on sends in flight: one per channel that has its own, one shared ("")."""
+        limiters = {"": anyio.CapacityLimiter(self.policy.concurrency)}
+        for channel, n in self.policy.channel_concurrency.items():
+            limiters[str(channel)] = anyio.CapacityLimiter(n)
+        return limiters
 
     async def drain(self, max_rounds: int = 1000) -> int:
         """Send until nothing is due (tests, the CLI and the sandbox). Returns rows attempted.
@@ -492,7 +540,7 @@ class Deliverer:
         due; rows from other processes on SQLite).
         When ``stop`` is set, batches in flight are finished and recorded.
         """
-        self._limiter = anyio.CapacityLimiter(self.policy.concurrency)
+        self._limiters = self._new_limiters()
         bell = self._bell = _Bell()
         unwatch = watch_outbox(self.engine, bell.ring)
         room = self.policy.batch
@@ -515,7 +563,12 @@ class Deliverer:
                             log.exception("delivery round failed (ref %s)", ref)
                     if jobs:
                         self._in_flight += len(jobs)
-                        tg.start_soon(self._deliver_in_flight, jobs)
+                        # One batch per channel: a batch is recorded when its last row is
+                        # done, so rows waiting for a slot on a slow channel (SMS) must not
+                        # hold back the record of another's (Signal), whose recipients'
+                        # next rows can only be claimed once it is recorded.
+                        for batch in _by_channel(jobs):
+                            tg.start_soon(self._deliver_in_flight, batch)
                         continue  # more may be due right now
                     hint = self.wait_hint
                     await bell.doze(idle if hint is None else min(idle, max(hint, 0.001)), stop)
@@ -548,9 +601,9 @@ class Deliverer:
                     await anyio.sleep(5)
 
     async def _deliver_in_flight(self, jobs: list[Job]) -> None:
-        assert self._limiter is not None  # noqa: S101 - set by run
+        assert self._limiters is not None  # noqa: S101 - set by run
         try:
-            await self._deliver(jobs, self._limiter)
+            await self._deliver(jobs, self._limiters)
         except Exception:  # the loop must survive anything; unrecorded rows are re-sent
             ref = secrets.token_hex(4)
             log.exception("delivery batch failed (ref %s)", ref)
@@ -559,10 +612,11 @@ class Deliverer:
             if self._bell is not None:
                 self._bell.ring()  # heads behind these rows may be claimed now
 
-    async def _deliver(self, jobs: list[Job], limiter: anyio.CapacityLimiter) -> None:
+    async def _deliver(self, jobs: list[Job], limiters: dict[str, anyio.CapacityLimiter]) -> None:
         sent: list[tuple[Job, SendReceipt]] = []
         async with anyio.create_task_group() as tg:
             for job in jobs:
+                limiter = limiters.get(str(job.channel), limiters[""])
                 tg.start_soon(self._send_one, job, limiter, sent)
         if sent:
             await anyio.to_thread.run_sync(self._sent_many, sent)
@@ -575,13 +629,14 @@ class Deliverer:
             delay = (job.not_before - self.clock.now()).total_seconds()
             if delay > 0:
                 await anyio.sleep(delay)
-            resting = self._resting.get(str(job.channel))
-            if resting is not None and resting > self.clock.now():
-                # The provider just told this process to slow down: do not spend the slot.
-                await anyio.to_thread.run_sync(self._put_back, job, resting)
-                return
         transport = self.transports[job.channel]
         async with limiter:
+            resting = self._resting.get(str(job.channel)) if job.not_before else None
+            if resting is not None and resting > self.clock.now():
+                # The provider told this process to slow down while this row waited for its
+                # slot or its turn among the sends in flight: do not send it now.
+                await anyio.to_thread.run_sync(self._put_back, job, resting)
+                return
             if job.revocable and not await self._held.holds(job.row_id):
                 return  # a facilitator removed the message after this copy was claimed
             try:
@@ -763,6 +818,14 @@ class Deliverer:
             self.pacer.slow_down(str(job.channel), slow_down)
         if report:
             self.relay.report_failure(job.recipient_id, exc.reason)
+
+
+def _by_channel(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs split by channel, each list in claim order."""
+    batches: dict[Channel, list[Job]] = {}
+    for job in jobs:
+        batches.setdefault(job.channel, []).append(job)
+    return list(batches.values())
 
 
 def pending_count(engine: Engine, channels: Sequence[str] | None = None) -> int:

@@ -35,6 +35,7 @@ from relay.core.outcome import (
 )
 from relay.delivery.outbox import OutboxWriter
 from relay.groups import policy
+from relay.inbound import join_notices
 from relay.language.i18n import Renderable, T
 from relay.language.pseudonyms import fold
 from relay.safety import bans
@@ -129,7 +130,9 @@ class Applier:
 
     def receivers(self, exclude: int | None) -> list[Member]:
         """Active members who receive group messages."""
-        return [m for m in self.roster() if m.state == MemberState.ACTIVE and m.id != exclude]
+        roster = self.roster()
+        join_notices.announce_pending(self.s, self.writer, self.group, roster)  # joins first
+        return [m for m in roster if m.state == MemberState.ACTIVE and m.id != exclude]
 
     def apply(self, outcome: Outcome, *, report_failure: bool = True) -> None:
         """Apply ``outcome``'s effects in order (``report_failure=False`` for notices about

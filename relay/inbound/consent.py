@@ -9,9 +9,9 @@ import unicodedata
 
 from relay.commands import table as commands
 from relay.core.handlers import display_name, named
-from relay.core.outcome import Audit, Outcome, Reply, Service, ToGroup
+from relay.core.outcome import Audit, Outcome, Reply, Service
 from relay.delivery.outbox import OutboxWriter
-from relay.inbound import command
+from relay.inbound import command, join_notices
 from relay.inbound.turn import Result, Turn
 from relay.language.durations import describe
 from relay.language.i18n import Joined, Raw, Renderable, T
@@ -77,6 +77,7 @@ def before_consent(turn: Turn, text: str, parsed: commands.Parsed | None) -> Res
         m.state = MemberState.ACTIVE
         m.consent_version = turn.relay.texts.consent_version(m.lang, m.channel == "sms")
         m.consented_at = turn.now
+        join_notices.note(turn.s, m, turn.now)  # told with others who join meanwhile
         turn.apply.apply(
             Outcome.of(
                 Reply(
@@ -87,7 +88,6 @@ def before_consent(turn: Turn, text: str, parsed: commands.Parsed | None) -> Res
                         help=Raw("/" + named("help").words[m.lang]),
                     )
                 ),
-                ToGroup(T("{name} has joined the group.", name=display_name(m)), exclude=m.id),
                 Audit("consent", target=m.pseudonym, detail=m.consent_version),
             )
         )

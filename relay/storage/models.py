@@ -477,3 +477,31 @@ class MediaLink(SQLModel, table=True):
     message_ref: str | None = Field(default=None, max_length=64, index=True)
     expires_at: datetime = Field(index=True)
     created_at: datetime
+
+
+# --- issue 10: pacing per recipient, grouped join notices ---------------------------------
+
+
+class RecipientPace(SQLModel, table=True):
+    """One recipient's conversation pace with the organization's number, shared by every
+    worker (Signal limits messages per sender-recipient pair; a member is one address on one
+    channel). ``due`` is the "theoretical arrival time" of the generic cell rate algorithm:
+    the next send may go at ``due - (burst - 1) / rate`` at the earliest. No foreign key, so a
+    removed member's tombstone can still be purged; rows fully refilled are deleted."""
+
+    __tablename__ = "recipient_pace"
+
+    recipient_id: int = Field(primary_key=True)
+    due: datetime = Field(index=True)
+
+
+class PendingJoin(SQLModel, table=True):
+    """Someone joined and the group has not been told yet: joins within a short window are
+    announced in one notice. Written in the join's own transaction, so a crash loses nothing;
+    deleted when the notice is written. Holds ids only, never a name."""
+
+    __tablename__ = "pending_join"
+
+    member_id: int = Field(primary_key=True)
+    group_id: int = Field(index=True)
+    joined_at: datetime

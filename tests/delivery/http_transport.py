@@ -1,14 +1,16 @@
 """A minimal HTTP transport for the fake provider: the shape of a real adapter, no SDK.
 
-It maps HTTP outcomes to the core's delivery errors the way the Signal and Twilio adapters do:
-5xx and timeouts are retryable, 429 is a rate limit (with ``Retry-After``), 4xx is permanent.
+It maps HTTP outcomes to the core's delivery errors with the Signal adapter's own mapping
+(``bots.signal.errors``): 5xx and timeouts are retryable, 429 and signal-cli's 400 ``[413]``
+are rate limits (with ``Retry-After`` when given), other 4xx are permanent.
 """
 
 from __future__ import annotations
 
 import httpx
 
-from relay.errors import PermanentError, RateLimitedError, Reason, RetryableError
+from bots.signal.errors import error_for_response
+from relay.errors import Reason, RetryableError
 from relay.messages import Channel, Outgoing, SendReceipt
 
 
@@ -52,12 +54,8 @@ class HttpTransport:
             raise RetryableError(Reason.NETWORK, "timeout") from exc
         except httpx.TransportError as exc:
             raise RetryableError(Reason.NETWORK, type(exc).__name__) from exc
-        if r.status_code == 429:
-            raise RateLimitedError(retry_after=float(r.headers.get("Retry-After", "1")))
-        if r.status_code >= 500:
-            raise RetryableError(Reason.PROVIDER_DOWN, f"http {r.status_code}")
         if r.status_code >= 400:
-            raise PermanentError(Reason.REJECTED, f"http {r.status_code}")
+            raise error_for_response(r, "send")
         return SendReceipt(ref=str(r.json()["ref"]))
 
     async def set_timer(self, address: str, seconds: int) -> None:

@@ -8,75 +8,20 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from relay.clock import SystemClock
-from relay.delivery.sender import pending_count
-from relay.storage.crypto import DataKeys, generate_key
+from relay.storage.crypto import generate_key
 from relay.storage.engine import make_engine, upgrade
 from tests.delivery.fake_provider import FakeProvider, Script
-from tests.delivery.seed import World, add_group, address, queue
+from tests.delivery.fleet import Fleet, by_address, wait_drained, world_of
+from tests.delivery.seed import add_group, address, queue
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 TEXTS = [f"m{i:02d}" for i in range(10)]
-
-
-class Fleet:
-    """Worker processes on one database, delivering to one fake provider."""
-
-    def __init__(self, url: str, key: str, provider: FakeProvider, **env: str) -> None:
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "CERCLE_DATA_KEY": key,
-            "FAKE_PROVIDER_URL": provider.url,
-            "PYTHONPATH": str(ROOT),
-            **env,
-        }
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def spawn(self) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.delivery.worker_main"], env=self.env, cwd=ROOT
-        )
-        self.procs.append(proc)
-        return proc
-
-    def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
-
-def _world(engine: Engine, key: str) -> World:
-    return World.on(engine, clock=SystemClock(), keys=DataKeys.from_text(key))
-
-
-def _wait_drained(engine: Engine, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while pending_count(engine) > 0:
-        assert time.monotonic() < deadline, f"{pending_count(engine)} rows still open"
-        time.sleep(0.1)
-
-
-def _by_address(log: list[tuple[str, str]]) -> dict[str, list[str]]:
-    got: dict[str, list[str]] = defaultdict(list)
-    for to, text in log:
-        got[to].append(text)
-    return got
 
 
 @pytest.fixture
@@ -92,7 +37,7 @@ def sqlite_engine(tmp_path: Path) -> Iterator[tuple[str, Engine]]:
 def test_killing_a_worker_mid_fan_out_loses_nothing(sqlite_engine: tuple[str, Engine]) -> None:
     url, engine = sqlite_engine
     key = generate_key()
-    world = _world(engine, key)
+    world = world_of(engine, key)
     ids = add_group(world, "g", 30)
     assert queue(world, ids, TEXTS) == 300
     provider = FakeProvider(Script(latency=0.002)).start()
@@ -107,11 +52,11 @@ def test_killing_a_worker_mid_fan_out_loses_nothing(sqlite_engine: tuple[str, En
             proc.send_signal(signal.SIGKILL)
             proc.wait()
         fleet.spawn()
-        _wait_drained(engine, 30)
+        wait_drained(engine, 30)
     finally:
         fleet.stop()
         provider.stop()
-    got = _by_address(provider.log)
+    got = by_address(provider.log)
     for member_id in ids:
         texts = got[address(member_id, world)]
         assert sorted(set(texts)) == TEXTS, "a message was lost"
@@ -126,7 +71,7 @@ def test_killing_a_worker_mid_fan_out_loses_nothing(sqlite_engine: tuple[str, En
 def test_four_workers_on_postgresql_send_everything_exactly_once(pg_url: str) -> None:
     engine = make_engine(pg_url)
     key = generate_key()
-    world = _world(engine, key)
+    world = world_of(engine, key)
     ids = add_group(world, "g", 40)
     assert queue(world, ids, TEXTS) == 400
     provider = FakeProvider(Script(latency=0.002)).start()
@@ -134,13 +79,13 @@ def test_four_workers_on_postgresql_send_everything_exactly_once(pg_url: str) ->
     try:
         for _ in range(4):
             fleet.spawn()
-        _wait_drained(engine, 30)
+        wait_drained(engine, 30)
     finally:
         fleet.stop()
         provider.stop()
         engine.dispose()
     assert len(provider.log) == 400, "something was sent twice"
-    got = _by_address(provider.log)
+    got = by_address(provider.log)
     for member_id in ids:
         assert got[address(member_id, world)] == TEXTS
 
@@ -151,7 +96,7 @@ def test_a_provider_outage_delays_but_loses_nothing_and_refusals_are_reported(
 ) -> None:
     url, engine = sqlite_engine
     key = generate_key()
-    world = _world(engine, key)
+    world = world_of(engine, key)
     ids = add_group(world, "g", 20, staff=1)
     staff, refused = address(ids[0], world), address(ids[5], world)
     texts = TEXTS[:5]
@@ -162,11 +107,11 @@ def test_a_provider_outage_delays_but_loses_nothing_and_refusals_are_reported(
     fleet = Fleet(url, key, provider, CERCLE_TEST_LEASE="5")
     try:
         fleet.spawn()
-        _wait_drained(engine, 30)
+        wait_drained(engine, 30)
     finally:
         fleet.stop()
         provider.stop()
-    got = _by_address(provider.log)
+    got = by_address(provider.log)
     for member_id in ids[1:]:
         where = address(member_id, world)
         assert got[where] == ([] if where == refused else texts)

@@ -2,7 +2,10 @@
 
 Bootstraps from the environment (``DATABASE_URL``, ``CERCLE_DATA_KEY``) like the real worker,
 and delivers through :class:`HttpTransport` to ``FAKE_PROVIDER_URL`` until SIGTERM (or
-SIGKILL, which is the point). ``CERCLE_TEST_LEASE`` sets the lease in seconds.
+SIGKILL, which is the point). ``CERCLE_TEST_LEASE`` sets the lease in seconds;
+``CERCLE_TEST_PAIR=burst,rate`` paces each recipient (as Signal's per-pair limit) under a
+high whole-channel ceiling; ``CERCLE_TEST_PAUSE`` is how long a rate limit that does not say
+rests the channel.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import anyio
 
 from cercle.bootstrap import bootstrap
 from cercle.settings import Settings
+from relay.delivery.pacing import Pace
 from relay.delivery.sender import DeliveryPolicy
 from relay.language.texts import Texts
 from relay.messages import Channel
@@ -25,6 +29,11 @@ from tests.delivery.seed import CONFIG
 async def main() -> None:
     """Deliver until told to stop."""
     settings = Settings.from_env()
+    pair = os.environ.get("CERCLE_TEST_PAIR")
+    paces: dict[str, Pace] = {}
+    if pair:
+        burst, rate = pair.split(",")
+        paces = {Channel.SANDBOX: Pace(float(rate), int(burst))}
     policy = DeliveryPolicy(
         lease=timedelta(seconds=float(os.environ.get("CERCLE_TEST_LEASE", "2"))),
         base_backoff=0.2,
@@ -32,7 +41,9 @@ async def main() -> None:
         max_attempts=int(os.environ.get("CERCLE_TEST_ATTEMPTS", "50")),
         batch=int(os.environ.get("CERCLE_TEST_BATCH", "20")),
         concurrency=8,
-        rate_limit_pause=0.2,
+        rate_limit_pause=float(os.environ.get("CERCLE_TEST_PAUSE", "0.2")),
+        paces={Channel.SANDBOX: Pace(1000.0, 1000)} if paces else {},
+        recipient_paces=paces,
     )
     transport = HttpTransport(os.environ["FAKE_PROVIDER_URL"])
     app = bootstrap(settings, transports={Channel.SANDBOX: transport}, policy=policy)
