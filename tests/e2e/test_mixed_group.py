@@ -91,11 +91,11 @@ class World:
                 return m.pseudonym
         raise AssertionError("not enrolled")
 
-    def recorded(self, timestamp: int) -> bool:
-        """Whether the relay has written down the copy Signal sent at ``timestamp`` (a phone
-        can quote a copy a moment before the worker records it)."""
+    def recorded(self, ref: int | str) -> bool:
+        """Whether the relay has written down the copy the provider knows as ``ref`` (Signal's
+        timestamp, Twilio's SID): a phone can quote a copy a moment before the worker records it."""
         with Session(self.app.engine) as s:
-            found = s.exec(select(Outbox.id).where(Outbox.provider_ref == str(timestamp)))
+            found = s.exec(select(Outbox.id).where(Outbox.provider_ref == str(ref)))
             return found.first() is not None
 
     def check_no_leaks(self) -> None:
@@ -434,6 +434,10 @@ async def test_a_facilitator_takes_a_message_back_from_signal_and_counts_sms(wor
     await w.until(lambda: any(leak in m.message for m in w.signal.sent_to(FAC)), "fac has it")
     copy = next(m for m in w.signal.sent_to(FAC) if leak in m.message)
     await w.until(lambda: w.recorded(copy.timestamp), "the relay wrote down fac's copy")
+    # SMS and Signal copies go out in separate batches: wait until Bob's SMS is written down
+    # as sent too, or the removal would rightly count it as stopped rather than delivered.
+    bob_sms = next(m for m in w.twilio.sent_to(BOB) if leak in m.body)
+    await w.until(lambda: w.recorded(bob_sms.sid), "the relay wrote down bob's SMS")
     bob_had = len(w.sms_texts(BOB))
 
     fac_phone.quotes(copy.timestamp, "/delete a real name", quoted_text=copy.message)
