@@ -66,6 +66,7 @@ def bootstrap(
         FloodLimit(settings.flood_limit, settings.flood_window),
     )
     providers = Providers() if transports is not None else Providers.from_settings(settings)
+    providers.bind(engine, keys, clock)
     chosen = dict(transports) if transports is not None else providers.transports()
     deliverer = Deliverer(relay, chosen, policy or delivery_policy(settings)) if chosen else None
     return App(settings, engine, keys, clock, texts, relay, chosen, deliverer, providers)

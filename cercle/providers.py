@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass, replace
 
 import anyio
+from sqlalchemy import Engine
 from starlette.routing import BaseRoute
 
 from bots.signal import SignalClient, SignalReceiver, SignalTransport
@@ -27,7 +28,14 @@ from bots.sms.webhook import (
     WebhookVerifier,
     status_rank,
 )
+from bots.web.config import WebConfig
+from bots.web.hub import PushHub
+from bots.web.routes import WebDoor
+from bots.web.store import WebStore
+from bots.web.transport import WebTransport
 from cercle.settings import Settings
+from relay.clock import Clock
+from relay.crypto import DataKeys
 from relay.errors import DeliveryError
 from relay.messages import Channel, Inbound
 from relay.service import Relay
@@ -43,6 +51,8 @@ class Providers:
     signal: SignalTransport | None = None
     sms: SmsTransport | None = None
     sms_config: SmsConfig | None = None
+    web: WebTransport | None = None
+    web_config: WebConfig | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Providers:
@@ -66,7 +76,19 @@ class Providers:
                 api_base=settings.twilio_api_base,
             )
             providers.sms = SmsTransport(providers.sms_config)
+        if settings.web_enabled:
+            assert settings.public_base_url  # noqa: S101 - checked by Settings
+            providers.web_config = WebConfig(
+                public_base_url=settings.public_base_url,
+                title=settings.web_title,
+                exit_url=settings.web_exit_url,
+            )
         return providers
+
+    def bind(self, engine: Engine, keys: DataKeys, clock: Clock) -> None:
+        """Build the adapters that keep their state in Cercle's own database (the web door)."""
+        if self.web_config is not None and self.web is None:
+            self.web = WebTransport(WebStore(engine, keys, clock))
 
     def transports(self) -> dict[Channel, Transport]:
         """The transports, by channel."""
@@ -75,7 +97,20 @@ class Providers:
             found[Channel.SIGNAL] = self.signal
         if self.sms is not None:
             found[Channel.SMS] = self.sms
+        if self.web is not None:
+            found[Channel.WEB] = self.web
         return found
+
+
+def web_door(providers: Providers, relay: Relay) -> WebDoor | None:
+    """The web door's shared state (store, push hub, limits), when the door is on. A worker in
+    this same process wakes the hub directly when it stores a copy."""
+    if providers.web is None or providers.web_config is None:
+        return None
+    config = providers.web_config
+    hub = PushHub(providers.web.store, poll=config.poll, max_streams=config.max_streams)
+    providers.web.on_stored(hub.poke)
+    return WebDoor(relay, providers.web.store, hub, config)
 
 
 async def accept_in_thread(relay: Relay, inbound: Inbound) -> None:

@@ -18,8 +18,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bots.web.routes import web_routes
 from cercle.bootstrap import App
-from cercle.providers import twilio_routes
+from cercle.providers import twilio_routes, web_door
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # Twilio webhooks are a few KB; anything bigger is not for us
@@ -56,7 +57,13 @@ class Guard:
             if message["type"] == "http.response.start":
                 started = True
                 headers = list(message.get("headers", []))
-                headers.extend((k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
+                # A page that set its own policy (the web door's CSP) keeps it.
+                present = {k.lower() for k, _ in headers}
+                headers.extend(
+                    (k.encode(), v.encode())
+                    for k, v in SECURITY_HEADERS.items()
+                    if k.encode() not in present
+                )
                 message["headers"] = headers
             await send(message)
 
@@ -108,13 +115,18 @@ def create_app(app: App, extra_routes: list[BaseRoute] | None = None) -> Starlet
         return PlainTextResponse("internal error", status_code=500)
 
     background: list[anyio.abc.TaskGroup] = []
+    door = web_door(app.providers, app.relay)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # Slow follow-ups (MMS media) run here, after Twilio already has its answer.
         async with anyio.create_task_group() as tg:
             background.append(tg)
+            stop = anyio.Event()
+            if door is not None:
+                tg.start_soon(door.hub.run, stop)  # wakes connected web members
             yield
+            stop.set()
             tg.cancel_scope.cancel()
 
     class _Background:
@@ -124,6 +136,7 @@ def create_app(app: App, extra_routes: list[BaseRoute] | None = None) -> Starlet
     routes: list[BaseRoute] = [
         Route("/health", health),
         *twilio_routes(app.providers, app.relay, _Background()),  # type: ignore[arg-type]
+        *(web_routes(door) if door is not None else []),
         *(extra_routes or []),
     ]
     return Starlette(

@@ -69,6 +69,7 @@ CHANNEL_NAMES: dict[str, T] = {
     "signal": T("Signal"),
     "sms": T("SMS"),
     "sandbox": T("the sandbox"),  # rehearsals only
+    "web": T("web"),  # joined from a private link, in a browser
 }
 ROLE_NAMES: dict[str, T] = {
     Role.MEMBER: T("member"),

@@ -20,18 +20,22 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {"T": None, "TN": (1, 2)}
 
 
+SOURCES = ("relay", "bots/web")  # the core, and the web door's pages
+
+
 def extracted() -> dict[str | tuple[str, str], list[tuple[str, int]]]:
-    """Every msgid in ``relay/`` with where it appears."""
+    """Every msgid in :data:`SOURCES` with where it appears."""
     found: dict[str | tuple[str, str], list[tuple[str, int]]] = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
-        ROOT / "relay",
-        method_map=[("**.py", "python")],
-        keywords=KEYWORDS,
-        comment_tags=(),
-        strip_comment_tags=True,
-    ):
-        key = message if isinstance(message, str) else (message[0], message[1])
-        found.setdefault(key, []).append((f"relay/{filename}", lineno))
+    for source in SOURCES:
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            ROOT / source,
+            method_map=[("**.py", "python")],
+            keywords=KEYWORDS,
+            comment_tags=(),
+            strip_comment_tags=True,
+        ):
+            key = message if isinstance(message, str) else (message[0], message[1])
+            found.setdefault(key, []).append((f"{source}/{filename}", lineno))
     return found
 
 

@@ -1,0 +1,202 @@
+"""A deployment with the web door on, served by a real uvicorn on a local port.
+
+Phone members are on the sandbox transport (what their phone shows is in ``loop.inbox``); web
+members are real HTTP clients of the door: they join from a link, read the event stream and
+post to the send form, exactly as the page's script does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import anyio
+import httpx
+import uvicorn
+
+from bots.sandbox.transport import LoopbackTransport
+from cercle.bootstrap import App, bootstrap
+from cercle.settings import Settings
+from cercle.web import create_app
+from relay import group_admin
+from relay.crypto import generate_key
+from relay.delivery import Deliverer, DeliveryPolicy
+from relay.messages import Channel, Inbound, Sender
+from relay.models import Role
+from relay.service import GroupSettings
+from relay.storage import upgrade
+
+GROUP = "mardi"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def door_settings(tmp_path: Path, port: int, database_url: str | None = None) -> Settings:
+    return Settings.from_env(
+        environ={
+            "DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'cercle.db'}",
+            "CERCLE_DATA_KEY": generate_key(),
+            "CERCLE_ORG_NAME": "Maison Exemple",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            "CERCLE_WEB": "on",
+            "CERCLE_WEB_EXIT_URL": f"http://127.0.0.1:{port}/health",
+        },
+        dotenv_path=tmp_path / "none.env",
+    )
+
+
+@dataclass
+class WebMember:
+    """A browser holding a seat (its token), reading its stream into ``seen``."""
+
+    door: Door
+    token: str
+    lang: str
+    seen: list[dict[str, object]] = field(default_factory=list)
+    ended: bool = False
+
+    @property
+    def texts(self) -> list[str]:
+        return [str(e["text"]) for e in self.seen if e["kind"] in ("message", "own")]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def says(self, text: str, nonce: str | None = None) -> httpx.Response:
+        data = {"text": text, "nonce": nonce or f"n{len(self.seen):04d}{id(text) % 9999:04d}"}
+        return await self.door.client.post("/c/send", data=data, headers=self.headers)
+
+    async def read(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start reading this member's stream in the background."""
+        tg.start_soon(self._read)
+
+    async def _read(self) -> None:
+        after = 0
+        while not self.ended:
+            async with self.door.client.stream(
+                "GET", f"/c/events?after={after}", headers=self.headers, timeout=None
+            ) as r:
+                if r.status_code != 200:
+                    self.ended = True
+                    return
+                event = "message"
+                async for line in r.aiter_lines():
+                    if line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: "):
+                        if event == "end":
+                            self.ended = True
+                            return
+                        data = json.loads(line[6:])
+                        self.seen.append(data)
+                        after = max(after, int(data["id"]))
+                    elif not line:
+                        event = "message"
+                        if after:
+                            await self.door.client.post(
+                                "/c/ack", data={"upto": str(after)}, headers=self.headers
+                            )
+
+
+@dataclass
+class Door:
+    """The deployment, its loopback phones and an HTTP client of the web process."""
+
+    app: App
+    loop: LoopbackTransport
+    client: httpx.AsyncClient
+    base: str
+    tg: anyio.abc.TaskGroup
+    phones: dict[str, str] = field(default_factory=dict)
+    _n: int = 0
+
+    async def until(self, condition: Callable[[], bool], timeout: float = 5) -> None:
+        with anyio.fail_after(timeout):
+            while not condition():
+                await anyio.sleep(0.02)
+
+    def invite(self, lang: str | None = None, role: Role = Role.MEMBER) -> str:
+        return group_admin.create_invite(self.app.relay, GROUP, timedelta(hours=1), role, lang)
+
+    async def join(
+        self, code: str | None = None, *, read: bool = True, lang: str | None = None
+    ) -> WebMember:
+        code = code or self.invite(lang)
+        page = await self.client.get(f"/j/{code}")
+        assert page.status_code == 200, page.status_code
+        r = await self.client.post(f"/j/{code}", data={"agree": "1", "mode": "js"})
+        assert r.status_code == 200, r.status_code
+        seat = r.json()
+        member = WebMember(self, seat["token"], seat["lang"])
+        if read:
+            await member.read(self.tg)
+        return member
+
+    async def phone(self, handle: str, number: str, role: Role = Role.MEMBER) -> None:
+        relay = self.app.relay
+        await anyio.to_thread.run_sync(
+            lambda: relay.enroll(number, GROUP, role, "en", Channel.SANDBOX)
+        )
+        self.phones[handle] = number
+        await self.phone_says(handle, "AGREE")
+        await self.until(lambda: any("now in the group" in t for t in self.texts_of(handle)))
+
+    async def phone_says(self, handle: str, text: str) -> None:
+        self._n += 1
+        inbound = Inbound(
+            channel=Channel.SANDBOX,
+            sender=Sender(address=self.phones[handle]),
+            dedup_key=f"phone:{self._n}",
+            text=text,
+            ref=str(1767225600000 + self._n),
+        )
+        await anyio.to_thread.run_sync(self.app.relay.accept, inbound)
+
+    def texts_of(self, handle: str) -> list[str]:
+        return [d.text for d in self.loop.inbox.get(self.phones[handle], [])]
+
+    def name_in(self, text: str) -> str:
+        found = re.search(r"as (\w+)", text)
+        assert found is not None
+        return found.group(1)
+
+
+async def run_door(tmp_path: Path, database_url: str | None = None) -> AsyncIterator[Door]:
+    """Serve the web app and run the delivery engine until the test ends."""
+    port = free_port()
+    settings = door_settings(tmp_path, port, database_url)
+    app = bootstrap(settings)
+    upgrade(app.engine)
+    loop = LoopbackTransport()
+    app.transports[Channel.SANDBOX] = loop
+    app.deliverer = Deliverer(app.relay, app.transports, DeliveryPolicy())
+    app.relay.create_group(GroupSettings(GROUP, lang="en", timer_seconds=3600))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(app), host="127.0.0.1", port=port, log_config=None, access_log=False
+        )
+    )
+    stop = anyio.Event()
+    base = f"http://127.0.0.1:{port}"
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        tg.start_soon(app.deliverer.run, stop, 0.05)
+        while not server.started:
+            await anyio.sleep(0.01)
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            yield Door(app, loop, client, base, tg)
+            stop.set()
+            server.should_exit = True
+            tg.cancel_scope.cancel()
+    app.close()
