@@ -139,9 +139,11 @@ def create_app(app: App, extra_routes: list[BaseRoute] | None = None) -> Starlet
         *(web_routes(door) if door is not None else []),
         *(extra_routes or []),
     ]
-    return Starlette(
+    starlette = Starlette(
         routes=routes,
         middleware=[Middleware(Guard)],
         lifespan=lifespan,
         exception_handlers={Exception: server_error},
     )
+    starlette.state.web_door = door  # its hub's figures, for health and benchmarks
+    return starlette

@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import logging
 import threading
+import weakref
 from collections import defaultdict
-from collections.abc import Iterator
 
 import anyio
 
@@ -49,8 +49,9 @@ class PushHub:
         self.store = store
         self.poll = poll
         self.max_streams = max_streams
-        self._seats: dict[str, set[Listener]] = defaultdict(set)
-        self._count = 0
+        # Weak: a stream that never started (its client left at once) frees its place when
+        # its generator is collected, even though its ``finally`` never ran.
+        self._seats: dict[str, weakref.WeakSet[Listener]] = defaultdict(weakref.WeakSet)
         self._last = 0
         self._poke = anyio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -59,27 +60,24 @@ class PushHub:
     @property
     def connected(self) -> int:
         """How many browsers are connected to this process."""
-        return self._count
+        return sum(len(listeners) for listeners in self._seats.values())
 
-    def streams_of(self, seat_hash: str) -> int:
-        """How many connections one seat holds."""
-        return len(self._seats.get(seat_hash, ()))
-
-    @contextlib.contextmanager
-    def listen(self, seat_hash: str) -> Iterator[Listener]:
-        """Register a connected browser for as long as the block runs."""
+    def open(self, seat_hash: str, per_seat: int) -> Listener | None:
+        """A place for one more connection of this seat, or ``None`` when this process or the
+        seat holds as many as allowed. Checked and taken at once (no await in between)."""
+        if self.connected >= self.max_streams or len(self._seats.get(seat_hash, ())) >= per_seat:
+            return None
         listener = Listener()
         self._seats[seat_hash].add(listener)
-        self._count += 1
-        try:
-            yield listener
-        finally:
-            self._count -= 1
-            listeners = self._seats.get(seat_hash)
-            if listeners is not None:
-                listeners.discard(listener)
-                if not listeners:
-                    del self._seats[seat_hash]
+        return listener
+
+    def close(self, seat_hash: str, listener: Listener) -> None:
+        """The connection ended."""
+        listeners = self._seats.get(seat_hash)
+        if listeners is not None:
+            listeners.discard(listener)
+            if not listeners:
+                del self._seats[seat_hash]
 
     def poke(self) -> None:
         """Look for news now (safe from any thread)."""

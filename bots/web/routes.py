@@ -43,7 +43,7 @@ from starlette.responses import (
 from starlette.routing import BaseRoute, Route
 
 from bots.web.config import WebConfig
-from bots.web.hub import PushHub
+from bots.web.hub import Listener, PushHub
 from bots.web.limits import ClientLimit
 from bots.web.store import Copy, CopyKind, Seat, WebStore, new_address, new_token
 from bots.web.texts import page_words
@@ -300,9 +300,8 @@ class _Handlers:
         seat = await self.door.bearer(request)
         if seat is None:
             return PlainTextResponse("401", 401, headers=self.door.headers())
-        if self.hub.connected >= self.hub.max_streams or self.hub.streams_of(seat.seat_hash) >= (
-            self.config.streams_per_seat
-        ):
+        listener = self.hub.open(seat.seat_hash, self.config.streams_per_seat)
+        if listener is None:
             log.warning("web stream refused: too many connections")
             return PlainTextResponse(
                 "503", 503, headers={**self.door.headers(), "retry-after": "5"}
@@ -314,7 +313,7 @@ class _Handlers:
         if after:
             await anyio.to_thread.run_sync(self.store.ack, seat.seat_hash, after)
         return StreamingResponse(
-            _stream(self.door, seat, after, request),
+            _stream(self.door, seat, after, request, listener),
             media_type="text/event-stream",
             headers={**self.door.headers(), "x-accel-buffering": "no"},
         )
@@ -432,25 +431,29 @@ async def _deliver(door: WebDoor, seat: Seat, text: str, nonce: str) -> None:
     door.hub.poke()
 
 
-async def _stream(door: WebDoor, seat: Seat, after: int, request: Request) -> AsyncIterator[str]:
+async def _stream(
+    door: WebDoor, seat: Seat, after: int, request: Request, listener: Listener
+) -> AsyncIterator[str]:
     """Copies as Server-Sent Events: what is waiting, then each new one as it arrives."""
     store, hub = door.store, door.hub
     last = after
-    with hub.listen(seat.seat_hash) as listener:
+    try:
         while True:
             copies = await anyio.to_thread.run_sync(store.fetch, seat.seat_hash, last)
             for c in copies:
                 last = max(last, c.id)
                 yield f"id: {c.id}\ndata: {json.dumps(c.as_event(), ensure_ascii=False)}\n\n"
-            if not copies:
-                current = await anyio.to_thread.run_sync(store.still_seated, seat.id)
-                if not current:
-                    yield "event: end\ndata: {}\n\n"
-                    return
+            if not await anyio.to_thread.run_sync(store.still_seated, seat.id):
+                if copies:
+                    continue  # what is left goes out first (the farewell)
+                yield "event: end\ndata: {}\n\n"
+                return
             if await request.is_disconnected():
                 return
             if not await listener.wait(door.config.keepalive):
                 yield ": ping\n\n"
+    finally:
+        hub.close(seat.seat_hash, listener)
 
 
 __all__ = ["COOKIE", "WebDoor", "web_routes"]

@@ -1,16 +1,5 @@
 """Fixtures for the web door: a served deployment per test."""
 
-from __future__ import annotations
+from tests.web.door import door
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
-from tests.web.door import Door, run_door
-
-
-@pytest.fixture
-async def door(tmp_path: Path) -> AsyncIterator[Door]:
-    async for d in run_door(tmp_path):
-        yield d
+__all__ = ["door"]

@@ -10,23 +10,25 @@ from __future__ import annotations
 import json
 import re
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import anyio
 import httpx
+import pytest
 import uvicorn
 
 from bots.sandbox.transport import LoopbackTransport
+from bots.web.routes import WebDoor
 from cercle.bootstrap import App, bootstrap
 from cercle.settings import Settings
 from cercle.web import create_app
 from relay import group_admin
 from relay.crypto import generate_key
 from relay.delivery import Deliverer, DeliveryPolicy
-from relay.messages import Channel, Inbound, Sender
+from relay.messages import Channel, Inbound, InboundKind, Sender
 from relay.models import Role
 from relay.service import GroupSettings
 from relay.storage import upgrade
@@ -64,6 +66,7 @@ class WebMember:
     lang: str
     seen: list[dict[str, object]] = field(default_factory=list)
     ended: bool = False
+    _scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
 
     @property
     def texts(self) -> list[str]:
@@ -81,7 +84,15 @@ class WebMember:
         """Start reading this member's stream in the background."""
         tg.start_soon(self._read)
 
+    def stop(self) -> None:
+        """Stop reading (the browser is closed): new copies wait in the database."""
+        self._scope.cancel()
+
     async def _read(self) -> None:
+        with self._scope:
+            await self._read_until_ended()
+
+    async def _read_until_ended(self) -> None:
         after = 0
         while not self.ended:
             async with self.door.client.stream(
@@ -118,6 +129,7 @@ class Door:
     client: httpx.AsyncClient
     base: str
     tg: anyio.abc.TaskGroup
+    web: WebDoor
     phones: dict[str, str] = field(default_factory=dict)
     _n: int = 0
 
@@ -125,6 +137,15 @@ class Door:
         with anyio.fail_after(timeout):
             while not condition():
                 await anyio.sleep(0.02)
+
+    async def until_async(
+        self, check: Callable[[str], bool], read: Callable[[], Awaitable[str]], timeout: float = 5
+    ) -> str:
+        """Read until ``check`` holds (e.g. refresh a page); the last reading."""
+        with anyio.fail_after(timeout):
+            while not check(value := await read()):
+                await anyio.sleep(0.05)
+        return value
 
     def invite(self, lang: str | None = None, role: Role = Role.MEMBER) -> str:
         return group_admin.create_invite(self.app.relay, GROUP, timedelta(hours=1), role, lang)
@@ -152,24 +173,40 @@ class Door:
         await self.phone_says(handle, "AGREE")
         await self.until(lambda: any("now in the group" in t for t in self.texts_of(handle)))
 
-    async def phone_says(self, handle: str, text: str) -> None:
+    async def phone_says(
+        self, handle: str, text: str | None, kind: InboundKind = InboundKind.MESSAGE, **kw: str
+    ) -> str:
+        """Send from a phone; returns the message's ref (what a later delete names)."""
         self._n += 1
+        ref = str(1767225600000 + self._n)
         inbound = Inbound(
             channel=Channel.SANDBOX,
             sender=Sender(address=self.phones[handle]),
             dedup_key=f"phone:{self._n}",
+            kind=kind,
             text=text,
-            ref=str(1767225600000 + self._n),
+            ref=ref,
+            **kw,  # type: ignore[arg-type]
         )
         await anyio.to_thread.run_sync(self.app.relay.accept, inbound)
+        return ref
 
     def texts_of(self, handle: str) -> list[str]:
         return [d.text for d in self.loop.inbox.get(self.phones[handle], [])]
 
-    def name_in(self, text: str) -> str:
-        found = re.search(r"as (\w+)", text)
-        assert found is not None
-        return found.group(1)
+    @staticmethod
+    def name_in(texts: list[str]) -> str:
+        """The pseudonym a welcome line gave."""
+        for text in texts:
+            found = re.search(r"now in the group as (\w+)", text)
+            if found is not None:
+                return found.group(1)
+        raise AssertionError("no welcome yet")
+
+    async def welcomed(self, member: WebMember) -> str:
+        """Wait for a web member's welcome line; their pseudonym."""
+        await self.until(lambda: any("now in the group as" in t for t in member.texts))
+        return self.name_in(member.texts)
 
 
 async def run_door(tmp_path: Path, database_url: str | None = None) -> AsyncIterator[Door]:
@@ -182,10 +219,9 @@ async def run_door(tmp_path: Path, database_url: str | None = None) -> AsyncIter
     app.transports[Channel.SANDBOX] = loop
     app.deliverer = Deliverer(app.relay, app.transports, DeliveryPolicy())
     app.relay.create_group(GroupSettings(GROUP, lang="en", timer_seconds=3600))
+    asgi = create_app(app)
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(app), host="127.0.0.1", port=port, log_config=None, access_log=False
-        )
+        uvicorn.Config(asgi, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )
     stop = anyio.Event()
     base = f"http://127.0.0.1:{port}"
@@ -194,9 +230,22 @@ async def run_door(tmp_path: Path, database_url: str | None = None) -> AsyncIter
         tg.start_soon(app.deliverer.run, stop, 0.05)
         while not server.started:
             await anyio.sleep(0.01)
-        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-            yield Door(app, loop, client, base, tg)
-            stop.set()
-            server.should_exit = True
-            tg.cancel_scope.cancel()
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=10) as client,
+            anyio.create_task_group() as readers,
+        ):
+            yield Door(app, loop, client, base, readers, asgi.state.web_door)
+            readers.cancel_scope.cancel()
+        stop.set()
+        server.should_exit = True
     app.close()
+
+
+ALICE_NUMBER = "+15145550121"
+
+
+@pytest.fixture
+async def door(tmp_path: Path) -> AsyncIterator[Door]:
+    """A served deployment with the web door on, for one test."""
+    async for d in run_door(tmp_path):
+        yield d
