@@ -67,6 +67,8 @@ def bootstrap(
     )
     providers = Providers() if transports is not None else Providers.from_settings(settings)
     providers.bind(engine, keys, clock)
+    if providers.web_config is not None:
+        relay.join_link = providers.web_config.join_link  # /invite gives the link too
     chosen = dict(transports) if transports is not None else providers.transports()
     deliverer = Deliverer(relay, chosen, policy or delivery_policy(settings)) if chosen else None
     return App(settings, engine, keys, clock, texts, relay, chosen, deliverer, providers)

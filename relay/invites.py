@@ -29,7 +29,7 @@ from relay.commands import COMMANDS_BY_NAME, display_name
 from relay.crypto import DataKeys
 from relay.durations import describe
 from relay.errors import CercleError
-from relay.i18n import LANGS, Raw, Renderable, T
+from relay.i18n import LANGS, Joined, Raw, Renderable, T
 from relay.messages import Channel, Inbound, InboundKind
 from relay.models import AuditEvent, Group, Invite, JoinAttempt, Member, MemberState, Role
 from relay.models import Inbound as InboundRow
@@ -117,14 +117,27 @@ def create(
     return code
 
 
-def how_to_use(code: str, expires: timedelta) -> Renderable:
-    """What a facilitator is told with a new code."""
-    return T(
+def how_to_use(code: str, expires: timedelta, link: str | None = None) -> Renderable:
+    """What a facilitator is told with a new code (and its private web link, if any)."""
+    text = T(
         "Invite code: {code}. It admits one person and is valid for {duration}. Give it "
         "privately to someone you have vetted; they text JOIN {code} (or REJOINDRE {code} in "
         "French) to this number.",
         code=code,
         duration=describe(int(expires.total_seconds())),
+    )
+    if link is None:
+        return text
+    return Joined(
+        (
+            text,
+            T(
+                "Or, with no app and no phone number, they open this private link in a "
+                "browser: {link}",
+                link=Raw(link),
+            ),
+        ),
+        " ",
     )
 
 

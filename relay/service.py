@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -121,6 +121,9 @@ class GroupSettings:
 
 class Relay:
     """The core service. One instance per process; thread-safe (each call has its session)."""
+
+    # Makes the private web link of an invite code, when the web door is on (issue 14).
+    join_link: Callable[[str], str] | None = None
 
     def __init__(
         self,

@@ -129,3 +129,16 @@ async def test_a_web_member_can_be_a_facilitator(door: Door) -> None:
     await web.says("/who")
 
     await door.until(lambda: any("last active" in t for t in web.texts))
+
+
+async def test_invite_gives_a_facilitator_the_private_link_too(door: Door) -> None:
+    await door.phone("fac", FAC, Role.FACILITATOR)
+
+    await door.phone_says("fac", "/invite 2h")
+
+    await door.until(lambda: any(f"{door.base}/j/" in t for t in door.texts_of("fac")))
+    reply = next(t for t in door.texts_of("fac") if f"{door.base}/j/" in t)
+    code = reply.split(f"{door.base}/j/")[1][:10]
+    assert f"JOIN {code}" in reply
+    web = await door.join(code)
+    await door.welcomed(web)
