@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from relay import invites
 from relay.durations import describe
 from relay.i18n import LANGS, T
 from relay.models import Group, Invite, Member, MemberState
+from relay.models import Inbound as InboundRow
 from relay.service import Relay
 from relay.storage import transaction
 from relay.texts import WEB_PART, ConfigText
@@ -133,3 +134,13 @@ def join(
             member.lang,
             member.state == MemberState.PENDING,
         )
+
+
+def already_accepted(relay: Relay, dedup_key: str) -> bool:
+    """Whether an inbound event with this provider key was accepted already (a retried post):
+    an adapter that shows the sender their own words checks this first, so a retry is shown
+    once. The same lookup :meth:`Relay.accept` makes."""
+    seen = relay.keys.lookup_hashes(dedup_key, "dedup", rehashed=True)
+    with Session(relay.engine) as s:
+        row = s.exec(select(InboundRow.id).where(col(InboundRow.dedup_hash).in_(seen))).first()
+        return row is not None

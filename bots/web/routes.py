@@ -416,17 +416,21 @@ async def _deliver(door: WebDoor, seat: Seat, text: str, nonce: str) -> None:
     """Show the member their own words, then hand them to the core like any message."""
     assert seat.address is not None  # noqa: S101 - checked by the caller
     store = door.store
+    dedup_key = f"web:{seat.seat_hash}:{nonce}"
+    if await anyio.to_thread.run_sync(links.already_accepted, door.relay, dedup_key):
+        return  # a retried post: its words are on the page already
+    # Their words first, so that on their page any answer comes after them.
     await anyio.to_thread.run_sync(lambda: store.put_own(seat, text.strip(), nonce))
     inbound = Inbound(
         channel=Channel.WEB,
         sender=Sender(address=seat.address),
-        dedup_key=f"web:{seat.seat_hash}:{nonce}",
+        dedup_key=dedup_key,
         text=text,
         ref=nonce,
     )
     result = await anyio.to_thread.run_sync(door.relay.accept, inbound)
     if result == Result.DUPLICATE:
-        # A retried post: the first one's words are already on the page.
+        # Two copies of one post raced: the first one's words are on the page already.
         await anyio.to_thread.run_sync(lambda: store.forget_copy(seat, nonce))
     door.hub.poke()
 

@@ -19,6 +19,7 @@ import anyio
 import httpx
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 
 from bots.sandbox.transport import LoopbackTransport
 from bots.web.routes import WebDoor
@@ -41,6 +42,20 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def local_server(asgi: Starlette, port: int) -> uvicorn.Server:
+    """A uvicorn for the web app on 127.0.0.1 (open streams get a second to end on exit)."""
+    return uvicorn.Server(
+        uvicorn.Config(
+            asgi,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+    )
 
 
 def door_settings(tmp_path: Path, port: int, database_url: str | None = None) -> Settings:
@@ -220,9 +235,7 @@ async def run_door(tmp_path: Path, database_url: str | None = None) -> AsyncIter
     app.deliverer = Deliverer(app.relay, app.transports, DeliveryPolicy())
     app.relay.create_group(GroupSettings(GROUP, lang="en", timer_seconds=3600))
     asgi = create_app(app)
-    server = uvicorn.Server(
-        uvicorn.Config(asgi, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
+    server = local_server(asgi, port)
     stop = anyio.Event()
     base = f"http://127.0.0.1:{port}"
     async with anyio.create_task_group() as tg:

@@ -49,6 +49,7 @@
       ev.preventDefault();
       var data = new FormData(join);
       data.set("mode", "js");
+      data.set("agree", "1");  // the submit button is not part of FormData
       post(join.action, data).then(function (r) {
         if (!r.ok) { location.reload(); return null; }
         return r.json();
@@ -79,20 +80,20 @@
     try { sessionStorage.setItem(NOTES, JSON.stringify(notes)); } catch (e) { /* full or off */ }
   }
   function item(note) {
-    var li = document.createElement("li");
-    li.className = note.kind;
-    li.dataset.ref = note.ref;
+    var el = document.createElement("p");
+    el.className = note.kind;
+    el.dataset.ref = note.ref;
     if (note.kind === "own") {
       var who = document.createElement("span");
       who.className = "who";
       who.textContent = body.dataset.you + ": ";
-      li.appendChild(who);
+      el.appendChild(who);
     }
     var text = document.createElement("span");
     text.className = "body";
     text.textContent = note.text;  // always text: never HTML
-    li.appendChild(text);
-    return li;
+    el.appendChild(text);
+    return el;
   }
   function find(ref) {
     for (var i = 0; i < log.children.length; i++) {
