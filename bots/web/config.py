@@ -26,7 +26,7 @@ class WebConfig:
     exit_url: str = DEFAULT_EXIT_URL
     max_streams: int = 2000
     streams_per_seat: int = 3
-    poll: float = 0.25
+    poll: float = 0.1
     keepalive: float = 15.0
     joins_per_hour: int = 20  # per client address, in memory only
     remember_days: int = 30

@@ -26,6 +26,11 @@ class ClientLimit:
     def _id(self, client: str) -> bytes:
         return hashlib.blake2b(client.encode(), key=self._key, digest_size=16).digest()
 
+    def over(self, client: str | None) -> bool:
+        """Whether ``client`` is already past the limit (counts nothing)."""
+        start, count = self._seen.get(self._id(client or "?"), (0.0, 0))
+        return count >= self.limit and time.monotonic() - start < self.window
+
     def allow(self, client: str | None) -> bool:
         """Count one event for ``client``; whether it is within the limit."""
         key = self._id(client or "?")

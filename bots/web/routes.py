@@ -87,7 +87,9 @@ class WebDoor:
 
     def __post_init__(self) -> None:
         self.joins = ClientLimit(self.config.joins_per_hour)
-        self.failures = ClientLimit(60)  # wrong tokens per client per hour
+        # Wrong tokens per client per hour: guessing 256 bits is hopeless anyway; this only
+        # keeps someone from making the server hash tokens all day.
+        self.failures = ClientLimit(600)
         self.env = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -150,9 +152,13 @@ class WebDoor:
         return await self._seat(request, token), token
 
     async def _seat(self, request: Request, token: str) -> Seat | None:
+        client = _client(request)
+        if self.failures.over(client):
+            log.info("web request refused: too many unknown tokens from one client")
+            return None
         seat = await anyio.to_thread.run_sync(self.store.authenticate, token)
         if seat is None:
-            self.failures.allow(_client(request))
+            self.failures.allow(client)
             log.info("web request with an unknown token")
         return seat
 
@@ -452,9 +458,10 @@ async def _stream(
                     continue  # what is left goes out first (the farewell)
                 yield "event: end\ndata: {}\n\n"
                 return
-            if await request.is_disconnected():
-                return
-            if not await listener.wait(door.config.keepalive):
+            # Quiet streams cost nothing but a ping now and then: no query until woken.
+            while not await listener.wait(door.config.keepalive):
+                if await request.is_disconnected():
+                    return
                 yield ": ping\n\n"
     finally:
         hub.close(seat.seat_hash, listener)
