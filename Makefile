@@ -13,13 +13,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
+# `cercle check` exits 3 when no provider is configured (then the sandbox), another non-zero
+# code when a setting or the data key is wrong (then it says why and stops). With providers,
+# `cercle doctor` shows its findings first and stops on failures (exit 2), not on warnings.
 start: $(STAMP)
-	@if $(VENV)/bin/cercle check >/dev/null 2>&1; then \
-		$(VENV)/bin/cercle db upgrade && exec $(VENV)/bin/cercle run; \
-	else \
+	@$(VENV)/bin/cercle check >/dev/null 2>&1; status=$$?; \
+	if [ $$status -eq 3 ]; then \
 		echo "No provider configured: starting the sandbox (see README, Configuration)."; \
 		exec $(VENV)/bin/cercle sandbox; \
-	fi
+	elif [ $$status -ne 0 ]; then \
+		$(VENV)/bin/cercle check; exit $$status; \
+	fi; \
+	$(VENV)/bin/cercle db upgrade || exit $$?; \
+	$(VENV)/bin/cercle doctor; status=$$?; \
+	if [ $$status -ge 2 ]; then \
+		echo "cercle doctor found failures (FAIL above): fix them, then run make start again."; \
+		exit $$status; \
+	fi; \
+	exec $(VENV)/bin/cercle run
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -30,11 +30,12 @@ from bots.web.transport import WebTransport
 from cercle.bootstrap import App, bootstrap
 from cercle.settings import Settings
 from cercle.web import create_app
-from relay import group_admin, links
-from relay.crypto import generate_key
 from relay.messages import Channel, Outgoing
-from relay.service import GroupSettings
-from relay.storage import upgrade
+from relay.service import groups as group_admin
+from relay.service import links
+from relay.service.relay import GroupSettings
+from relay.storage.crypto import generate_key
+from relay.storage.engine import upgrade
 from tests.web.door import free_port, local_server
 
 

@@ -13,14 +13,14 @@ from sqlalchemy import Engine
 from cercle.providers import Providers
 from cercle.settings import Settings
 from relay.clock import Clock, SystemClock
-from relay.crypto import DataKeys
-from relay.delivery import Deliverer, DeliveryPolicy
-from relay.flood import FloodLimit
+from relay.delivery.pacing import Pace
+from relay.delivery.sender import Deliverer, DeliveryPolicy
+from relay.language.texts import Texts, default_config_dir
 from relay.messages import Channel
-from relay.pacing import Pace
-from relay.service import Relay
-from relay.storage import make_engine
-from relay.texts import Texts, default_config_dir
+from relay.safety.flood import FloodLimit
+from relay.service.relay import Relay
+from relay.storage.crypto import DataKeys
+from relay.storage.engine import make_engine
 from relay.transport import Transport
 
 
@@ -65,8 +65,7 @@ def bootstrap(
         settings.org_name,
         FloodLimit(settings.flood_limit, settings.flood_window),
     )
-    providers = Providers() if transports is not None else Providers.from_settings(settings)
-    providers.bind(engine, keys, clock)
+    providers = Providers() if transports is not None else Providers.from_settings(settings, relay)
     if providers.web_config is not None:
         relay.join_link = providers.web_config.join_link  # /invite gives the link too
     chosen = dict(transports) if transports is not None else providers.transports()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
@@ -21,14 +21,14 @@ from rich.table import Table
 from cercle.bootstrap import App, bootstrap
 from cercle.logs import configure_logging
 from cercle.settings import Settings, SettingsError
-from relay.crypto import generate_key
-from relay.durations import parse_duration
 from relay.errors import CercleError
+from relay.language.durations import parse_duration
 from relay.messages import Channel
-from relay.models import AuditEvent, Group, Member, MemberState, Role
 from relay.phone import mask
-from relay.service import GroupSettings
-from relay.storage import transaction, upgrade
+from relay.service.relay import GroupSettings
+from relay.storage.crypto import generate_key
+from relay.storage.engine import transaction, upgrade
+from relay.storage.models import AuditEvent, Group, Member, MemberState, Role
 
 cli = typer.Typer(
     no_args_is_help=True,
@@ -136,25 +136,29 @@ def run() -> None:
             "`cercle sandbox`.",
             2,
         )
-    from cercle.serve import serve
-
-    serve(s, web=True, worker=True)
+    _serve(s, web=True, worker=True)
 
 
 @cli.command()
 def web() -> None:
     """Serve HTTP: Twilio webhooks, status callbacks and health."""
-    from cercle.serve import serve
-
-    serve(settings(), web=True, worker=False)
+    _serve(settings(), web=True, worker=False)
 
 
 @cli.command()
 def worker() -> None:
     """Run delivery, the Signal receive loop and the scheduled jobs."""
+    _serve(settings(), web=False, worker=True)
+
+
+def _serve(s: Settings, *, web: bool, worker: bool) -> None:
+    """Start the long-lived parts; a refusal at start (a wrong data key) is a clear error."""
     from cercle.serve import serve
 
-    serve(settings(), web=False, worker=True)
+    try:
+        serve(s, web=web, worker=worker)
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from exc
 
 
 @cli.command()
@@ -169,14 +173,87 @@ def sandbox() -> None:
 
 @cli.command()
 def check() -> None:
-    """Say what is configured; exit 0 when `cercle run` can start, 3 when no transport is on."""
+    """Say what is configured; exit 0 when `cercle run` can start, 2 when CERCLE_DATA_KEY does
+    not open the stored data, 3 when no transport is on."""
+    from cercle.health import check_data_key
+
     s = settings()
     out.print(f"database: {s.database_url.split('://')[0]}")
     out.print(f"data key: {'set' if s.data_key else 'NOT SET (cercle keys generate)'}")
     out.print(f"signal: {'on' if s.signal_enabled else 'off'}")
     out.print(f"sms: {'on' if s.sms_enabled else 'off'}")
+    if s.data_key is not None:
+        with wired() as app:
+            finding = check_data_key(app.engine, app.keys)
+        if finding.status == "fail":
+            raise fail(f"{finding.summary} {finding.fix}", 2)
     if not s.any_transport:
         raise typer.Exit(3)
+
+
+@cli.command()
+def doctor(
+    as_json: JsonOpt = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Ask only the database: no Signal, Twilio or URL")
+    ] = False,
+) -> None:
+    """Check configuration, data key, database, Signal, Twilio, the public URL, the clock and
+    deliveries, and say how to fix each problem. Exit 0: all well; 1: warnings; 2: failures."""
+    from cercle.health import exit_code
+
+    findings = _diagnose(network=not offline)
+    if as_json:
+        out.print_json(json.dumps([f.as_dict() for f in findings]))
+    else:
+        _print_findings(findings)
+    raise typer.Exit(exit_code(findings))
+
+
+def _diagnose(*, network: bool) -> list[Any]:
+    import anyio
+
+    from cercle.health import Finding, check_config, config_failure, run_checks
+
+    try:
+        s = Settings.from_env()
+    except SettingsError as exc:
+        return [config_failure(str(exc))]
+    try:
+        app = bootstrap(s)
+    except SettingsError as exc:
+        return [
+            check_config(s),
+            Finding("data_key", "fail", "CERCLE_DATA_KEY is not set.", str(exc)),
+        ]
+
+    async def checks() -> list[Finding]:
+        try:
+            return await run_checks(app, network=network)
+        finally:
+            if app.providers.signal is not None:
+                await app.providers.signal.client.aclose()
+
+    try:
+        return anyio.run(checks)
+    finally:
+        app.close()
+
+
+_MARKS = {
+    "ok": "[green]ok  [/]",
+    "warn": "[yellow]WARN[/]",
+    "fail": "[red]FAIL[/]",
+    "skip": "[dim]--  [/]",
+}
+
+
+def _print_findings(findings: list[Any]) -> None:
+    for f in findings:
+        # One line each, unwrapped: people read it, and scripts grep it.
+        out.print(f"{_MARKS[f.status]}  {f.check:<11} {f.summary}", soft_wrap=True)
+        if f.fix and f.status in ("warn", "fail"):
+            out.print(f"      {'':<11} [bold]→[/] {f.fix}", soft_wrap=True)
 
 
 # --- database and keys ---------------------------------------------------------------------
@@ -274,7 +351,7 @@ def group_show(name: str, as_json: JsonOpt = False) -> None:
 
     from sqlmodel import Session, col, func, select
 
-    from relay.models import Outbox
+    from relay.storage.models import Outbox
 
     with wired() as app:
         roster = app.relay.roster(name)
@@ -348,32 +425,54 @@ def member_add(
 ) -> None:
     """Enroll a vetted number: they get a pseudonym and the welcome, and must agree."""
     with wired() as app:
-        channel = _choose_channel(app, number, via)
-        member = app.relay.enroll(number, group, role, lang.value, channel)
+        channel, account = _channel_and_account(app, number, via)
+        member = app.relay.enroll(number, group, role, lang.value, channel, uuid=account)
         row = _member_row(app, member, False)
     emit([row], as_json, "Enrolled")
+    if channel == Channel.SIGNAL and account is None:
+        err.print(
+            "[yellow]Signal did not give this number's account id:[/] until they write, Cercle "
+            "reaches them by number; the worker keeps asking."
+        )
 
 
-def _choose_channel(app: App, number: str, via: Via | None) -> Channel:
+def _channel_and_account(app: App, number: str, via: Via | None) -> tuple[Channel, str | None]:
+    """The member's channel, and for Signal their account id (asked of signal-cli before the
+    welcome goes out, so nothing is ever sent to a number that changed hands)."""
     s = app.settings
     enabled = {Channel.SIGNAL: s.signal_enabled, Channel.SMS: s.sms_enabled}
+    chosen: Channel | None = None
     if via is not None:
-        channel = Channel(via.value)
-        if not enabled[channel]:
+        chosen = Channel(via.value)
+        if not enabled[chosen]:
             raise CercleError(f"{via.value} is not configured on this deployment.")
-        return channel
     on = [c for c, ok in enabled.items() if ok]
     if not on:
         raise CercleError("No transport is configured: set Signal or Twilio variables first.")
-    if len(on) == 1:
-        return on[0]
+    if chosen is None and len(on) == 1:
+        chosen = on[0]
+    if chosen == Channel.SMS or app.providers.signal is None:
+        return chosen or Channel.SMS, None
     import anyio
 
-    from cercle.providers import signal_registered
+    from relay.errors import DeliveryError
     from relay.phone import normalize
 
-    registered = anyio.run(signal_registered, app.providers, normalize(number))
-    return Channel.SIGNAL if registered else Channel.SMS
+    client = app.providers.signal.client
+    address = normalize(number)
+
+    async def ask() -> tuple[Channel, str | None]:
+        try:
+            if chosen is None and not await client.is_registered(address):
+                return Channel.SMS, None
+            try:
+                return Channel.SIGNAL, await client.account_id(address)
+            except DeliveryError:
+                return Channel.SIGNAL, None
+        finally:
+            await client.aclose()
+
+    return anyio.run(ask)
 
 
 @member_cli.command("list")
@@ -428,14 +527,147 @@ def signal_challenge(
     captcha: Annotated[str, typer.Argument(help="The signalcaptcha://… value you solved")],
 ) -> None:
     """Lift a Signal rate limit by submitting a solved captcha (see docs/signal.md)."""
+    _with_signal(lambda app, client: client.submit_rate_limit_challenge(token, captcha))
+    out.print("Challenge accepted: Signal should let Cercle send again.")
+
+
+@signal_cli.command("register")
+def signal_register(
+    captcha: Annotated[
+        str, typer.Option(help="The signalcaptcha://… link of a solved registration captcha")
+    ],
+    voice: Annotated[bool, typer.Option("--voice", help="Get the code by a call, not SMS")] = False,
+) -> None:
+    """Register SIGNAL_NUMBER with signal-cli-rest-api: Signal sends it a code (docs/signal.md)."""
+    _with_signal(lambda app, client: client.register(captcha, voice=voice))
+    way = "a call" if voice else "SMS"
+    out.print(f"Signal is sending a code by {way} to SIGNAL_NUMBER.")
+    out.print("Then run: cercle signal verify CODE   (add --pin PIN if the number has one)")
+
+
+@signal_cli.command("verify")
+def signal_verify(
+    code: Annotated[str, typer.Argument(help="The six-digit code Signal sent")],
+    pin: Annotated[
+        str | None, typer.Option(help="The registration lock PIN, if the number has one")
+    ] = None,
+) -> None:
+    """Finish the registration with the code Signal sent."""
+    _with_signal(lambda app, client: client.verify(code, pin))
+    out.print("The number is registered. Next: cercle signal profile, then cercle signal status.")
+
+
+@signal_cli.command("profile")
+def signal_profile() -> None:
+    """Give the number its neutral profile now: CERCLE_PROFILE_NAME (default "Info") and
+    CERCLE_PROFILE_AVATAR (the worker sets them at every start too)."""
+    from cercle.worker import present_neutral_profile
+
+    if not _with_signal(lambda app, client: present_neutral_profile(app)):
+        raise fail("Signal refused the profile: is the number registered? (cercle signal status)")
+    out.print("Profile set: the number shows the name in CERCLE_PROFILE_NAME.")
+
+
+@signal_cli.command("status")
+def signal_status(as_json: JsonOpt = False) -> None:
+    """The service's mode, registered accounts, linked devices (loud warning for any other than
+    signal-cli), the profile name, and whether Signal asks for a captcha."""
+    from cercle.health import check_outbox
+
+    async def gather(app: App, client: Any) -> dict[str, Any]:
+        about = await client.about()
+        accounts = await client.accounts()
+        registered = client.number in accounts
+        devices = await client.devices() if registered else []
+        waiting = check_outbox(app.engine, app.clock.now()).detail["waiting_for_captcha"]
+        return {
+            "mode": about.mode,
+            "version": about.version,
+            "registered": registered,
+            "accounts": len(accounts),
+            "devices": [{"id": d.id, "name": d.name, "primary": d.is_primary} for d in devices],
+            "profile_name": app.settings.profile_name,
+            "profile_avatar": app.settings.profile_avatar is not None,
+            "captcha_pending": waiting,
+        }
+
+    status = _with_signal(gather)
+    if as_json:
+        out.print_json(json.dumps(status))
+    else:
+        _print_signal_status(status)
+    others = [d for d in status["devices"] if not d["primary"]]
+    if status["mode"] != "json-rpc" or not status["registered"] or others:
+        raise typer.Exit(1)
+
+
+@signal_cli.command("unlink")
+def signal_unlink(
+    device_id: Annotated[
+        int, typer.Argument(help="The device number `cercle signal status` shows")
+    ],
+) -> None:
+    """Unlink another device (a phone, a Signal Desktop) from the organization's number."""
+    _with_signal(lambda app, client: client.remove_device(device_id))
+    out.print(f"Device {device_id} unlinked. Check with: cercle signal status")
+
+
+def _print_signal_status(status: dict[str, Any]) -> None:
+    mode_note = "" if status["mode"] == "json-rpc" else "  [red]← Cercle needs MODE=json-rpc[/]"
+    out.print(f"service: signal-cli-rest-api {status['version']}, mode {status['mode']}{mode_note}")
+    if status["registered"]:
+        out.print("number: registered")
+    else:
+        out.print("number: [red]NOT registered[/] (cercle signal register --captcha LINK)")
+    out.print(f"accounts on the service: {status['accounts']}")
+    for device in status["devices"]:
+        role = "signal-cli (Cercle)" if device["primary"] else "[red]OTHER DEVICE[/]"
+        out.print(f"device {device['id']}: {device['name']}  {role}", soft_wrap=True)
+    if any(not d["primary"] for d in status["devices"]):
+        out.print(
+            "[bold red]DANGER: another device is linked to the organization's number.[/] "
+            "Whoever holds it sees every member's number and every message. Unlink it "
+            "(docs/signal.md §2).",
+            soft_wrap=True,
+        )
+    avatar = "with avatar" if status["profile_avatar"] else "no avatar"
+    out.print(f"profile: {status['profile_name']!r}, {avatar} (set by cercle signal profile)")
+    if status["captcha_pending"]:
+        out.print(
+            f"[yellow]Signal asks for a captcha:[/] {status['captcha_pending']} deliveries wait "
+            "(cercle signal challenge TOKEN CAPTCHA; the token is in the worker's log).",
+            soft_wrap=True,
+        )
+    else:
+        out.print("rate-limit challenge: none pending")
+
+
+def _with_signal(work: Callable[[App, Any], Awaitable[Any]]) -> Any:
+    """Run ``work(app, client)`` against signal-cli-rest-api, with clear errors."""
+    import anyio
+
+    from bots.signal import SignalServiceError
+    from relay.errors import DeliveryError
+
     with wired() as app:
         if app.providers.signal is None:
             raise CercleError("Signal is not configured (SIGNAL_SERVICE, SIGNAL_NUMBER).")
-        import anyio
-
         client = app.providers.signal.client
-        anyio.run(client.submit_rate_limit_challenge, token, captcha)
-    out.print("Challenge accepted: Signal should let Cercle send again.")
+
+        async def main() -> Any:
+            try:
+                return await work(app, client)
+            finally:
+                await client.aclose()
+
+        try:
+            return anyio.run(main)
+        except SignalServiceError as exc:
+            raise fail(str(exc)) from exc
+        except DeliveryError as exc:
+            raise fail(
+                f"signal-cli-rest-api refused ({exc.reason}): read its container log."
+            ) from exc
 
 
 # --- retention, deny list, key rotation --------------------------------------------------
@@ -446,7 +678,7 @@ def purge_now(as_json: JsonOpt = False) -> None:
     """Run the retention jobs now and report what they removed (the worker runs them every
     minute). Safe to run at any time, as often as you like."""
     from cercle.worker import retention_policy
-    from relay import retention
+    from relay.privacy import retention
 
     with wired() as app:
         report = retention.purge(app.engine, app.clock.now(), retention_policy(app))
@@ -508,7 +740,7 @@ def keys_rotate(
     anything is left under another key (see docs/keys.md)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from relay import rotation
+    from relay.privacy import rotation
 
     with wired() as app:
         if app.keys.previous is None:
@@ -545,7 +777,7 @@ def keys_rotate(
 @keys_cli.command("verify")
 def keys_verify(as_json: JsonOpt = False) -> None:
     """Count what is still under another key than CERCLE_DATA_KEY; exit 1 if anything is."""
-    from relay import rotation
+    from relay.privacy import rotation
 
     with wired() as app:
         left = rotation.remaining(app.engine, app.keys)
@@ -566,8 +798,8 @@ def _date_option(text: str, option: str) -> date:
 
 def _check_safety_options(specs: list[str], tz: str | None, exit_word: str | None) -> None:
     """Refuse bad options before anything is created."""
-    from relay.safety import exit_word_key
-    from relay.schedule import parse_schedule, zone
+    from relay.groups.schedule import parse_schedule, zone
+    from relay.safety.guards import exit_word_key
 
     for spec in specs:
         parse_schedule(spec)
@@ -587,7 +819,7 @@ def _apply_group_options(
     require_approval: bool,
     exit_word: str | None,
 ) -> None:
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     default_tz = app.settings.timezone
     if specs or tz:
@@ -622,7 +854,7 @@ def group_schedule(
     as_json: JsonOpt = False,
 ) -> None:
     """Show or change a group's weekly sessions (outside them, members' messages wait)."""
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     with wired() as app:
         if add or remove or clear or always_open or tz:
@@ -651,7 +883,7 @@ def group_end(
     never: Annotated[bool, typer.Option("--never", help="Open-ended again")] = False,
 ) -> None:
     """Make a group time-limited: notices a week and a day before, then it closes."""
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     last_day = _date_option(on, "--on") if on else None
     with wired() as app:
@@ -704,7 +936,7 @@ def group_safety(
 ) -> None:
     """Show or change admission and safety choices: approval, pre-moderation, exit word,
     alerts."""
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     with wired() as app:
         choices = group_admin.SafetyChoices(
@@ -751,7 +983,7 @@ def invite_create(
     (or, with --via web, opens a private link in a browser)."""
     from datetime import timedelta
 
-    from relay import group_admin
+    from relay.service import groups as group_admin
 
     seconds = parse_duration(expires)
     if seconds is None:
@@ -784,7 +1016,7 @@ def invite_list(
     """Codes of a group that can still be used (never the codes themselves)."""
     from sqlmodel import Session
 
-    from relay.invites import live_invites
+    from relay.groups.invites import live_invites
 
     with wired() as app, Session(app.engine) as s:
         g = app.relay.group(s, group)
@@ -807,7 +1039,7 @@ def invite_revoke(
     invite_id: Annotated[int, typer.Argument(help="The id shown by `cercle invite list`")],
 ) -> None:
     """Make a code unusable now (it was lost, or given to the wrong person)."""
-    from relay.models import Invite
+    from relay.storage.models import Invite
 
     with wired() as app, transaction(app.engine) as s:
         found = s.get(Invite, invite_id)

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 import anyio
-from sqlalchemy import Engine
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from bots.signal import SignalClient, SignalReceiver, SignalTransport
 from bots.sms.config import SmsConfig
@@ -34,14 +37,18 @@ from bots.web.routes import WebDoor
 from bots.web.store import WebStore
 from bots.web.transport import WebTransport
 from cercle.settings import Settings
-from relay.clock import Clock
-from relay.crypto import DataKeys
+from relay.delivery.sender import Bell
 from relay.errors import DeliveryError
-from relay.messages import Channel, Inbound
-from relay.service import Relay
+from relay.messages import Attachment, Channel, Inbound
+from relay.service import accounts
+from relay.service.relay import Relay
+from relay.storage import inbox, media_links
 from relay.transport import Transport
 
 log = logging.getLogger(__name__)
+
+INLINE_GRACE = timedelta(seconds=30)  # workers leave a text to its own request this long
+MEDIA_TRIES = 3  # fetches of a message's photos before its text goes alone
 
 
 @dataclass
@@ -55,8 +62,9 @@ class Providers:
     web_config: WebConfig | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Providers:
-        """Build each adapter whose variables are set."""
+    def from_settings(cls, settings: Settings, relay: Relay | None = None) -> Providers:
+        """Build each adapter whose variables are set; with ``relay``, SMS members also get
+        photos by MMS (hosted briefly through the relay's database, see :class:`PublicMedia`)."""
         providers = cls()
         if settings.signal_service and settings.signal_number:
             providers.signal = SignalTransport(
@@ -74,8 +82,10 @@ class Providers:
                 api_key=settings.twilio_api_key,
                 api_secret=settings.twilio_api_secret.value if settings.twilio_api_secret else None,
                 api_base=settings.twilio_api_base,
+                supports_media=relay is not None,
             )
-            providers.sms = SmsTransport(providers.sms_config)
+            host = PublicMedia(relay, settings.public_base_url) if relay is not None else None
+            providers.sms = SmsTransport(providers.sms_config, media_host=host)
         if settings.web_enabled:
             assert settings.public_base_url  # noqa: S101 - checked by Settings
             providers.web_config = WebConfig(
@@ -83,12 +93,10 @@ class Providers:
                 title=settings.web_title,
                 exit_url=settings.web_exit_url,
             )
+            if relay is not None:
+                # The web door keeps its copies in Cercle's own database.
+                providers.web = WebTransport(WebStore(relay.engine, relay.keys, relay.clock))
         return providers
-
-    def bind(self, engine: Engine, keys: DataKeys, clock: Clock) -> None:
-        """Build the adapters that keep their state in Cercle's own database (the web door)."""
-        if self.web_config is not None and self.web is None:
-            self.web = WebTransport(WebStore(engine, keys, clock))
 
     def transports(self) -> dict[Channel, Transport]:
         """The transports, by channel."""
@@ -129,24 +137,104 @@ def signal_receiver(providers: Providers, relay: Relay) -> SignalReceiver | None
     return SignalReceiver(providers.signal, accept)
 
 
-def twilio_routes(
-    providers: Providers, relay: Relay, background: anyio.abc.TaskGroup | None = None
-) -> list[BaseRoute]:
-    """The webhook and status-callback routes, wired to the core."""
+MEDIA_PATH = "/twilio/media/"
+
+
+class PublicMedia:
+    """Hosts stripped photos for Twilio at ``PUBLIC_BASE_URL/twilio/media/{token}``: a random
+    256-bit token, served once, deleted when fetched, when the message is final, or after
+    :data:`relay.storage.media_links.TTL`. Only Twilio is ever given the URL; nothing logs it."""
+
+    def __init__(self, relay: Relay, public_base_url: str) -> None:
+        self._relay = relay
+        self._base = public_base_url.rstrip("/") + MEDIA_PATH
+
+    def _token(self, url: str) -> str:
+        return url.removeprefix(self._base)
+
+    async def publish(self, attachment: Attachment) -> str:
+        """Host one photo; return its URL."""
+        r = self._relay
+        token = await anyio.to_thread.run_sync(
+            media_links.publish,
+            r.engine,
+            r.keys,
+            r.clock.now(),
+            attachment.content_type,
+            attachment.data,
+        )
+        return self._base + token
+
+    async def withdraw(self, urls: Sequence[str]) -> None:
+        """Delete photos whose send failed."""
+        tokens = [self._token(u) for u in urls]
+        await anyio.to_thread.run_sync(
+            media_links.withdraw, self._relay.engine, self._relay.keys, tokens
+        )
+
+    async def bind(self, urls: Sequence[str], message_sid: str) -> None:
+        """Tie photos to their message, so its final status deletes what Twilio left."""
+        tokens = [self._token(u) for u in urls]
+        r = self._relay
+        await anyio.to_thread.run_sync(media_links.bind, r.engine, r.keys, tokens, message_sid)
+
+
+def media_route(relay: Relay) -> Route:
+    """``GET /twilio/media/{token}``: a hosted photo, once; any other request gets 404."""
+
+    async def serve(request: Request) -> Response:
+        token = request.path_params["token"]
+        found = await anyio.to_thread.run_sync(
+            media_links.take, relay.engine, relay.keys, token, relay.clock.now()
+        )
+        if found is None:
+            return Response("not found", status_code=404, media_type="text/plain")
+        content_type, data = found
+        log.info("hosted photo fetched: %s, %d bytes", content_type, len(data))
+        return Response(data, media_type=content_type)
+
+    return Route(MEDIA_PATH + "{token}", serve, methods=["GET"], name="twilio_media")
+
+
+def twilio_routes(providers: Providers, relay: Relay) -> list[BaseRoute]:
+    """The webhook and status-callback routes, wired to the core.
+
+    Every inbound message is first written to the inbox (sealed) in its own request, before
+    Twilio gets its answer: a crash after that loses nothing. A text is then handed to the
+    core at once, in the same request, so a live session waits for no poll; a message with
+    photos is left to the worker, which fetches, strips and relays them.
+    """
     if providers.sms is None or providers.sms_config is None:
         return []
-    config, sms = providers.sms_config, providers.sms
+    config = providers.sms_config
 
     async def accept(parsed: ParsedInbound) -> None:
         if parsed.keyword in (CarrierKeyword.HELP,):
             # The carrier answers HELP itself; never rebroadcast it.
             log.info("sms inbound: carrier help keyword, not relayed")
             return
-        if parsed.media and background is not None:
-            # Fetching MMS media can take seconds: answer Twilio now, finish in the background.
-            background.start_soon(_accept_with_media, relay, sms, config, parsed)
+        now = relay.clock.now()
+        if await anyio.to_thread.run_sync(
+            inbox.accepted, relay.engine, relay.keys, parsed.inbound.dedup_key
+        ):
+            log.info("sms inbound: already relayed (a retry of the same message)")
             return
-        await accept_in_thread(relay, parsed.inbound)
+        row_id = await anyio.to_thread.run_sync(
+            lambda: inbox.queue(
+                relay.engine,
+                relay.keys,
+                now,
+                Channel.SMS,
+                parsed.inbound.dedup_key,
+                parsed.to_payload(),
+                # Workers leave a text to this request unless it dies before handing it over.
+                not_before=None if parsed.media else now + INLINE_GRACE,
+            )
+        )
+        if row_id is None:
+            log.info("sms inbound: already queued (a retry of the same message)")
+        elif not parsed.media:
+            await hand_over_sms(providers, relay, row_id, parsed, attempts=1)
 
     async def on_status(sid: str, status: MessageStatus, error_code: int | None) -> None:
         failure = None
@@ -159,26 +247,99 @@ def twilio_routes(
                 )
             )
             if known:
+                if status_rank(status) >= FINAL_RANK:
+                    # Whatever Twilio did not fetch of this message's photos goes now.
+                    await anyio.to_thread.run_sync(media_links.forget_message, relay.engine, sid)
                 return
             # Twilio can call back before our worker has stored the message's sid.
             await anyio.sleep(0.2)
         log.info("status callback for an unknown message ignored")
 
-    return list(sms_routes(WebhookVerifier.from_config(config), accept, on_status))
+    routes: list[BaseRoute] = [*sms_routes(WebhookVerifier.from_config(config), accept, on_status)]
+    if providers.sms.supports_media:
+        routes.append(media_route(relay))
+    return routes
 
 
-async def _accept_with_media(
-    relay: Relay, sms: SmsTransport, config: SmsConfig, parsed: ParsedInbound
-) -> None:
-    fetcher = MediaFetcher(config, sms.client)
+async def hand_over_sms(
+    providers: Providers, relay: Relay, row_id: int, parsed: ParsedInbound, attempts: int
+) -> bool:
+    """Fetch a queued message's photos, give it to the core, then forget it and delete the
+    photos at Twilio. Never raises: a failure leaves the row for a later try (after
+    :data:`MEDIA_TRIES` failed fetches, the text goes alone). True when the core has it."""
+    attachments: tuple[Attachment, ...] = ()
+    fetcher = None
+    if parsed.media and providers.sms is not None and providers.sms_config is not None:
+        fetcher = MediaFetcher(providers.sms_config, providers.sms.client)
     try:
-        attachments = await fetcher.fetch_all_and_delete(parsed.media)
-    except Exception:  # noqa: BLE001 - relay the text even if the media failed
-        log.warning("sms media could not be fetched (ref %s)", secrets.token_hex(4))
-        attachments = ()
+        if fetcher is not None:
+            try:
+                attachments = tuple([await fetcher.fetch(ref) for ref in parsed.media])
+            except Exception:  # noqa: BLE001 - retried, then the text goes alone
+                ref = secrets.token_hex(4)
+                if attempts < MEDIA_TRIES:
+                    log.warning("sms media not fetched yet, try %d (ref %s)", attempts, ref)
+                    await _retry_later(relay, row_id, attempts)
+                    return False
+                log.warning("sms media could not be fetched: the text goes alone (ref %s)", ref)
+        try:
+            await accept_in_thread(relay, replace(parsed.inbound, attachments=attachments))
+        except Exception as exc:  # noqa: BLE001 - the row stays: nothing is lost
+            ref = secrets.token_hex(4)
+            log.error("sms inbound not accepted yet: %s (ref %s)", type(exc).__name__, ref)  # noqa: TRY400
+            await _retry_later(relay, row_id, attempts)
+            return False
+        await anyio.to_thread.run_sync(inbox.done, relay.engine, row_id)
+        if fetcher is not None:
+            for media in parsed.media:
+                try:
+                    await fetcher.delete(media)
+                except Exception as exc:  # noqa: BLE001 - the record purge deletes it too
+                    log.warning("sms media not deleted at twilio: %s", type(exc).__name__)
+        return True
     finally:
-        await fetcher.aclose()
-    await accept_in_thread(relay, replace(parsed.inbound, attachments=attachments))
+        if fetcher is not None:
+            await fetcher.aclose()
+
+
+async def _retry_later(relay: Relay, row_id: int, attempts: int) -> None:
+    now = relay.clock.now()
+    await anyio.to_thread.run_sync(lambda: inbox.retry_later(relay.engine, row_id, now, attempts))
+
+
+async def relay_pending_sms(providers: Providers, relay: Relay) -> int:
+    """Hand every due queued SMS to the core; return how many were claimed."""
+    if providers.sms is None:
+        return 0
+    now = relay.clock.now()
+    claimed = await anyio.to_thread.run_sync(
+        lambda: inbox.claim(relay.engine, relay.keys, now, Channel.SMS)
+    )
+    for pending in claimed:
+        parsed = ParsedInbound.from_payload(pending.payload)
+        await hand_over_sms(providers, relay, pending.id, parsed, pending.attempts)
+    return len(claimed)
+
+
+async def sms_inbox(
+    providers: Providers, relay: Relay, stop: anyio.Event, idle: float = 0.5
+) -> None:
+    """The worker's inbox loop: queued SMS to the core, at once when this process queued one
+    (``cercle run``), else within ``idle`` seconds. A failed round never ends the loop."""
+    bell = Bell()
+    unwatch = inbox.watch(relay.engine, bell.ring)
+    try:
+        while not stop.is_set():
+            bell.rung = False
+            claimed = 0
+            try:
+                claimed = await relay_pending_sms(providers, relay)
+            except Exception:
+                log.exception("sms inbox round failed (ref %s)", secrets.token_hex(4))
+            if not claimed:
+                await bell.doze(idle, stop)
+    finally:
+        unwatch()
 
 
 async def purge_twilio_records(
@@ -201,14 +362,32 @@ async def purge_twilio_records(
                 await anyio.to_thread.run_sync(relay.mark_purged, kind, ref)
             if refs:
                 log.info("deleted %d message records at Twilio", len(refs))
+            now = relay.clock.now()
+            await anyio.to_thread.run_sync(media_links.purge_expired, relay.engine, now)
         except Exception:
             log.exception("twilio purge round failed (ref %s)", secrets.token_hex(4))
         with anyio.move_on_after(every):
             await stop.wait()
 
 
-async def signal_registered(providers: Providers, number: str) -> bool:
-    """Whether ``number`` is on Signal, asked of signal-cli-rest-api."""
+async def learn_signal_accounts(providers: Providers, relay: Relay) -> int:
+    """Ask signal-cli for the account id of every Signal member who has none yet, so that
+    they are reached by account, not by a number that may be recycled. Returns how many
+    were learned; stops at the first failed call (the next round tries again)."""
     if providers.signal is None:
-        return False
-    return await providers.signal.client.is_registered(number)
+        return 0
+    todo = await anyio.to_thread.run_sync(accounts.members_without_account, relay)
+    learned = 0
+    for member_id, number in todo:
+        try:
+            uuid = await providers.signal.client.account_id(number)
+        except DeliveryError as exc:
+            log.info("signal account lookup failed: %s", exc.reason)
+            break
+        if uuid is None:
+            continue
+        if await anyio.to_thread.run_sync(accounts.learn_account, relay, member_id, uuid):
+            learned += 1
+    if learned:
+        log.info("learned %d signal account id(s)", learned)
+    return learned

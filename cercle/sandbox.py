@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterable
@@ -19,22 +20,23 @@ from typing import TextIO
 import anyio
 from rich.console import Console
 
-from bots.sandbox.transport import LoopbackTransport
+from bots.sandbox.transport import Delivered, LoopbackTransport
 from bots.web.store import WebStore, new_address, new_token
 from bots.web.transport import WebTransport
 from cercle.bootstrap import App, bootstrap
 from cercle.settings import Secret, Settings
-from relay import group_admin, links
 from relay.clock import SystemClock
-from relay.crypto import generate_key
-from relay.delivery import Deliverer
-from relay.durations import parse_duration
+from relay.delivery.sender import Deliverer
 from relay.errors import CercleError
-from relay.jobs import run_due
+from relay.language.durations import parse_duration
 from relay.messages import Channel, Inbound, Sender
-from relay.models import Role
-from relay.service import GroupSettings
-from relay.storage import upgrade
+from relay.service import links
+from relay.service.groups import create_invite
+from relay.service.jobs import run_due
+from relay.service.relay import GroupSettings
+from relay.storage.crypto import generate_key
+from relay.storage.engine import upgrade
+from relay.storage.models import Role
 
 KEY_FILE = Path(".cercle-sandbox.key")
 DB_FILE = Path("cercle-sandbox.db")
@@ -53,7 +55,8 @@ Type  [bold]NAME: message[/]  to write as someone, e.g.  [bold]alice: hello[/]  
   :agree           everyone who has not agreed yet replies with the agree word
   :add NAME \\[fr|en] \\[member|facilitator] \\[--web]   enroll another simulated phone
                    (--web: a browser that joined from a private link, with no number)
-  :show NAME       everything NAME's phone shows
+  :show NAME       everything NAME's phone shows, numbered
+  NAME: >3 text    reply quoting line 3 of NAME's :show, e.g.  [bold]fac: >3 /delete off topic[/]
   :wait 2h         let time pass (mutes, leave confirmations, session reminders)
   :help            this list          :quit   leave the sandbox
 """
@@ -166,7 +169,7 @@ class Sandbox:
     def _join_by_link(self, lang: str, role: Role) -> str:
         """What opening a private link and agreeing does; returns the seat's address."""
         relay, store = self.app.relay, self.web.store
-        code = group_admin.create_invite(relay, GROUP, timedelta(hours=1), role, lang)
+        code = create_invite(relay, GROUP, timedelta(hours=1), role, lang)
         address = new_address()
         joined = links.join(
             relay,
@@ -181,45 +184,69 @@ class Sandbox:
             raise CercleError("The invite link could not be used.")
         return address
 
-    def _received(self, phone: Phone) -> list[str]:
-        """What ``phone`` received since last shown (a browser's copies are then wiped)."""
-        if not phone.web:
-            inbox = self.transport.inbox.get(phone.number, [])
-            new = [item.text for item in inbox[phone.seen :]]
-            phone.seen = len(inbox)
-            return new
+    def _show_page(self, phone: Phone) -> None:
+        """What a browser's page shows since last time (its copies are then wiped)."""
         store = self.web.store
         seat = store.seat_hash(phone.number)
         copies = store.fetch(seat, phone.seen)
+        for copy in copies:
+            if copy.kind == "delete":
+                self.console.print(f"[cyan]→ {phone.handle}[/] [dim]has a message deleted[/]")
+                continue
+            self.console.print(f"[cyan]→ {phone.handle}[/][dim]'s page shows:[/]")
+            self.console.print(
+                "   " + copy.text.replace("\n", "\n   "), markup=False, highlight=False
+            )
         if copies:
             phone.seen = copies[-1].id
             store.ack(seat, phone.seen)
-        return [c.text if c.kind != "delete" else "(a message was deleted)" for c in copies]
 
     def deliver(self) -> None:
         """Run the real delivery engine, then show what each phone received."""
         assert self.app.deliverer is not None  # noqa: S101 - the sandbox always has one
         anyio.run(self.app.deliverer.drain)
         for phone in self.phones.values():
-            if not phone.web:
-                for item in self.transport.inbox.get(phone.number, [])[phone.seen :]:
-                    for ctype, name, _ in item.attachments:
-                        self.console.print(
-                            f"[cyan]→ {phone.handle}[/] [dim][attachment {name} ({ctype})][/]"
-                        )
-            for text in self._received(phone):
-                where = "'s page shows" if phone.web else " receives"
-                self.console.print(f"[cyan]→ {phone.handle}[/][dim]{where}:[/]")
+            if phone.web:
+                self._show_page(phone)
+                continue
+            inbox = self.transport.inbox.get(phone.number, [])
+            lines = self.lines(phone)
+            for item in inbox[phone.seen :]:
+                if item.delete_ref is not None:
+                    self.console.print(f"[cyan]→ {phone.handle}[/] [dim]has a message deleted[/]")
+                    continue
+                number = next((i for i, line in enumerate(lines, 1) if line is item), None)
+                label = f" ({number})" if number else ""
+                self.console.print(f"[cyan]→ {phone.handle}[/] [dim]receives{label}:[/]")
                 self.console.print(
-                    "   " + text.replace("\n", "\n   "), markup=False, highlight=False
+                    "   " + item.text.replace("\n", "\n   "), markup=False, highlight=False
                 )
+                for ctype, name, _ in item.attachments:
+                    self.console.print(f"   [dim][attachment {name} ({ctype})][/]")
+            phone.seen = len(inbox)
+
+    def lines(self, phone: Phone) -> list[Delivered]:
+        """The messages ``phone`` shows, in order: what ``:show`` numbers and ``>N`` quotes
+        (deletes and edits change lines, they are not lines of their own)."""
+        inbox = self.transport.inbox.get(phone.number, [])
+        return [d for d in inbox if d.delete_ref is None and d.edit_ref is None]
 
     def say(self, handle: str, text: str) -> None:
-        """Send ``text`` as ``handle`` through the relay."""
+        """Send ``text`` as ``handle`` through the relay; ``>N text`` quotes line N."""
         phone = self.phones.get(handle)
         if phone is None:
             self.console.print(f"[red]No one called {handle} in the rehearsal.[/]")
             return
+        quoted: Delivered | None = None
+        if match := re.fullmatch(r">(\d+)\s*(.*)", text, re.DOTALL):
+            lines = self.lines(phone)
+            n = int(match.group(1))
+            if not 1 <= n <= len(lines):
+                self.console.print(
+                    f"[red]{handle}'s phone has no line {n} (see :show {handle}).[/]"
+                )
+                return
+            quoted, text = lines[n - 1], match.group(2)
         self.counter += 1
         self.app.relay.accept(
             Inbound(
@@ -228,6 +255,8 @@ class Sandbox:
                 dedup_key=f"sandbox:{self.counter}",
                 text=text,
                 ref=str(self.counter),
+                quote_ref=quoted.ref if quoted else None,
+                quote_text=quoted.text if quoted else None,
             )
         )
         self.deliver()
@@ -241,8 +270,13 @@ class Sandbox:
         if phone.web:
             self.console.print("[dim](a browser keeps only what it was shown)[/]")
             return
-        for item in self.transport.inbox.get(phone.number, []):
-            self.console.print("• " + item.text.replace("\n", "\n  "), markup=False)
+        inbox = self.transport.inbox.get(phone.number, [])
+        deleted = {d.delete_ref for d in inbox if d.delete_ref}
+        edited = {d.edit_ref: d.text for d in inbox if d.edit_ref}
+        for i, item in enumerate(self.lines(phone), 1):
+            text = "(deleted)" if item.ref in deleted else edited.get(item.ref, item.text)
+            pad = " " * (len(str(i)) + 2)
+            self.console.print(f"{i}. " + text.replace("\n", "\n" + pad), markup=False)
 
     def handle_line(self, line: str) -> bool:
         """Act on one line typed by the person rehearsing; ``False`` means quit."""

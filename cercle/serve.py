@@ -10,10 +10,11 @@ import anyio
 import uvicorn
 
 from cercle.bootstrap import bootstrap
+from cercle.health import WrongDataKeyError, require_data_key
 from cercle.settings import Settings
 from cercle.web import create_app
 from cercle.worker import run_worker
-from relay.storage import upgrade
+from relay.storage.engine import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,12 @@ log = logging.getLogger(__name__)
 def serve(settings: Settings, *, web: bool, worker: bool) -> None:
     """Run the chosen parts until SIGINT/SIGTERM."""
     app = bootstrap(settings)
+    try:
+        # Before migrations or anything else writes: a wrong key must touch nothing.
+        require_data_key(app.engine, app.keys)
+    except WrongDataKeyError:
+        app.close()
+        raise
     upgrade(app.engine)
 
     async def main() -> None:

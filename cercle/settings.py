@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-from relay.crypto import DataKeyError, parse_key
-from relay.storage import DEFAULT_URL
+from relay.storage.crypto import DataKeyError, parse_key
+from relay.storage.engine import DEFAULT_URL
 
 
 class SettingsError(ValueError):

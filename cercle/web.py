@@ -6,10 +6,8 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
-import anyio.abc
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -114,28 +112,22 @@ def create_app(app: App, extra_routes: list[BaseRoute] | None = None) -> Starlet
         log.error("web request failed: %s", type(exc).__name__)
         return PlainTextResponse("internal error", status_code=500)
 
-    background: list[anyio.abc.TaskGroup] = []
     door = web_door(app.providers, app.relay)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        # Slow follow-ups (MMS media) run here, after Twilio already has its answer.
+        # The web door's hub wakes connected web members while the app serves.
         async with anyio.create_task_group() as tg:
-            background.append(tg)
             stop = anyio.Event()
             if door is not None:
-                tg.start_soon(door.hub.run, stop)  # wakes connected web members
+                tg.start_soon(door.hub.run, stop)
             yield
             stop.set()
             tg.cancel_scope.cancel()
 
-    class _Background:
-        def start_soon(self, func: Any, *args: Any) -> None:
-            background[0].start_soon(func, *args)
-
     routes: list[BaseRoute] = [
         Route("/health", health),
-        *twilio_routes(app.providers, app.relay, _Background()),  # type: ignore[arg-type]
+        *twilio_routes(app.providers, app.relay),
         *(web_routes(door) if door is not None else []),
         *(extra_routes or []),
     ]

@@ -11,16 +11,22 @@ from typing import Any
 import anyio
 
 from cercle.bootstrap import App
-from cercle.providers import purge_twilio_records, signal_receiver
-from relay import retention
+from cercle.providers import (
+    learn_signal_accounts,
+    purge_twilio_records,
+    signal_receiver,
+    sms_inbox,
+)
+from relay.delivery.lease import hold_lease, lease_name
 from relay.errors import DeliveryError
-from relay.jobs import run_due
-from relay.lease import hold_lease, lease_name
+from relay.privacy import retention
+from relay.service.jobs import run_due
 
 log = logging.getLogger(__name__)
 
 Loop = Callable[[anyio.Event], Coroutine[Any, Any, None]]
 JOBS_EVERY = 60.0  # seconds between rounds of scheduled jobs (reminders are due to the minute)
+ACCOUNTS_EVERY = 300.0  # seconds between looks for Signal members without an account id
 
 
 def worker_loops(app: App) -> list[Loop]:
@@ -40,12 +46,16 @@ def worker_loops(app: App) -> list[Loop]:
         # One receive loop per Signal number across every worker of the deployment.
         number = app.settings.signal_number or ""
         loops.append(singleton(app, lease_name(app.keys, "signal-receive", number), receive))
+        loops.append(signal_accounts_loop(app))
     if app.providers.sms is not None:
 
         async def purge(stop: anyio.Event) -> None:
             await purge_twilio_records(app.providers, app.relay, stop)
 
-        loops.append(purge)
+        async def sms_inbox_loop(stop: anyio.Event) -> None:
+            await sms_inbox(app.providers, app.relay, stop)
+
+        loops.extend((purge, sms_inbox_loop))
     if app.providers.web is not None:
         # Web copies whose timer passed, even when no web process runs (issue 14).
         loops.append(singleton(app, "web-purge", web_purge_loop(app)))
@@ -102,7 +112,7 @@ def retention_loop(app: App, every: float = 60.0) -> Loop:
 
 
 def scheduled_jobs(app: App, every: float = JOBS_EVERY) -> Loop:
-    """Session reminders, end-of-group notices and closings, expiry purges (relay/jobs.py).
+    """Session reminders, end-of-group notices and closings, expiry purges (relay/service/jobs.py).
 
     Safe on several workers at once: each reminder and notice is claimed in the database.
     """
@@ -117,6 +127,22 @@ def scheduled_jobs(app: App, every: float = JOBS_EVERY) -> Loop:
                 await stop.wait()
 
     return jobs
+
+
+def signal_accounts_loop(app: App, every: float = ACCOUNTS_EVERY) -> Loop:
+    """Learn the account id of Signal members enrolled by number without one (at start, then
+    every ``every`` seconds); a failed round never ends the loop."""
+
+    async def loop(stop: anyio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await learn_signal_accounts(app.providers, app.relay)
+            except Exception:
+                log.exception("signal account lookup round failed (ref %s)", secrets.token_hex(4))
+            with anyio.move_on_after(every):
+                await stop.wait()
+
+    return loop
 
 
 async def present_neutral_profile(app: App) -> bool:
@@ -141,8 +167,8 @@ def singleton(app: App, name: str, loop: Loop, ttl: float = 30.0) -> Loop:
     """Wrap ``loop`` so that only one process in the deployment runs it at a time.
 
     For receive loops (one Signal websocket per number). ``name`` must not contain a number
-    in clear: use :func:`relay.lease.lease_name`. Standby workers wait for the lease and take
-    over within ``ttl`` seconds if the holder dies.
+    in clear: use :func:`relay.delivery.lease.lease_name`. Standby workers wait for the lease
+    and take over within ``ttl`` seconds if the holder dies.
     """
     owner = secrets.token_hex(8)
 

@@ -100,6 +100,7 @@ class Inbound:
     attachments: tuple[Attachment, ...] = ()
     mentions: tuple[Mention, ...] = ()
     quote_ref: str | None = None
+    quote_text: str | None = None  # the quoted words as the sender's phone shows them
     edit_ref: str | None = None
     delete_ref: str | None = None
     reaction: Reaction | None = None
@@ -144,6 +145,13 @@ class Outgoing:
 
     def __repr__(self) -> str:
         return "Outgoing(<redacted>)"
+
+    def with_media_note(self) -> Outgoing:
+        """This message as text only, its attachments replaced by the core's short note
+        (``extra["media_note"]``), for a recipient who cannot receive them."""
+        note = self.extra.get("media_note", "")
+        text = "\n".join(p for p in (self.text, note) if p)
+        return Outgoing(address=self.address, text=text, quote=self.quote)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from relay.crypto import generate_key
-from relay.storage import make_engine, upgrade
+from relay.storage.crypto import generate_key
+from relay.storage.engine import make_engine, upgrade
 from tests import pg
 from tests.cli_support import invoke
 from tests.room import Room

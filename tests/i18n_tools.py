@@ -14,7 +14,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
-from relay.i18n import DOMAIN, LANGS, LOCALE_DIR
+from relay.language.i18n import DOMAIN, LANGS, LOCALE_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {"T": None, "TN": (1, 2)}

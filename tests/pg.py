@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
-from relay.storage import make_engine, upgrade
+from relay.storage.engine import make_engine, upgrade
 
 ENV = "CERCLE_TEST_POSTGRES_URL"
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,13 +22,14 @@ import anyio
 
 from bots.sandbox.transport import Delivered, LoopbackTransport
 from relay.clock import FakeClock
-from relay.crypto import DataKeys
-from relay.delivery import Deliverer, DeliveryPolicy
+from relay.delivery.sender import Deliverer, DeliveryPolicy, Job
+from relay.inbound.turn import Result
+from relay.language.texts import Texts
 from relay.messages import Attachment, Channel, Inbound, InboundKind, Mention, Reaction, Sender
-from relay.models import Member, Role
-from relay.service import GroupSettings, Relay, Result
-from relay.storage import make_engine, upgrade
-from relay.texts import Texts
+from relay.service.relay import GroupSettings, Relay
+from relay.storage.crypto import DataKeys
+from relay.storage.engine import make_engine, upgrade
+from relay.storage.models import Member, Role
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 
@@ -41,6 +44,12 @@ class Person:
     uuid: str | None = None
     seen: int = 0
     _counter: int = field(default=0)
+    channel: Channel | None = None  # the room's channel unless enrolled on another
+
+    @property
+    def via(self) -> Channel:
+        """The channel this phone uses."""
+        return self.channel or self.room.channel
 
     # -- what they do --
 
@@ -49,7 +58,7 @@ class Person:
         self._counter += 1
         ref = fields.pop("ref", None) or str(1767225600000 + self._counter * 1000 + id(self) % 997)
         inbound = Inbound(
-            channel=self.room.channel,
+            channel=self.via,
             sender=Sender(address=self.number, uuid=self.uuid),
             dedup_key=fields.pop("dedup_key", None) or f"test:{self.number}:{ref}",  # type: ignore[arg-type]
             kind=inbound_kind,
@@ -69,8 +78,8 @@ class Person:
         return self.send(text=text, attachments=(Attachment("image/jpeg", data, filename),))
 
     def quotes(self, delivered: Delivered, text: str) -> Result:
-        """Reply quoting a message on their phone."""
-        return self.send(text=text, quote_ref=delivered.ref)
+        """Reply quoting a message on their phone (the phone sends the quoted words too)."""
+        return self.send(text=text, quote_ref=delivered.ref, quote_text=delivered.text)
 
     def reacts(self, delivered: Delivered, emoji: str = "❤️") -> Result:
         """React to a message on their phone."""
@@ -94,12 +103,12 @@ class Person:
     @property
     def address(self) -> str:
         """Where Cercle reaches this phone: on Signal the account UUID when known."""
-        return self.uuid if self.room.channel == Channel.SIGNAL and self.uuid else self.number
+        return self.uuid if self.via == Channel.SIGNAL and self.uuid else self.number
 
     @property
     def inbox(self) -> list[Delivered]:
         """Everything this phone received, oldest first."""
-        return self.room.transport.inbox.get(self.address, [])
+        return self.room.transports[self.via].inbox.get(self.address, [])
 
     @property
     def received(self) -> list[str]:
@@ -156,6 +165,7 @@ class Room:
         *,
         channel: Channel = Channel.SANDBOX,
         database_url: str | None = None,
+        also: tuple[Channel, ...] = (),
         **group: object,
     ) -> None:
         self.db_path = tmp_path / "cercle.db"
@@ -166,9 +176,15 @@ class Room:
         self.relay = Relay(self.engine, self.keys, self.clock, Texts(CONFIG), "Maison Exemple")
         self.channel = channel
         self.transport = LoopbackTransport(channel_name=channel)
+        # Other channels members may be on (``also``): SMS has no timers and no photos.
+        self.transports = {channel: self.transport} | {
+            c: LoopbackTransport(channel_name=c, media=c != Channel.SMS, timers_on=c != Channel.SMS)
+            for c in also
+        }
+        self.held = False
         self.deliverer = Deliverer(
             self.relay,
-            {channel: self.transport},
+            dict(self.transports),
             DeliveryPolicy(base_backoff=1, max_backoff=4, max_attempts=3),
         )
         settings = {"name": "mardi", "lang": "en", "timer_seconds": 86400, **group}
@@ -184,8 +200,31 @@ class Room:
         return Session(self.engine)
 
     def deliver(self) -> None:
-        """Run the delivery engine until nothing is due."""
-        anyio.run(self.deliverer.drain)
+        """Run the delivery engine until nothing is due (not while :meth:`holding`)."""
+        if not self.held:
+            anyio.run(self.deliverer.drain)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Stop the delivery engine for a while, to look at a fan-out mid-way."""
+        self.held = True
+        try:
+            yield
+        finally:
+            self.held = False
+        self.deliver()
+
+    def claim(self, n: int) -> list[Job]:
+        """Let a worker claim the next ``n`` rows, as it does before it sends them."""
+        return self.deliverer.claim(limit=n)
+
+    def send_claimed(self, jobs: list[Job]) -> None:
+        """Let the worker go on with rows it claimed: send them and record what happened."""
+        anyio.run(self.deliverer._deliver, jobs, anyio.CapacityLimiter(4))
+
+    def deliver_some(self, n: int) -> None:
+        """Deliver only the next ``n`` rows."""
+        self.send_claimed(self.claim(n))
 
     def later(self, **delta: float) -> None:
         """Let time pass, then deliver what became due."""
@@ -200,10 +239,11 @@ class Room:
         lang: str = "en",
         agree: bool = True,
         uuid: str | None = None,
+        via: Channel | None = None,
     ) -> Person:
-        """Enroll a new person (consenting unless ``agree=False``)."""
-        person = Person(self, handle, next(self._numbers), uuid)
-        self.relay.enroll(person.number, self.group_name, role, lang, self.channel, uuid=uuid)
+        """Enroll a new person (consenting unless ``agree=False``), on ``via`` if given."""
+        person = Person(self, handle, next(self._numbers), uuid, channel=via)
+        self.relay.enroll(person.number, self.group_name, role, lang, person.via, uuid=uuid)
         self.deliver()
         self.people.append(person)
         if agree:
@@ -234,7 +274,7 @@ class Room:
                         assert value not in d.text, f"{person.handle} received {owner.handle}'s id"
                         digits = value.lstrip("+")
                         assert digits not in re.sub(r"\D", "", d.text) or len(digits) < 8
-                if self.transport.supports_timers:
+                if self.transports[person.via].supports_timers:
                     assert d.timer is not None, f"{person.handle} got a message before a timer"
         if self.db_path.exists():
             raw = b"".join(p.read_bytes() for p in self.db_path.parent.glob("cercle.db*"))

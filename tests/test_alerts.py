@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from relay.alerts import matches
-from relay.group_admin import SafetyChoices, set_safety
-from relay.models import AuditEvent
-from relay.service import Result
+from relay.inbound.turn import Result
+from relay.safety.alerts import matches
+from relay.service.groups import SafetyChoices, set_safety
+from relay.storage.models import AuditEvent
 from tests.room import CONFIG, Room
 
 

@@ -11,8 +11,10 @@ from PIL import Image
 from sqlmodel import Session, col, func, select
 
 from bots.signal.envelope import ParsedMessage, parse_envelope
+from relay.inbound.turn import Result
 from relay.messages import Channel, InboundKind
-from relay.models import (
+from relay.privacy.retention import RetentionPolicy, purge
+from relay.storage.models import (
     AuditEvent,
     Ban,
     FailureReport,
@@ -23,8 +25,6 @@ from relay.models import (
     Outbox,
     OutboxBody,
 )
-from relay.retention import RetentionPolicy, purge
-from relay.service import Result
 from tests.room import Room
 
 UUIDS = {

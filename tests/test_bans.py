@@ -8,9 +8,10 @@ import pytest
 from sqlmodel import Session, select
 
 from relay.errors import CercleError
+from relay.inbound.turn import Result
 from relay.messages import Channel
-from relay.models import AuditEvent, Ban, Member, MemberState, Role
-from relay.service import GroupSettings, Result
+from relay.service.relay import GroupSettings
+from relay.storage.models import AuditEvent, Ban, Member, MemberState, Role
 from tests.room import Room
 
 

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from relay.models import AuditEvent
+from relay.storage.models import AuditEvent
 from tests.cli_support import invoke
 
 
 def test_keys_generate_prints_a_usable_key() -> None:
     code, output = invoke("keys", "generate")
     assert code == 0
-    from relay.crypto import parse_key
+    from relay.storage.crypto import parse_key
 
     assert len(parse_key(output.strip())) == 32
 
@@ -112,7 +112,7 @@ def test_showing_full_numbers_is_audited(env: dict[str, str]) -> None:
 
     assert code == 0
     assert json.loads(output)[0]["number"] == "+15145550142"
-    from relay.storage import make_engine
+    from relay.storage.engine import make_engine
 
     with Session(make_engine(env["DATABASE_URL"])) as s:
         actions = [e.action for e in s.exec(select(AuditEvent)).all()]
@@ -177,7 +177,7 @@ def test_the_sandbox_runs_a_scripted_rehearsal(tmp_path: Path) -> None:
 
 
 def test_the_readme_documents_every_command_in_both_languages() -> None:
-    from relay.commands import COMMANDS
+    from relay.commands.table import COMMANDS
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     for cmd in COMMANDS:
@@ -186,8 +186,8 @@ def test_the_readme_documents_every_command_in_both_languages() -> None:
 
 
 def test_group_show_counts_the_sms_segments_a_group_costs(env: dict[str, str]) -> None:
-    from relay.models import Outbox
-    from relay.storage import make_engine
+    from relay.storage.engine import make_engine
+    from relay.storage.models import Outbox
 
     invoke("group", "create", "mardi")
     invoke("member", "add", "+15145550142", "--group", "mardi")

@@ -7,10 +7,10 @@ import json
 import pytest
 from sqlmodel import Session, select
 
-from relay.crypto import generate_key
-from relay.models import AuditEvent
-from relay.retention import Kind
-from relay.storage import make_engine
+from relay.privacy.retention import Kind
+from relay.storage.crypto import generate_key
+from relay.storage.engine import make_engine
+from relay.storage.models import AuditEvent
 from tests.cli_support import invoke
 
 

@@ -7,8 +7,8 @@ import re
 
 from sqlmodel import Session, select
 
-from relay.models import Invite
-from relay.storage import make_engine
+from relay.storage.engine import make_engine
+from relay.storage.models import Invite
 from tests.cli_support import invoke
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from relay.commands import COMMANDS
-from relay.models import AuditEvent, MemberState, Role
+from relay.commands.table import COMMANDS
+from relay.storage.models import AuditEvent, MemberState, Role
 from tests.room import Room
 
 FACILITATOR_ONLY = [c for c in COMMANDS if c.role is Role.FACILITATOR]

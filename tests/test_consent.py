@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from relay.models import MemberState
-from relay.service import Result
+from relay.inbound.turn import Result
+from relay.storage.models import MemberState
 from tests.room import Room
 
 

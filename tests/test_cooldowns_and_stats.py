@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from relay.group_admin import SafetyChoices, set_safety, set_schedule
-from relay.service import Result
+from relay.inbound.turn import Result
+from relay.service.groups import SafetyChoices, set_safety, set_schedule
 from tests.room import Person, Room
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 from sqlmodel import Session, select
 
-from relay.delivery import Deliverer, pending_count
+from relay.delivery.sender import Deliverer, pending_count
 from relay.errors import (
     PermanentError,
     RateLimitedError,
@@ -14,7 +14,7 @@ from relay.errors import (
     RetryableError,
 )
 from relay.messages import Inbound, Sender
-from relay.models import MemberState, Outbox, OutboxState
+from relay.storage.models import MemberState, Outbox, OutboxState
 from tests.room import Room
 
 

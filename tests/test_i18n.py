@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 
-from relay.i18n import LANGS, TN, T, gettext
+from relay.language.i18n import LANGS, TN, T, gettext
 from tests.i18n_tools import extracted, load, missing
 
 

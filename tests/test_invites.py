@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from relay import invites
-from relay.group_admin import SafetyChoices, create_invite, set_safety
+from relay.groups import invites
+from relay.inbound.turn import Result
 from relay.messages import Channel, Inbound, Sender
-from relay.models import AuditEvent, Invite, JoinAttempt, MemberState, Role
-from relay.service import Result
+from relay.service.groups import SafetyChoices, create_invite, set_safety
+from relay.storage.models import AuditEvent, Invite, JoinAttempt, MemberState, Role
 from tests.room import Person, Room
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cercle.settings import Settings, SettingsError
-from relay.crypto import DataKeyError, DataKeys, generate_key
+from relay.storage.crypto import DataKeyError, DataKeys, generate_key
 
 NUMBER = "+15145550142"
 

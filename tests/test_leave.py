@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from relay.errors import Reason, RetryableError
-from relay.models import Member, MemberState
-from relay.service import Result
+from relay.inbound.turn import Result
+from relay.storage.models import Member, MemberState
 from tests.room import Room
 
 

@@ -6,7 +6,7 @@ import re
 
 from sqlmodel import Session, select
 
-from relay.models import AuditEvent, Member, MemberState
+from relay.storage.models import AuditEvent, Member, MemberState
 from tests.room import Room
 
 ALICE_UUID = "7d1f6a52-0000-4000-8000-000000000031"

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.commands import parse
-from relay.durations import parse_duration
+from relay.commands.table import parse
 from relay.errors import CercleError
-from relay.mentions import PLACEHOLDER, rewrite
+from relay.inbound.mentions import PLACEHOLDER, rewrite
+from relay.language.durations import parse_duration
+from relay.language.pseudonyms import NameRefused, clean_chosen, fold
 from relay.messages import Mention
 from relay.phone import mask, normalize
-from relay.pseudonyms import NameRefused, clean_chosen, fold
 
 
 @given(st.text())

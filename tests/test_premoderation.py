@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from relay.group_admin import SafetyChoices, set_safety
-from relay.jobs import run_due
-from relay.models import HeldMessage, OutboxBody
-from relay.service import Result
+from relay.inbound.turn import Result
+from relay.service.groups import SafetyChoices, set_safety
+from relay.service.jobs import run_due
+from relay.storage.models import HeldMessage, OutboxBody
 from tests.room import Room
 from tests.test_rich_messages import jpeg_with_gps
 

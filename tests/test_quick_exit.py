@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from relay.group_admin import SafetyChoices, set_safety
+from relay.inbound.turn import Result
 from relay.messages import Channel
-from relay.models import AuditEvent, MemberSafety, MemberState
-from relay.service import Result
+from relay.service.groups import SafetyChoices, set_safety
+from relay.storage.models import AuditEvent, MemberSafety, MemberState
 from tests.room import Room
 
 

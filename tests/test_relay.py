@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relay.service import Result
+from relay.inbound.turn import Result
 from tests.room import Room
 
 

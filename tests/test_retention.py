@@ -13,10 +13,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
+from relay.delivery.lease import try_acquire
 from relay.errors import IdentityChangedError, Reason, RetryableError
-from relay.lease import try_acquire
+from relay.inbound.turn import Result
 from relay.messages import Channel
-from relay.models import (
+from relay.privacy.retention import Kind, PurgeReport, RetentionPolicy, purge
+from relay.storage.models import (
     AuditEvent,
     FailureReport,
     FloodWindow,
@@ -27,8 +29,6 @@ from relay.models import (
     OutboxState,
     SingletonLease,
 )
-from relay.retention import Kind, PurgeReport, RetentionPolicy, purge
-from relay.service import Result
 from tests.room import Room
 
 
@@ -314,10 +314,10 @@ async def test_the_worker_runs_the_retention_jobs_under_a_lease(tmp_path: Path) 
     from cercle.bootstrap import bootstrap
     from cercle.settings import Secret, Settings
     from cercle.worker import worker_loops
-    from relay.crypto import generate_key
-    from relay.models import Role
-    from relay.service import GroupSettings
-    from relay.storage import transaction, upgrade
+    from relay.service.relay import GroupSettings
+    from relay.storage.crypto import generate_key
+    from relay.storage.engine import transaction, upgrade
+    from relay.storage.models import Role
 
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'w.db'}", data_key=Secret(generate_key())

@@ -6,8 +6,8 @@ import io
 
 from PIL import Image
 
+from relay.inbound.turn import Result
 from relay.messages import InboundKind
-from relay.service import Result
 from tests.room import Room
 
 ALICE_UUID = "7d1f6a52-0000-4000-8000-000000000021"

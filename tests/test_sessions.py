@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay.errors import CercleError
-from relay.group_admin import set_schedule
-from relay.jobs import run_due
-from relay.models import GroupPolicy
-from relay.schedule import Schedule, Slot, is_open, parse_schedule
-from relay.service import Result
+from relay.groups.schedule import Schedule, Slot, is_open, parse_schedule
+from relay.inbound.turn import Result
+from relay.service.groups import set_schedule
+from relay.service.jobs import run_due
+from relay.storage.models import GroupPolicy
 from tests.room import Room
 
 TORONTO = ZoneInfo("America/Toronto")

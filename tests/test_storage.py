@@ -11,8 +11,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-from relay.crypto import DataKeyError, DataKeys, generate_key, parse_key
-from relay.storage import make_engine, upgrade
+from relay.storage.crypto import DataKeyError, DataKeys, generate_key, parse_key
+from relay.storage.engine import make_engine, upgrade
 from tests.room import Room
 
 

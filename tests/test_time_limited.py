@@ -9,9 +9,9 @@ import pytest
 from sqlmodel import Session, select
 
 from relay.errors import CercleError
-from relay.group_admin import set_end, set_schedule
-from relay.jobs import run_due
-from relay.models import Group, Member, MemberState
+from relay.service.groups import set_end, set_schedule
+from relay.service.jobs import run_due
+from relay.storage.models import Group, Member, MemberState
 from tests.room import Room
 
 

@@ -9,7 +9,7 @@ Wiring, in the worker::
     tg.start_soon(receiver.run)               # ... receiver.stop() to end
 """
 
-from bots.signal.client import About, OutgoingFile, SignalClient
+from bots.signal.client import About, Device, OutgoingFile, SignalClient
 from bots.signal.envelope import AttachmentRef, Dropped, DropReason, ParsedMessage, parse_frame
 from bots.signal.errors import SignalServiceError
 from bots.signal.receiver import SignalReceiver
@@ -18,6 +18,7 @@ from bots.signal.transport import SignalTransport
 __all__ = [
     "About",
     "AttachmentRef",
+    "Device",
     "DropReason",
     "Dropped",
     "OutgoingFile",

@@ -13,7 +13,7 @@ import logging
 import mimetypes
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -39,6 +39,7 @@ SEND_TIMEOUT = httpx.Timeout(90.0, connect=5.0)
 MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024
 
 _MIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}$")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ATTACHMENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 
@@ -74,6 +75,19 @@ class About:
 
 
 @dataclass(frozen=True, slots=True)
+class Device:
+    """One device of the org's account; ``name`` is what its owner called it."""
+
+    id: int
+    name: str = field(repr=False)
+
+    @property
+    def is_primary(self) -> bool:
+        """Device 1 is the one that registered the number: signal-cli itself, in Cercle."""
+        return self.id == 1
+
+
+@dataclass(frozen=True, slots=True)
 class OutgoingFile:
     """A file to send; only its type and bytes go out, under a neutral name."""
 
@@ -100,6 +114,12 @@ def data_uri(file: OutgoingFile, index: int) -> str:
     mime = file.content_type if _MIME.match(file.content_type) else "application/octet-stream"
     encoded = base64.b64encode(file.data).decode("ascii")
     return f"data:{mime};filename={neutral_filename(mime, index)};base64,{encoded}"
+
+
+def _captcha_link(captcha: str) -> str:
+    """A solved captcha as Signal wants it: ``signalcaptcha://…`` (added when missing)."""
+    captcha = captcha.strip()
+    return captcha if captcha.startswith("signalcaptcha://") else f"signalcaptcha://{captcha}"
 
 
 def _send_timestamp(body: object) -> str | None:
@@ -386,14 +406,65 @@ class SignalClient:
         ``captcha`` is what signalcaptchas.org gives (``signalcaptcha://…``; the scheme is
         added when missing); ``challenge_token`` comes from :class:`RateLimitedError`.
         """
-        captcha = captcha.strip()
-        if not captcha.startswith("signalcaptcha://"):
-            captcha = f"signalcaptcha://{captcha}"
         await self._request(
             "POST",
             f"/v1/accounts/{self._account_path()}/rate-limit-challenge",
             "rate-limit challenge",
-            json={"challenge_token": challenge_token.strip(), "captcha": captcha},
+            json={"challenge_token": challenge_token.strip(), "captcha": _captcha_link(captcha)},
+        )
+
+    async def register(self, captcha: str | None = None, *, voice: bool = False) -> None:
+        """``POST /v1/register/{number}``: ask Signal to send the org's number a code (by SMS,
+        or by a call with ``voice``). ``captcha`` is a solved registration captcha."""
+        body: dict[str, object] = {}
+        if captcha:
+            body["captcha"] = _captcha_link(captcha)
+        if voice:
+            body["use_voice"] = True
+        await self._registration("/v1/register/" + self._account_path(), body)
+
+    async def verify(self, code: str, pin: str | None = None) -> None:
+        """``POST /v1/register/{number}/verify/{code}``: finish a registration with the code
+        Signal sent (``pin`` when the number has a registration lock)."""
+        digits = code.strip().replace("-", "").replace(" ", "")
+        if not re.fullmatch(r"[0-9]{6}", digits):
+            raise SignalServiceError("The code Signal sends has six digits, e.g. 123-456.")
+        path = f"/v1/register/{self._account_path()}/verify/{digits}"
+        await self._registration(path, {"pin": pin} if pin else {})
+
+    async def _registration(self, path: str, body: Mapping[str, object]) -> None:
+        """One registration call; refusals become :class:`SignalServiceError` saying what to
+        do (the server's words about the org's own number are read, never copied)."""
+        try:
+            response = await self._http.post(self._url(path), json=body, timeout=SEND_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise SignalServiceError(
+                f"cannot reach signal-cli-rest-api at {self._service} (SIGNAL_SERVICE): "
+                f"{type(exc).__name__}"
+            ) from None
+        if response.is_success:
+            return
+        text = response.text.lower()
+        if "captcha" in text:
+            raise SignalServiceError(
+                "Signal asks for a captcha: solve one at "
+                "signalcaptchas.org/registration/generate.html and pass its "
+                "signalcaptcha:// link with --captcha (docs/signal.md §2)."
+            )
+        if "pin" in text or "locked" in text:
+            raise SignalServiceError(
+                "This number has a registration lock: add --pin with its Signal PIN."
+            )
+        if "verif" in text or "code" in text:
+            raise SignalServiceError(
+                "Signal did not accept that code: check it, or ask for a new one with "
+                "`cercle signal register`."
+            )
+        if response.status_code == 429 or "rate" in text:
+            raise SignalServiceError("Signal refuses for now (rate limit): wait an hour, retry.")
+        raise SignalServiceError(
+            f"signal-cli-rest-api refused the registration (HTTP {response.status_code}); "
+            "its container log says why."
         )
 
     async def trust_identity(self, member: str, verified_safety_number: str) -> None:
@@ -434,6 +505,31 @@ class SignalClient:
             body["base64_avatar"] = base64.b64encode(avatar).decode("ascii")
         await self._request("PUT", f"/v1/profiles/{self._account_path()}", "set profile", json=body)
 
+    async def accounts(self) -> list[str]:
+        """``GET /v1/accounts``: the numbers registered (or linked) with the service."""
+        body = decode_json(await self._request("GET", "/v1/accounts", "accounts"))
+        return [str(n) for n in body if isinstance(n, str)] if isinstance(body, list) else []
+
+    async def devices(self) -> list[Device]:
+        """``GET /v1/devices/{number}``: the devices of the org's account (1 is signal-cli)."""
+        response = await self._request("GET", f"/v1/devices/{self._account_path()}", "devices")
+        body = decode_json(response)
+        found: list[Device] = []
+        for entry in body if isinstance(body, list) else []:
+            device_id = entry.get("id") if isinstance(entry, dict) else None
+            if isinstance(device_id, int) and not isinstance(device_id, bool):
+                found.append(Device(device_id, str(entry.get("name") or "")))
+        return found
+
+    async def remove_device(self, device_id: int) -> None:
+        """``DELETE /v1/devices/{number}/{deviceId}``: unlink another device from the org's
+        number (signal-cli, the primary device, can)."""
+        if device_id <= 1:
+            raise SignalServiceError("Device 1 is signal-cli itself: it cannot be unlinked.")
+        await self._request(
+            "DELETE", f"/v1/devices/{self._account_path()}/{device_id}", "remove device"
+        )
+
     async def registered(self, numbers: Sequence[str]) -> dict[str, bool]:
         """``GET /v1/search/{number}?numbers=…``: which numbers are on Signal.
 
@@ -453,6 +549,31 @@ class SignalClient:
             if isinstance(entry, dict) and entry.get("number") in found:
                 found[str(entry["number"])] = entry.get("registered") is True
         return found
+
+    async def account_id(self, number: str) -> str | None:
+        """The Signal account id (ACI UUID) behind ``number``, or None when the number is not
+        on Signal or signal-cli cannot tell.
+
+        ``/v1/search`` first: it makes signal-cli look the number up at Signal and keep the
+        account id it found. ``/v1/identities`` then names it once a key is known, and
+        ``/v1/contacts?all_recipients=true`` for any recipient signal-cli knows.
+        """
+        if not await self.is_registered(number):
+            return None
+        account = self._account_path()
+        lookups: tuple[tuple[str, dict[str, str] | None], ...] = (
+            (f"/v1/identities/{account}", None),
+            (f"/v1/contacts/{account}", {"all_recipients": "true"}),
+        )
+        for path, params in lookups:
+            body = decode_json(await self._request("GET", path, "account lookup", params=params))
+            for entry in body if isinstance(body, list) else []:
+                if not isinstance(entry, dict) or entry.get("number") != number:
+                    continue
+                found = str(entry.get("uuid") or "")
+                if _UUID.fullmatch(found):
+                    return found.lower()
+        return None
 
     async def is_registered(self, number: str) -> bool:
         """Whether one number is registered on Signal."""

@@ -310,6 +310,7 @@ def _parse_data(envelope: JsonObj, data: JsonObj, sender: Sender) -> ParseResult
         text=text,
         mentions=_mentions(data) if text is not None else (),
         quote_ref=str(quote_id) if quote_id is not None else None,
+        quote_text=_str(quote.get("text")) if quote is not None else None,
         view_once=_true(data.get("viewOnce")),
         expires_in_seconds=expires,
     )

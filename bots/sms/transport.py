@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -24,8 +24,31 @@ log = logging.getLogger("cercle.sms.transport")
 
 _MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 
-MediaPublisher = Callable[[Attachment], Awaitable[str]]
-"""Makes an attachment reachable by Twilio at a short-lived public URL, and returns it."""
+# Twilio refuses an MMS whose media add up to more than 5 MB.
+MMS_MAX_BYTES = 5 * 1024 * 1024
+
+
+class MediaHost(Protocol):
+    """Makes stripped photos reachable by Twilio, briefly, at unguessable public URLs."""
+
+    async def publish(self, attachment: Attachment) -> str:
+        """Host one file; return its URL (given to Twilio only, never logged)."""
+        ...
+
+    async def withdraw(self, urls: Sequence[str]) -> None:
+        """Delete hosted files now: their send failed."""
+        ...
+
+    async def bind(self, urls: Sequence[str], message_sid: str) -> None:
+        """These files belong to this message (deleted when its status is final)."""
+        ...
+
+
+def mms_reaches(message: Outgoing) -> bool:
+    """Whether ``message``'s photos can go by MMS: a US or Canadian number (+1, where Twilio
+    delivers MMS) and at most 5 MB in all. Elsewhere the recipient gets the core's note."""
+    size = sum(len(a.data) for a in message.attachments)
+    return message.address.startswith("+1") and size <= MMS_MAX_BYTES
 
 
 class SmsTransport:
@@ -35,9 +58,10 @@ class SmsTransport:
     caps how many run at once (pacing to the sender's rate is the delivery engine's job).
     Nothing here logs a number, a body or a URL: only outcomes and Twilio error codes.
 
-    ``media_publisher`` is needed for MMS: Twilio fetches outbound media from a public URL,
-    so someone must host the (already stripped) file briefly. Without one, or with
-    ``config.supports_media`` false, :attr:`supports_media` is false.
+    ``media_host`` is needed for MMS: Twilio fetches outbound media from a public URL, so
+    someone must host the (already stripped) file briefly. Without one, or with
+    ``config.supports_media`` false, :attr:`supports_media` is false. Photos to numbers MMS
+    cannot reach (outside +1, or over 5 MB) go as the core's note instead.
     """
 
     def __init__(
@@ -46,12 +70,12 @@ class SmsTransport:
         *,
         client: Client | None = None,
         http_client: HttpxTwilioClient | None = None,
-        media_publisher: MediaPublisher | None = None,
+        media_host: MediaHost | None = None,
         max_threads: int = 8,
     ) -> None:
         self._config = config
         self.client: Client = client or build_rest_client(config, http_client)
-        self._media_publisher = media_publisher
+        self._media_host = media_host
         self._limiter = anyio.CapacityLimiter(max_threads)
         if config.validity_period is not None and not config.messaging_service_sid:
             # Twilio documents ValidityPeriod as a Messaging Service feature; sending it with
@@ -74,7 +98,7 @@ class SmsTransport:
     @property
     def supports_media(self) -> bool:
         """MMS is on when configured (US/Canada numbers) and a media publisher is given."""
-        return self._config.supports_media and self._media_publisher is not None
+        return self._config.supports_media and self._media_host is not None
 
     async def set_timer(self, address: str, seconds: int) -> None:
         """No-op: SMS conversations have no timer (members are told so at consent)."""
@@ -123,10 +147,12 @@ class SmsTransport:
 
     async def _send_single(self, message: Outgoing) -> SendReceipt:
         media_urls: list[str] = []
+        if message.attachments and not mms_reaches(message):
+            message = message.with_media_note()
         if message.attachments:
-            if not self.supports_media or self._media_publisher is None:
+            if not self.supports_media or self._media_host is None:
                 raise PermanentError(Reason.REJECTED, "this SMS transport cannot send media")
-            media_urls = [await self._media_publisher(a) for a in message.attachments]
+            media_urls = [await self._media_host.publish(a) for a in message.attachments]
         if not message.text and not media_urls:
             raise PermanentError(Reason.REJECTED, "empty message")
 
@@ -140,10 +166,29 @@ class SmsTransport:
             # Raised outside the ``except`` so the twilio exception, whose text quotes the
             # number, is not even kept as ``__context__``.
             log.warning("sms send failed: %s (%s)", type(failure).__name__, failure.detail)
+            if media_urls and self._media_host is not None:
+                await self._media_host.withdraw(media_urls)
             raise failure
+        if media_urls and self._media_host is not None:
+            await self._media_host.bind(media_urls, str(instance.sid))
         segments = _int(getattr(instance, "num_segments", None)) or segment_count(message.text)
         log.info("sms sent: %d segment(s)", segments)
         return SendReceipt(ref=str(instance.sid), segments=segments)
+
+    async def account_status(self) -> str:
+        """Fetch our account (``GET /2010-04-01/Accounts/{AC}.json``) and return its status:
+        ``active``, ``suspended`` or ``closed``. Refused credentials raise the delivery error
+        of their Twilio code (20003), as a send would."""
+
+        def _fetch() -> str:
+            return str(self.client.api.v2010.accounts(self._config.account_sid).fetch().status)
+
+        failure: DeliveryError | None = None
+        try:
+            return await anyio.to_thread.run_sync(_fetch, limiter=self._limiter)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a delivery error
+            failure = error_from_exception(exc)
+        raise failure
 
     async def delete_message(self, sid: str) -> None:
         """Delete Twilio's record of a message (and, since 2020, its media) once final.

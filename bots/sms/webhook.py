@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from twilio.request_validator import (
@@ -213,6 +214,38 @@ class ParsedInbound:
 
     def __repr__(self) -> str:
         return f"ParsedInbound({self.inbound!r}, media={len(self.media)})"
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-ready values, stored sealed until the worker hands the message to the core."""
+        return {
+            "from": self.inbound.sender.address,
+            "kind": self.inbound.kind.value,
+            "text": self.inbound.text,
+            "message_sid": self.message_sid,
+            "keyword": self.keyword.value if self.keyword else None,
+            "media": [
+                {"url": m.url, "content_type": m.content_type, "media_sid": m.media_sid}
+                for m in self.media
+            ],
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> ParsedInbound:
+        """The message :meth:`to_payload` stored."""
+        sid = str(payload["message_sid"])
+        inbound = Inbound(
+            channel=Channel.SMS,
+            sender=Sender(address=payload["from"]),
+            dedup_key=f"sms:{sid}",
+            kind=InboundKind(payload["kind"]),
+            text=payload["text"],
+            ref=sid,
+        )
+        media = tuple(
+            MediaRef(m["url"], m["content_type"], sid, m["media_sid"]) for m in payload["media"]
+        )
+        keyword = CarrierKeyword(payload["keyword"]) if payload["keyword"] else None
+        return cls(inbound, sid, media, keyword)
 
 
 def _required(form: FormData, key: str) -> str:

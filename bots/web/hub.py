@@ -18,7 +18,7 @@ from collections import defaultdict
 import anyio
 
 from bots.web.store import NOTIFY_CHANNEL, WebStore
-from relay.storage import is_postgres, listen
+from relay.storage.engine import is_postgres, listen
 
 log = logging.getLogger(__name__)
 

@@ -47,12 +47,14 @@ from bots.web.hub import Listener, PushHub
 from bots.web.limits import ClientLimit
 from bots.web.store import Copy, CopyKind, Seat, WebStore, new_address, new_token
 from bots.web.texts import page_words
-from relay import links
-from relay.durations import describe
-from relay.i18n import LANGS
+from relay.core.handlers import MAX_TEXT
+from relay.inbound.turn import Result
+from relay.language.durations import describe
+from relay.language.i18n import LANGS
 from relay.messages import Channel, Inbound, Sender
-from relay.models import Group, Member
-from relay.service import MAX_TEXT, Relay, Result
+from relay.service import links
+from relay.service.relay import Relay
+from relay.storage.models import Group, Member
 
 log = logging.getLogger("cercle.web.door")
 

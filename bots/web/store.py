@@ -19,10 +19,10 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlmodel import Session, col
 
 from relay.clock import Clock
-from relay.crypto import DataKeys
-from relay.models import Member, MemberState, WebCopy, WebSeat
-from relay.outbox import ADDRESS_CONTEXT
-from relay.storage import transaction
+from relay.delivery.outbox import ADDRESS_CONTEXT
+from relay.storage.crypto import DataKeys
+from relay.storage.engine import transaction
+from relay.storage.models import Member, MemberState, WebCopy, WebSeat
 
 log = logging.getLogger(__name__)
 

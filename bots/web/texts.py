@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relay.i18n import T
+from relay.language.i18n import T
 
 PAGE: dict[str, T] = {
     "before": T("Before you join"),

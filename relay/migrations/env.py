@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import relay.models  # noqa: F401 - registers the tables on SQLModel.metadata
+import relay.storage.models  # noqa: F401 - registers the tables on SQLModel.metadata
 
 target_metadata = SQLModel.metadata
 engine = context.config.attributes["engine"]

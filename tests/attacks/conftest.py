@@ -24,11 +24,11 @@ from cercle.bootstrap import App, bootstrap
 from cercle.logs import QUIET, configure_logging
 from cercle.settings import Settings
 from cercle.web import create_app
-from relay.crypto import generate_key
 from relay.messages import Channel
-from relay.models import Role
-from relay.service import GroupSettings
-from relay.storage import upgrade
+from relay.service.relay import GroupSettings
+from relay.storage.crypto import generate_key
+from relay.storage.engine import upgrade
+from relay.storage.models import Role
 
 # signal and world: the end-to-end deployment (fake Signal, fake Twilio, real worker and web
 # app), shared with tests/e2e so both suites drive the same thing.

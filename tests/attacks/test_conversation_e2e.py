@@ -90,7 +90,7 @@ async def converse(w: World) -> None:
     w.signal.push(f"zq-hotel not json {ALICE}")
     w.signal.error_frame(f"zq-india receive failed for {ALICE}")
     w.signal.push({"envelope": {"sourceNumber": ALICE, "sourceName": PROFILE_NAMES[0]}})
-    await w.until(lambda: any("photo" in t for t in w.sms_texts(BOB)), "photo note")
+    await w.until(lambda: any(m.media_urls for m in w.twilio.sent_to(BOB)), "photo by mms")
 
     fac.says("/who")
     fac.says(f"/reply {b} zq-juliet private")

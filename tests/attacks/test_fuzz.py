@@ -32,14 +32,14 @@ from bots.sms.webhook import (
     parse_inbound,
     parse_status,
 )
-from relay.commands import COMMANDS
+from relay.commands.table import COMMANDS
 from relay.errors import CercleError
-from relay.flood import FloodLimit
-from relay.mentions import PLACEHOLDER, rewrite
+from relay.inbound.mentions import PLACEHOLDER, rewrite
+from relay.inbound.turn import Result
 from relay.messages import Channel, Mention, Sender
-from relay.models import MemberState
 from relay.phone import mask, normalize
-from relay.service import Result
+from relay.safety.flood import FloodLimit
+from relay.storage.models import MemberState
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, sign
 from tests.room import Person, Room
 from tests.signal.conftest import ORG

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from relay.media import MAX_PIXELS, UnsupportedMedia, sanitize
+from relay.inbound.media import MAX_PIXELS, UnsupportedMedia, sanitize
+from relay.inbound.turn import Result
 from relay.messages import Attachment
-from relay.service import Result
 from tests.room import Room
 
 MB = 1024 * 1024

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import pytest
 from sqlmodel import Session, select
 
-from relay.flood import FloodLimit
-from relay.models import AuditEvent, Member
+from relay.safety.flood import FloodLimit
+from relay.storage.models import AuditEvent, Member
 from tests.attacks.conftest import Desk
 from tests.room import Person, Room
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from relay.commands import COMMANDS
-from relay.service import Result
+from relay.commands.table import COMMANDS
+from relay.inbound.turn import Result
 from tests.attacks.conftest import Desk, row_counts
 from tests.room import Person, Room
 

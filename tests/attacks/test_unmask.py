@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from relay.inbound.turn import Result
+from relay.language.names import PSEUDONYMS
+from relay.language.pseudonyms import assign, fold
 from relay.messages import InboundKind, Mention, Reaction
-from relay.names import PSEUDONYMS
-from relay.pseudonyms import assign, fold
-from relay.service import Result
 from tests.e2e.test_mixed_group import (
     ALICE,
     BOB,

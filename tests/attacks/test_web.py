@@ -19,8 +19,8 @@ from starlette.routing import Route
 
 from cercle.bootstrap import bootstrap
 from cercle.web import MAX_BODY, SECURITY_HEADERS, create_app
-from relay.service import GroupSettings
-from relay.storage import upgrade
+from relay.service.relay import GroupSettings
+from relay.storage.engine import upgrade
 from tests.attacks.conftest import Desk, settings_for, twilio_env
 from tests.e2e.test_mixed_group import PUBLIC
 from tests.fakes.twilio_server import FakeTwilio, sign
@@ -136,12 +136,12 @@ async def test_a_database_failure_in_the_webhook_is_500_without_sql_or_trace(
 ) -> None:
     await desk.enroll(MEMBER)
     with desk.app.engine.begin() as conn:
-        conn.execute(text("DROP TABLE flood_window"))  # the relay's next write fails
+        conn.execute(text("DROP TABLE pending_inbound"))  # the webhook's own write fails
 
     response = await desk.sms(MEMBER, "Bonsoir")
 
     assert response.status_code == 500 and response.text.startswith("error ")
-    for leak in ("flood_window", "INSERT", "SELECT", "Traceback", "Bonsoir", MEMBER):
+    for leak in ("pending_inbound", "INSERT", "SELECT", "Traceback", "Bonsoir", MEMBER):
         assert leak not in response.text
         assert all(leak not in r.getMessage() for r in caplog.records)
     assert_hardened(response)

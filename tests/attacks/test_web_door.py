@@ -12,8 +12,9 @@ import pytest
 from sqlmodel import Session, select
 
 from cercle.logs import configure_logging
-from relay.models import Member, WebCopy
-from relay.service import GroupSettings
+from relay.service.groups import create_invite
+from relay.service.relay import GroupSettings
+from relay.storage.models import Member, WebCopy
 from tests.web.door import ALICE_NUMBER, Door, door
 
 __all__ = ["door"]  # the fixture
@@ -58,9 +59,7 @@ async def test_a_token_from_another_group_reads_only_its_own_group(door: Door) -
     await anyio.to_thread.run_sync(
         lambda: door.app.relay.create_group(GroupSettings("jeudi", lang="en", timer_seconds=3600))
     )
-    from relay import group_admin
-
-    other_code = group_admin.create_invite(door.app.relay, "jeudi")
+    other_code = create_invite(door.app.relay, "jeudi")
     mardi, jeudi = await door.join(), await door.join(other_code)
     await door.welcomed(mardi)
     await door.welcomed(jeudi)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay.models import MemberState, Role
+from relay.storage.models import MemberState, Role
 from tests.attacks.conftest import Desk
 from tests.e2e.test_mixed_group import PUBLIC
 from tests.fakes.twilio_server import sign

@@ -1,6 +1,6 @@
 """Direct seeding of groups, members and outbox rows for delivery tests and benchmarks.
 
-Rows are written with the same :class:`relay.outbox.OutboxWriter` the service uses, without
+Rows are written with the same :class:`relay.delivery.outbox.OutboxWriter` the service uses, without
 the consent dance, so a test can queue hundreds of rows in a few statements. Addresses are
 opaque loopback handles (``loop-0001``), never phone numbers.
 """
@@ -15,13 +15,13 @@ from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
 from relay.clock import Clock, FakeClock
-from relay.crypto import DataKeys
-from relay.i18n import Raw
-from relay.models import Group, Member, MemberState, Outbox, Role
-from relay.outbox import ADDRESS_CONTEXT, OutboxWriter
-from relay.service import Relay
-from relay.storage import transaction
-from relay.texts import Texts
+from relay.delivery.outbox import ADDRESS_CONTEXT, OutboxWriter
+from relay.language.i18n import Raw
+from relay.language.texts import Texts
+from relay.service.relay import Relay
+from relay.storage.crypto import DataKeys
+from relay.storage.engine import transaction
+from relay.storage.models import Group, Member, MemberState, Outbox, Role
 
 CONFIG = Path(__file__).resolve().parent.parent.parent / "config"
 

@@ -11,9 +11,9 @@ from sqlmodel import col
 
 from bots.sandbox.transport import LoopbackTransport
 from relay.clock import FakeClock
-from relay.delivery import Deliverer, DeliveryPolicy, Job
+from relay.delivery.sender import Deliverer, DeliveryPolicy, Job
 from relay.messages import Channel, SendReceipt
-from relay.models import Outbox, OutboxState
+from relay.storage.models import Outbox, OutboxState
 from tests.delivery.seed import World, add_group, address, queue, states
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from relay.models import FloodWindow
-from relay.service import Result
+from relay.inbound.turn import Result
+from relay.storage.models import FloodWindow
 from tests.room import Room
 
 

@@ -11,9 +11,9 @@ import anyio
 from sqlalchemy import Engine, update
 from sqlmodel import col
 
-from relay.crypto import DataKeys
-from relay.lease import hold_lease, lease_name, renew, try_acquire
-from relay.models import SingletonLease
+from relay.delivery.lease import hold_lease, lease_name, renew, try_acquire
+from relay.storage.crypto import DataKeys
+from relay.storage.models import SingletonLease
 
 T0 = datetime(2026, 1, 6, 19, 0, tzinfo=UTC)
 

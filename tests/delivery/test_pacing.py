@@ -15,11 +15,11 @@ from sqlmodel import Session, select
 
 from bots.sandbox.transport import LoopbackTransport
 from relay.clock import FakeClock, SystemClock
-from relay.delivery import Deliverer, DeliveryPolicy, Job, now_plus
+from relay.delivery.pacing import Pace, Pacer
+from relay.delivery.sender import Deliverer, DeliveryPolicy, Job, now_plus
 from relay.errors import RateLimitedError
 from relay.messages import Channel, SendReceipt
-from relay.models import Outbox
-from relay.pacing import Pace, Pacer
+from relay.storage.models import Outbox
 from relay.transport import Transport
 from tests.delivery.seed import World, add_group, address, queue, states
 

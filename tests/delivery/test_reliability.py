@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import Engine
 
 from relay.clock import SystemClock
-from relay.crypto import DataKeys, generate_key
-from relay.delivery import pending_count
-from relay.storage import make_engine, upgrade
+from relay.delivery.sender import pending_count
+from relay.storage.crypto import DataKeys, generate_key
+from relay.storage.engine import make_engine, upgrade
 from tests.delivery.fake_provider import FakeProvider, Script
 from tests.delivery.seed import World, add_group, address, queue
 

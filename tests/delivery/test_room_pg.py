@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from relay.errors import PermanentError, Reason
-from relay.service import Result
+from relay.inbound.turn import Result
 from tests.room import Room
 
 pytestmark = pytest.mark.postgres

@@ -10,9 +10,9 @@ from sqlalchemy import Engine
 
 from bots.sandbox.transport import LoopbackTransport
 from relay.clock import SystemClock
-from relay.delivery import Deliverer
+from relay.delivery.sender import Deliverer
 from relay.messages import Channel
-from relay.storage import make_engine
+from relay.storage.engine import make_engine
 from tests.delivery.seed import World, add_group, queue
 
 IDLE = 30.0  # a poll that would never come within the test

@@ -15,9 +15,9 @@ import anyio
 
 from cercle.bootstrap import bootstrap
 from cercle.settings import Settings
-from relay.delivery import DeliveryPolicy
+from relay.delivery.sender import DeliveryPolicy
+from relay.language.texts import Texts
 from relay.messages import Channel
-from relay.texts import Texts
 from tests.delivery.http_transport import HttpTransport
 from tests.delivery.seed import CONFIG
 

@@ -18,16 +18,18 @@ import anyio
 import httpx
 import pytest
 from PIL import Image
+from sqlmodel import Session, select
 
 from cercle.bootstrap import App, bootstrap
 from cercle.providers import purge_twilio_records, signal_receiver
 from cercle.settings import Settings
 from cercle.web import create_app
-from relay.crypto import generate_key
 from relay.messages import Channel
-from relay.models import MemberState, Role
-from relay.service import GroupSettings
-from relay.storage import upgrade
+from relay.service.relay import GroupSettings
+from relay.storage import media_links
+from relay.storage.crypto import generate_key
+from relay.storage.engine import upgrade
+from relay.storage.models import MemberState, Outbox, Role
 from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
 from tests.fakes.twilio_server import FakeTwilio
 
@@ -88,6 +90,13 @@ class World:
                 assert m.pseudonym
                 return m.pseudonym
         raise AssertionError("not enrolled")
+
+    def recorded(self, timestamp: int) -> bool:
+        """Whether the relay has written down the copy Signal sent at ``timestamp`` (a phone
+        can quote a copy a moment before the worker records it)."""
+        with Session(self.app.engine) as s:
+            found = s.exec(select(Outbox.id).where(Outbox.provider_ref == str(timestamp)))
+            return found.first() is not None
 
     def check_no_leaks(self) -> None:
         secrets = {
@@ -226,7 +235,7 @@ async def test_sms_welcome_warns_that_sms_is_not_encrypted(world: World) -> None
 
 
 @pytest.mark.anyio
-async def test_a_photo_is_stripped_for_signal_and_becomes_a_note_for_sms(world: World) -> None:
+async def test_a_photo_is_stripped_for_signal_and_goes_by_mms_to_sms(world: World) -> None:
     w = world
     await enroll_everyone(w)
 
@@ -236,9 +245,20 @@ async def test_a_photo_is_stripped_for_signal_and_becomes_a_note_for_sms(world: 
     photo = next(m for m in w.signal.sent_to(FAC) if m.files).files[0]
     assert photo.content_type == "image/jpeg" and "IMG" not in photo.filename
     assert not Image.open(io.BytesIO(photo.data)).getexif()
-    await w.until(lambda: any("photo" in t for t in w.sms_texts(BOB)), "note to bob")
-    assert any(t.startswith(f"{alice}: look") for t in w.sms_texts(BOB))
+    await w.until(lambda: any(m.media_urls for m in w.twilio.sent_to(BOB)), "mms to bob")
+    mms = next(m for m in w.twilio.sent_to(BOB) if m.media_urls)
+    assert mms.body == f"{alice}: look"
+    (url,) = mms.media_urls
+    assert url.startswith(f"{PUBLIC}/twilio/media/")
     assert w.signal.deleted_attachments  # the server copy is gone
+
+    # Twilio fetches the photo once; then it is gone, from the URL and from the database.
+    path = url.removeprefix(PUBLIC)
+    first, again = await w.web.get(path), await w.web.get(path)
+    assert first.status_code == 200 and first.headers["content-type"] == "image/jpeg"
+    assert not Image.open(io.BytesIO(first.content)).getexif()
+    assert again.status_code == 404
+    assert media_links.hosted(w.app.engine) == 0
 
 
 @pytest.mark.anyio
@@ -408,3 +428,49 @@ async def test_a_new_account_on_a_members_recycled_number_gets_nothing(world: Wo
     to_alices_number = [m for m in w.signal.sent if w.signal.phone_of(m.recipient) == ALICE]
     assert to_alices_number and all(m.recipient == ALICE_UUID for m in to_alices_number)
     assert alice in next(t for t in w.signal_texts(FAC) if "different Signal account" in t)
+
+
+@pytest.mark.anyio
+async def test_a_facilitator_takes_a_message_back_from_signal_and_counts_sms(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    leak = "my neighbour Marie Tremblay saw me"
+    fac_phone = w.signal.member(FAC, FAC_UUID, profile_name=PROFILE_NAMES[1])
+    w.signal.member(ALICE, ALICE_UUID, profile_name=PROFILE_NAMES[0]).says(leak)
+    await w.until(lambda: any(leak in t for t in w.sms_texts(BOB)), "bob has it")
+    await w.until(lambda: any(leak in m.message for m in w.signal.sent_to(FAC)), "fac has it")
+    copy = next(m for m in w.signal.sent_to(FAC) if leak in m.message)
+    await w.until(lambda: w.recorded(copy.timestamp), "the relay wrote down fac's copy")
+    bob_had = len(w.sms_texts(BOB))
+
+    fac_phone.quotes(copy.timestamp, "/delete a real name", quoted_text=copy.message)
+
+    await w.until(lambda: w.signal.remote_deletes != [], "remote delete")
+    # One DELETE /v1/remote-delete/{number} per Signal copy, its body valid for the spec.
+    assert w.signal.remote_deletes == [{"recipient": copy.recipient, "timestamp": copy.timestamp}]
+    await w.until(
+        lambda: any("removed your message" in t for t in w.signal_texts(ALICE)), "author told"
+    )
+    await w.until(lambda: any("on SMS had already" in t for t in w.signal_texts(FAC)), "counted")
+    assert len(w.sms_texts(BOB)) == bob_had
+
+
+@pytest.mark.anyio
+async def test_a_report_from_signal_reaches_staff_with_the_quoted_words(world: World) -> None:
+    w = world
+    await enroll_everyone(w)
+    alice_phone = w.signal.member(ALICE, ALICE_UUID, profile_name=PROFILE_NAMES[0])
+    await w.sms(BOB, "you all deserve it")
+    bob = w.name(BOB)
+    await w.until(lambda: any("deserve it" in m.message for m in w.signal.sent_to(ALICE)), "copy")
+    copy = next(m for m in w.signal.sent_to(ALICE) if "deserve it" in m.message)
+    await w.until(lambda: w.recorded(copy.timestamp), "the relay wrote down alice's copy")
+    bob_had = len(w.sms_texts(BOB))
+
+    alice_phone.quotes(copy.timestamp, "/report cruel", quoted_text=copy.message)
+
+    await w.until(lambda: any(t.startswith("Report from") for t in w.signal_texts(FAC)), "staff")
+    note = next(t for t in w.signal_texts(FAC) if t.startswith("Report from"))
+    assert f"about a message by {bob}" in note and f"“{bob}: you all deserve it”" in note
+    await w.until(lambda: any("Your report went" in t for t in w.signal_texts(ALICE)), "thanks")
+    assert len(w.sms_texts(BOB)) == bob_had

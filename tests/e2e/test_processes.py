@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relay.crypto import generate_key
+from relay.storage.crypto import generate_key
 from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
 from tests.fakes.twilio_server import FakeTwilio
 

@@ -24,11 +24,11 @@ from cercle.bootstrap import App, bootstrap
 from cercle.providers import signal_receiver
 from cercle.settings import Settings
 from cercle.web import create_app
-from relay import group_admin
 from relay.messages import Channel
-from relay.models import Role
-from relay.service import GroupSettings
-from relay.storage import upgrade
+from relay.service import groups as group_admin
+from relay.service.relay import GroupSettings
+from relay.storage.engine import upgrade
+from relay.storage.models import Role
 from tests.browser import browser
 from tests.e2e.test_mixed_group import providers_env
 from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server

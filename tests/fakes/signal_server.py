@@ -193,6 +193,15 @@ class FakeSignalServer:
         self.numbers_by_uuid: dict[str, str] = {}
         self.trusted: list[tuple[str, dict[str, Any]]] = []
         self.profiles: list[dict[str, Any]] = []  # bodies of PUT /v1/profiles/{number}
+        # The org's account: registered (as most tests assume) unless a test says otherwise.
+        self.account_registered = True
+        self.devices: list[dict[str, Any]] = [_device(1, "signal-cli")]
+        self.registrations: list[dict[str, Any]] = []  # bodies of POST /v1/register/{number}
+        self.verification_code: str | None = None  # sent "by SMS" after a registration
+        self.registration_pin: str | None = None  # a registration lock on the number
+        self.captcha_for_registration = True  # Signal asks new registrations for a captcha
+        # Numbers signal-cli has looked up or written to: it knows their account id.
+        self.resolved: set[str] = set()
         self.frames_delivered = 0
         self.frames_dropped = 0
         self.connections_opened = 0
@@ -227,6 +236,11 @@ class FakeSignalServer:
         """Answer every send with 429 and ``token`` until that challenge is submitted."""
         with self._lock:
             self._captcha_token = token
+
+    def link_device(self, name: str = "Signal Desktop") -> None:
+        """Someone links another device (a phone, a Signal Desktop) to the org's number."""
+        with self._lock:
+            self.devices.append(_device(len(self.devices) + 1, name))
 
     def store_attachment(self, attachment_id: str, content_type: str, data: bytes) -> None:
         """Hold a received attachment, as signal-cli does after receiving it."""
@@ -378,6 +392,8 @@ class FakeSignalServer:
                 Route("/v1/reactions/{number}", self._reaction, methods=["POST", "DELETE"]),
                 Route("/v1/remote-delete/{number}", self._remote_delete, methods=["DELETE"]),
                 Route("/v1/contacts/{number}", self._contact, methods=["PUT"]),
+                Route("/v1/contacts/{number}", self._contacts, methods=["GET"]),
+                Route("/v1/identities/{number}", self._identities, methods=["GET"]),
                 Route("/v1/attachments/{attachment}", self._attachment, methods=["GET", "DELETE"]),
                 Route(
                     "/v1/accounts/{number}/rate-limit-challenge",
@@ -387,6 +403,11 @@ class FakeSignalServer:
                 Route("/v1/search/{number}", self._search, methods=["GET"]),
                 Route("/v1/identities/{number}/trust/{member}", self._trust, methods=["PUT"]),
                 Route("/v1/profiles/{number}", self._profile, methods=["PUT"]),
+                Route("/v1/accounts", self._accounts, methods=["GET"]),
+                Route("/v1/devices/{number}", self._devices, methods=["GET"]),
+                Route("/v1/devices/{number}/{device}", self._unlink, methods=["DELETE"]),
+                Route("/v1/register/{number}", self._register, methods=["POST"]),
+                Route("/v1/register/{number}/verify/{token}", self._verify, methods=["POST"]),
                 WebSocketRoute("/v1/receive/{number}", self._receive),
             ]
         )
@@ -452,6 +473,8 @@ class FakeSignalServer:
                     )
                     continue
                 self.sent.append(SentMessage(recipient, body["message"], timestamp, body, files))
+                if recipient in self.registered:  # signal-cli looked the number up to send
+                    self.resolved.add(recipient)
         entry: dict[str, Any] = {"timestamp": str(timestamp)}
         if failures:
             entry["errors"] = {"recipients": failures}
@@ -555,7 +578,124 @@ class FakeSignalServer:
         numbers = request.query_params.getlist("numbers")
         if not numbers:
             return JSONResponse({"error": "Please provide numbers to query for"}, 400)
+        with self._lock:
+            self.resolved.update(n for n in numbers if n in self.registered)
         return JSONResponse([{"number": n, "registered": n in self.registered} for n in numbers])
+
+    def _known(self) -> list[tuple[str, str]]:
+        """(number, account id) of every recipient signal-cli resolved."""
+        with self._lock:
+            return [(n, u) for u, n in self.numbers_by_uuid.items() if n in self.resolved]
+
+    async def _identities(self, request: Request) -> Response:
+        if (bad := self._wrong_account(request)) is not None:
+            return bad
+        return JSONResponse(
+            [
+                {
+                    "number": number,
+                    "uuid": uuid,
+                    "status": "TRUSTED_UNVERIFIED",
+                    "fingerprint": "05 1a 2b",
+                    "safety_number": "123451234512345123451234512345123451234512345123",
+                    "added": "2026-11-29T10:00:00Z",
+                }
+                for number, uuid in self._known()
+            ]
+        )
+
+    async def _contacts(self, request: Request) -> Response:
+        if (bad := self._wrong_account(request)) is not None:
+            return bad
+        if request.query_params.get("all_recipients") != "true":
+            return JSONResponse([])  # only saved contacts: the org saves none
+        return JSONResponse(
+            [
+                {
+                    "number": number,
+                    "uuid": uuid,
+                    "name": "",
+                    "profile_name": "Profile Name",
+                    "username": "",
+                    "color": "",
+                    "blocked": False,
+                    "message_expiration": "0",
+                    "given_name": "",
+                    "note": "",
+                    "nickname": {"name": "", "given_name": "", "family_name": ""},
+                    "profile": {
+                        "given_name": "Profile",
+                        "lastname": "Name",
+                        "about": "",
+                        "has_avatar": False,
+                        "last_updated_timestamp": 0,
+                    },
+                }
+                for number, uuid in self._known()
+            ]
+        )
+
+    async def _accounts(self, request: Request) -> Response:
+        return JSONResponse([self.number] if self.account_registered else [])
+
+    async def _devices(self, request: Request) -> Response:
+        if (bad := self._wrong_account(request)) is not None or not self.account_registered:
+            return bad or JSONResponse({"error": "User is not registered."}, 400)
+        with self._lock:
+            return JSONResponse(list(self.devices))
+
+    async def _unlink(self, request: Request) -> Response:
+        if (bad := self._wrong_account(request)) is not None:
+            return bad
+        with self._lock:
+            kept = [d for d in self.devices if str(d["id"]) != request.path_params["device"]]
+            if len(kept) == len(self.devices):
+                return JSONResponse({"error": "Device does not exist"}, 400)
+            self.devices = kept
+        return Response(status_code=204)
+
+    async def _registration_body(
+        self, request: Request, definition: str
+    ) -> tuple[dict[str, Any], Response | None]:
+        """The optional JSON body of a registration call, checked against the spec."""
+        if request.path_params.get("number") != self.number:
+            return {}, JSONResponse({"error": "Invalid phone number"}, 400)
+        raw = await request.body()
+        body = json.loads(raw) if raw else {}
+        return body, self._violation(definition, body)
+
+    async def _register(self, request: Request) -> Response:
+        body, bad = await self._registration_body(request, "api.RegisterNumberRequest")
+        if bad is not None:
+            return bad
+        with self._lock:
+            self.registrations.append(body)
+            if self.captcha_for_registration and not str(body.get("captcha", "")).startswith(
+                "signalcaptcha://"
+            ):
+                return JSONResponse({"error": "Captcha required for verification"}, 400)
+            self.verification_code = f"{100000 + len(self.registrations):06d}"
+        return Response(status_code=201)
+
+    async def _verify(self, request: Request) -> Response:
+        body, bad = await self._registration_body(request, "api.VerifyNumberSettings")
+        if bad is not None:
+            return bad
+        with self._lock:
+            code = request.path_params["token"].replace("-", "")
+            if self.verification_code is None or code != self.verification_code:
+                return JSONResponse({"error": "Verify error: Invalid verification code"}, 400)
+            if self.registration_pin is not None and body.get("pin") != self.registration_pin:
+                return JSONResponse(
+                    {
+                        "error": "Verify error: Account is pin locked, but pin data has been "
+                        "supplied that is incorrect"
+                    },
+                    400,
+                )
+            self.account_registered = True
+            self.verification_code = None
+        return JSONResponse("", 201)
 
     async def _receive(self, websocket: WebSocket) -> None:
         if websocket.path_params.get("number") != self.number:
@@ -590,6 +730,16 @@ class FakeSignalServer:
         finally:
             if conn in self._connections:
                 self._connections.remove(conn)
+
+
+def _device(device_id: int, name: str) -> dict[str, Any]:
+    """A ``client.ListDevicesResponse``."""
+    return {
+        "id": device_id,
+        "name": name,
+        "creation_timestamp": _FIRST_TIMESTAMP,
+        "last_seen_timestamp": _FIRST_TIMESTAMP,
+    }
 
 
 class FakeMember:

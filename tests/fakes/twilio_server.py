@@ -119,6 +119,7 @@ class FakeTwilio:
     _thread: threading.Thread | None = None
     base_url: str = ""
     cdn_base_url: str = ""
+    account_status: str = "active"  # or "suspended", "closed"
 
     # --- test API ---
 
@@ -263,6 +264,24 @@ class FakeTwilio:
             return self._error(failure.status, failure.code, to)
         return JSONResponse(self._message_json(message), status_code=201)
 
+    async def _account(self, request: Request) -> Response:
+        if request.path_params["account"] != self.account_sid or not self._authorized(request):
+            return self._error(401, 20003)
+        return JSONResponse(
+            {
+                "sid": self.account_sid,
+                "owner_account_sid": self.account_sid,
+                "friendly_name": "Fake account",
+                "status": self.account_status,
+                "type": "Full",
+                "auth_token": self.auth_token,
+                "date_created": formatdate(usegmt=True),
+                "date_updated": formatdate(usegmt=True),
+                "uri": f"/2010-04-01/Accounts/{self.account_sid}.json",
+                "subresource_uris": {},
+            }
+        )
+
     async def _delete_message(self, request: Request) -> Response:
         if not self._authorized(request):
             return self._error(401, 20003)
@@ -309,6 +328,7 @@ class FakeTwilio:
         inner = Starlette(
             routes=[
                 Route(prefix + ".json", self._create, methods=["POST"]),
+                Route("/2010-04-01/Accounts/{account}.json", self._account, methods=["GET"]),
                 Route(prefix + "/{sid}.json", self._delete_message, methods=["DELETE"]),
                 Route(prefix + "/{msg}/Media/{media}.json", self._media_delete, methods=["DELETE"]),
                 Route(prefix + "/{msg}/Media/{media}", self._media_get, methods=["GET"]),

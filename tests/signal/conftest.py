@@ -93,3 +93,15 @@ async def receiving(
             yield receiver
         finally:
             receiver.stop()
+
+
+@pytest.fixture
+def signal_only(
+    env: dict[str, str], fake: FakeSignalServer, monkeypatch: pytest.MonkeyPatch
+) -> FakeSignalServer:
+    """The CLI deployment of ``env`` on Signal only, against the fake."""
+    for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_NUMBER", "PUBLIC_BASE_URL"):
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("SIGNAL_SERVICE", fake.service)
+    monkeypatch.setenv("SIGNAL_NUMBER", fake.number)
+    return fake

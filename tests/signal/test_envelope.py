@@ -118,10 +118,13 @@ def test_a_reaction_removal_is_marked() -> None:
     assert reaction.remove
 
 
-def test_a_quote_keeps_only_the_quoted_timestamp() -> None:
+def test_a_quote_keeps_only_the_quoted_timestamp_and_words() -> None:
     inbound = parsed(frame("quote of a message")).inbound
     assert inbound.text == "same here"
     assert inbound.quote_ref == "1767225600100"
+    # The words the member's phone shows in the quote (what /report passes to staff); the
+    # quote's author fields are never kept.
+    assert inbound.quote_text == "Willow: hello group"
 
 
 def test_a_mention_keeps_offsets_and_uuid_only() -> None:

@@ -13,7 +13,7 @@ from PIL import Image
 from cercle.bootstrap import App, bootstrap
 from cercle.settings import Settings, SettingsError
 from cercle.worker import present_neutral_profile
-from relay.crypto import generate_key
+from relay.storage.crypto import generate_key
 from tests.fakes.signal_server import FakeSignalServer
 
 pytestmark = pytest.mark.anyio

@@ -12,6 +12,9 @@ from starlette.applications import Starlette
 from bots.sms.config import SmsConfig
 from bots.sms.routes import sms_routes
 from bots.sms.webhook import MessageStatus, ParsedInbound, WebhookVerifier
+
+# The SMS-only deployment behind its web routes (tests/attacks), for the inbox tests.
+from tests.attacks.conftest import desk, twilio, twilio_server  # noqa: F401
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, ORG_NUMBER, SERVICE_SID, FakeTwilio
 
 PUBLIC = "https://relay.example.org"

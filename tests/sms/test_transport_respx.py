@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 import httpx
@@ -232,26 +234,50 @@ async def test_a_long_text_goes_as_numbered_parts_none_over_1600(transport: SmsT
     assert receipt.segments >= n
 
 
+@dataclass
+class Host:
+    """An in-memory media host: what was published, bound to a message, withdrawn."""
+
+    published: list[Attachment] = field(default_factory=list)
+    bound: list[tuple[list[str], str]] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)
+
+    async def publish(self, attachment: Attachment) -> str:
+        self.published.append(attachment)
+        return f"https://relay.example.org/twilio/media/tmp-{len(self.published)}"
+
+    async def withdraw(self, urls: Sequence[str]) -> None:
+        self.withdrawn.extend(urls)
+
+    async def bind(self, urls: Sequence[str], message_sid: str) -> None:
+        self.bound.append((list(urls), message_sid))
+
+
 @pytest.mark.anyio
-async def test_media_is_sent_through_the_publisher() -> None:
-    published: list[Attachment] = []
-
-    async def publish(attachment: Attachment) -> str:
-        published.append(attachment)
-        return "https://relay.example.org/media/tmp-1"
-
-    transport = SmsTransport(
-        make_config(api_base=EGRESS, supports_media=True), media_publisher=publish
-    )
+async def test_media_is_sent_through_the_host_and_bound_to_its_message() -> None:
+    host = Host()
+    transport = SmsTransport(make_config(api_base=EGRESS, supports_media=True), media_host=host)
     assert transport.supports_media
     with respx.mock(base_url=EGRESS) as mock:
         route = mock.post(MESSAGES).respond(201, json=ok_json())
         pic = Attachment(content_type="image/jpeg", data=b"\xff\xd8")
-        await transport.send(Outgoing(address=TO, text="", attachments=(pic,)))
-    assert form_of(route.calls.last.request)["MediaUrl"] == [
-        "https://relay.example.org/media/tmp-1"
-    ]
-    assert published == [pic]
+        receipt = await transport.send(Outgoing(address=TO, text="", attachments=(pic,)))
+    url = "https://relay.example.org/twilio/media/tmp-1"
+    assert form_of(route.calls.last.request)["MediaUrl"] == [url]
+    assert host.published == [pic]
+    assert host.bound == [([url], receipt.ref)]
+
+
+@pytest.mark.anyio
+async def test_a_refused_mms_withdraws_its_media() -> None:
+    host = Host()
+    transport = SmsTransport(make_config(api_base=EGRESS, supports_media=True), media_host=host)
+    with respx.mock(base_url=EGRESS) as mock:
+        mock.post(MESSAGES).respond(400, json=error_json(400, 21211))
+        pic = Attachment(content_type="image/jpeg", data=b"\xff\xd8")
+        with pytest.raises(PermanentError):
+            await transport.send(Outgoing(address=TO, text="hi", attachments=(pic,)))
+    assert host.withdrawn == ["https://relay.example.org/twilio/media/tmp-1"]
 
 
 @pytest.mark.anyio

@@ -26,13 +26,13 @@ from bots.web.routes import WebDoor
 from cercle.bootstrap import App, bootstrap
 from cercle.settings import Settings
 from cercle.web import create_app
-from relay import group_admin
-from relay.crypto import generate_key
-from relay.delivery import Deliverer, DeliveryPolicy
+from relay.delivery.sender import Deliverer, DeliveryPolicy
 from relay.messages import Channel, Inbound, InboundKind, Sender
-from relay.models import Role
-from relay.service import GroupSettings
-from relay.storage import upgrade
+from relay.service import groups as group_admin
+from relay.service.relay import GroupSettings
+from relay.storage.crypto import generate_key
+from relay.storage.engine import upgrade
+from relay.storage.models import Role
 
 GROUP = "mardi"
 

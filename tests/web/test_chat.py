@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import Session, select
 
 from relay.messages import InboundKind
-from relay.models import Role, WebCopy
+from relay.storage.models import Role, WebCopy
 from tests.web.door import Door
 
 pytestmark = pytest.mark.anyio

@@ -11,10 +11,10 @@ from sqlmodel import Session, select
 from bots.web.store import new_address, new_token
 from cercle.bootstrap import bootstrap
 from cercle.settings import Settings
-from relay import links
 from relay.messages import Channel
-from relay.models import Invite
-from relay.storage import make_engine
+from relay.service import links
+from relay.storage.engine import make_engine
+from relay.storage.models import Invite
 from tests.cli_support import invoke
 
 

@@ -9,9 +9,9 @@ from sqlmodel import Session, select
 
 from bots.web.store import CopyKind, WebStore, new_address, new_token
 from relay.clock import FakeClock
-from relay.crypto import DataKeys, generate_key
-from relay.models import Group, Member, MemberState, WebCopy, WebSeat
-from relay.storage import make_engine, transaction, upgrade
+from relay.storage.crypto import DataKeys, generate_key
+from relay.storage.engine import make_engine, transaction, upgrade
+from relay.storage.models import Group, Member, MemberState, WebCopy, WebSeat
 
 
 @pytest.fixture

@@ -1,0 +1,4 @@
+"""The slash commands: one module per family (members, moderation, safety), each handler
+registering its row with ``@command``; ``table`` imports the families and does the lookups.
+May import: safety, groups, core, storage, language. Never inbound or service.
+"""

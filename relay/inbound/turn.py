@@ -1,0 +1,73 @@
+"""One inbound message while it is handled: its sender, their group, its record, and the
+applier that turns outcomes into state and outbox rows, all in one transaction."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from sqlmodel import Session
+
+from relay.core.outcome import Service
+from relay.inbound.apply import Applier
+from relay.messages import Inbound
+from relay.safety.flood import FloodLimit
+from relay.storage.models import Group, Member
+from relay.storage.models import Inbound as InboundRow
+
+# Bidirectional overrides and isolates could make "Willow: …" display as someone else's name.
+_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+class Result(StrEnum):
+    """What became of an inbound event (for logs and tests; names no one)."""
+
+    DUPLICATE = "duplicate"
+    UNKNOWN_SENDER = "unknown_sender"
+    RELAYED = "relayed"
+    COMMAND = "command"
+    CONSENT = "consent"
+    HELD_BACK = "held_back"  # not relayed, sender told why
+    IGNORED = "ignored"
+    STATE = "state"
+
+
+def clean_text(text: str) -> str:
+    """Member text made safe to display: no control or bidi-override characters, trimmed.
+
+    A lone surrogate (JSON can carry one; UTF-8 cannot) becomes U+FFFD.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    kept = (
+        "\ufffd" if unicodedata.category(c) == "Cs" else c
+        for c in text
+        if c in "\n\t" or (unicodedata.category(c) != "Cc" and c not in _BIDI_CONTROLS)
+    )
+    return "".join(kept).strip()
+
+
+class InboundService(Service, Protocol):
+    """The service as the inbound path uses it: what handlers see, and the flood limit."""
+
+    @property
+    def flood_limit(self) -> FloodLimit:
+        """How many messages a member may send in a window before they are held back."""
+        ...
+
+
+@dataclass
+class Turn:
+    """The handling of one inbound message from a known member (what
+    :class:`relay.safety.guards.Turn` describes)."""
+
+    relay: InboundService
+    s: Session
+    inbound: Inbound
+    now: datetime
+    member: Member
+    group: Group
+    row: InboundRow
+    apply: Applier
