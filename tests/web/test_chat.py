@@ -142,3 +142,20 @@ async def test_invite_gives_a_facilitator_the_private_link_too(door: Door) -> No
     assert f"JOIN {code}" in reply
     web = await door.join(code)
     await door.welcomed(web)
+
+
+async def test_a_facilitators_delete_removes_the_message_from_the_web_page(door: Door) -> None:
+    await door.phone("fac", FAC, Role.FACILITATOR)
+    await door.phone("alice", ALICE)
+    web = await door.join()
+    await door.welcomed(web)
+    await door.phone_says("alice", "something that must go")
+    await door.until(lambda: any("must go" in t for t in web.texts))
+    await door.until(lambda: any("must go" in t for t in door.texts_of("fac")))
+    on_fac = next(d for d in door.loop.inbox[FAC] if "must go" in d.text)
+    copy_ref = next(e["ref"] for e in web.seen if "must go" in str(e["text"]))
+
+    await door.phone_says("fac", "/delete", quote_ref=on_fac.ref, quote_text=on_fac.text)
+    await door.until(
+        lambda: any(e["kind"] == "delete" and e["target"] == copy_ref for e in web.seen)
+    )
