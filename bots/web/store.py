@@ -22,14 +22,14 @@ from relay.clock import Clock
 from relay.delivery.outbox import ADDRESS_CONTEXT
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import transaction
-from relay.storage.models import Member, MemberState, WebCopy, WebSeat
+from relay.storage.models import WEB_COPY_CONTEXT, Member, MemberState, WebCopy, WebSeat
 
 log = logging.getLogger(__name__)
 
 TOKEN_KIND = "web.token"  # noqa: S105 - a hash domain, not a secret
 SEAT_KIND = "web.seat"
 FORM_KIND = "web.form"
-COPY_CONTEXT = b"web.copy"
+COPY_CONTEXT = WEB_COPY_CONTEXT.encode()
 NOTIFY_CHANNEL = "cercle_web"  # on PostgreSQL, NOTIFY'd when copies commit
 TOKEN_BYTES = 32  # 256 bits: far beyond guessing
 MAX_TOKEN_CHARS = 64

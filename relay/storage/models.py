@@ -407,6 +407,9 @@ class WebSeat(SQLModel, table=True):
     touched_at: datetime  # last copy stored: a removed member's seat goes once it is quiet
 
 
+WEB_COPY_CONTEXT = "web.copy"  # what a web copy's payload is sealed for (see bots/web/store)
+
+
 class WebCopy(SQLModel, table=True):
     """One copy waiting for a web member's browser, sealed. Wiped once the browser has it
     (acknowledged) or when the group's timer passes, whichever comes first.
