@@ -159,3 +159,21 @@ async def test_a_facilitators_delete_removes_the_message_from_the_web_page(door:
     await door.until(
         lambda: any(e["kind"] == "delete" and e["target"] == copy_ref for e in web.seen)
     )
+
+
+async def test_a_facilitator_deletes_a_web_members_message_everywhere(door: Door) -> None:
+    await door.phone("fac", FAC, Role.FACILITATOR)
+    author, reader = await door.join(), await door.join()
+    await door.welcomed(author)
+    await door.welcomed(reader)
+    await author.says("a message to take back")
+    await door.until(lambda: any("take back" in t for t in reader.texts))
+    await door.until(lambda: any("take back" in t for t in door.texts_of("fac")))
+    on_fac = next(d for d in door.loop.inbox[FAC] if "take back" in d.text)
+    copy_ref = next(e["ref"] for e in reader.seen if "take back" in str(e["text"]))
+
+    await door.phone_says("fac", "/delete", quote_ref=on_fac.ref, quote_text=on_fac.text)
+
+    await door.until(
+        lambda: any(e["kind"] == "delete" and e["target"] == copy_ref for e in reader.seen)
+    )
