@@ -45,7 +45,15 @@ from starlette.routing import BaseRoute, Route
 from bots.web.config import WebConfig
 from bots.web.hub import Listener, PushHub
 from bots.web.limits import ClientLimit
-from bots.web.store import Copy, CopyKind, Seat, WebStore, new_address, new_token
+from bots.web.store import (
+    FETCH_LIMIT,
+    Copy,
+    CopyKind,
+    Seat,
+    WebStore,
+    new_address,
+    new_token,
+)
 from bots.web.texts import page_words
 from relay.core.handlers import MAX_TEXT
 from relay.inbound.turn import Result
@@ -455,6 +463,8 @@ async def _stream(
             for c in copies:
                 last = max(last, c.id)
                 yield f"id: {c.id}\ndata: {json.dumps(c.as_event(), ensure_ascii=False)}\n\n"
+            if len(copies) >= FETCH_LIMIT:
+                continue  # more are waiting: send them before sleeping
             if not await anyio.to_thread.run_sync(store.still_seated, seat.id):
                 if copies:
                     continue  # what is left goes out first (the farewell)
