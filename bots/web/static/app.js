@@ -20,7 +20,8 @@
     var main = document.getElementById("main");
     if (main) { main.textContent = ""; }
     document.title = "";
-    var go = function () { location.replace(body.dataset.exit); };
+    // Again just before leaving: nothing the page does meanwhile may write anything back.
+    var go = function () { clearAll(); location.replace(body.dataset.exit); };
     // Clears the cookie of the no-script mode, if any; leave even if it does not answer.
     var timer = setTimeout(go, 400);
     fetch("/c/exit", { method: "POST", keepalive: true, credentials: "same-origin" })
@@ -77,6 +78,7 @@
   var last = 0;
 
   function save() {
+    if (leaving) { return; }  // the quick exit has cleared storage: keep it empty
     try { sessionStorage.setItem(NOTES, JSON.stringify(notes)); } catch (e) { /* full or off */ }
   }
   function item(note) {
