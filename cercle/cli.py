@@ -27,8 +27,8 @@ from relay.messages import Channel
 from relay.phone import mask
 from relay.service.relay import GroupSettings
 from relay.storage.crypto import generate_key
-from relay.storage.engine import transaction, upgrade
-from relay.storage.models import AuditEvent, Group, Member, MemberState, Role
+from relay.storage.engine import upgrade
+from relay.storage.models import Group, Member, Role
 
 cli = typer.Typer(
     no_args_is_help=True,
@@ -330,16 +330,12 @@ def _group_row(g: Group, members: int | None = None) -> dict[str, Any]:
 @group_cli.command("list")
 def group_list(as_json: JsonOpt = False) -> None:
     """List groups."""
-    from sqlmodel import Session, col, func, select
+    from sqlmodel import Session, select
+
+    from relay.service.groups import member_counts
 
     with wired() as app, Session(app.engine) as s:
-        counts = dict(
-            s.exec(
-                select(col(Member.group_id), func.count())
-                .where(col(Member.state) != MemberState.REMOVED)
-                .group_by(col(Member.group_id))
-            ).all()
-        )
+        counts = member_counts(s)
         rows = [_group_row(g, counts.get(g.id or 0, 0)) for g in s.exec(select(Group)).all()]
     emit(rows, as_json, "Groups")
 
@@ -347,31 +343,21 @@ def group_list(as_json: JsonOpt = False) -> None:
 @group_cli.command("show")
 def group_show(name: str, as_json: JsonOpt = False) -> None:
     """Show one group, what its SMS cost lately, and its roster (pseudonyms only)."""
-    from datetime import timedelta
+    from sqlmodel import Session
 
-    from sqlmodel import Session, col, func, select
-
-    from relay.storage.models import Outbox
+    from relay.service.groups import sms_usage
 
     with wired() as app:
         roster = app.relay.roster(name)
         with Session(app.engine) as s:
             group = app.relay.group(s, name)
-            since = app.clock.now() - timedelta(days=30)
-            segments, messages = s.exec(
-                select(func.coalesce(func.sum(Outbox.segments), 0), func.count()).where(
-                    col(Outbox.group_id) == group.id,
-                    col(Outbox.channel) == Channel.SMS,
-                    col(Outbox.segments).is_not(None),
-                    col(Outbox.created_at) >= since,
-                )
-            ).one()
+            segments, messages = sms_usage(app.relay, s, group)
         rows = [_member_row(app, m, False) for m in roster]
     row = _group_row(group, len(roster))
     row["web_members"] = sum(m.channel == Channel.WEB for m in roster)
     # What SMS costs is counted in segments: admins see it per group.
-    row["sms_segments_30d"] = int(segments or 0)
-    row["sms_messages_30d"] = int(messages)
+    row["sms_segments_30d"] = segments
+    row["sms_messages_30d"] = messages
     emit([row], as_json, f"Group {name}")
     if not as_json:
         emit(rows, False, "Members")
@@ -437,40 +423,18 @@ def member_add(
 
 
 def _channel_and_account(app: App, number: str, via: Via | None) -> tuple[Channel, str | None]:
-    """The member's channel, and for Signal their account id (asked of signal-cli before the
-    welcome goes out, so nothing is ever sent to a number that changed hands)."""
-    s = app.settings
-    enabled = {Channel.SIGNAL: s.signal_enabled, Channel.SMS: s.sms_enabled}
-    chosen: Channel | None = None
-    if via is not None:
-        chosen = Channel(via.value)
-        if not enabled[chosen]:
-            raise CercleError(f"{via.value} is not configured on this deployment.")
-    on = [c for c, ok in enabled.items() if ok]
-    if not on:
-        raise CercleError("No transport is configured: set Signal or Twilio variables first.")
-    if chosen is None and len(on) == 1:
-        chosen = on[0]
-    if chosen == Channel.SMS or app.providers.signal is None:
-        return chosen or Channel.SMS, None
+    """The member's channel and, for Signal, their account id (see cercle.enrolment)."""
     import anyio
 
-    from relay.errors import DeliveryError
-    from relay.phone import normalize
-
-    client = app.providers.signal.client
-    address = normalize(number)
+    from cercle.enrolment import channel_and_account
 
     async def ask() -> tuple[Channel, str | None]:
         try:
-            if chosen is None and not await client.is_registered(address):
-                return Channel.SMS, None
-            try:
-                return Channel.SIGNAL, await client.account_id(address)
-            except DeliveryError:
-                return Channel.SIGNAL, None
+            return await channel_and_account(app, number, via.value if via else None)
         finally:
-            await client.aclose()
+            # The client's connections belong to this short event loop.
+            if app.providers.signal is not None:
+                await app.providers.signal.client.aclose()
 
     return anyio.run(ask)
 
@@ -488,17 +452,9 @@ def member_list(
         roster = app.relay.roster(group)
         rows = [_member_row(app, m, show_numbers) for m in roster]
         if show_numbers:
-            with transaction(app.engine) as s:
-                g = app.relay.group(s, group)
-                s.add(
-                    AuditEvent(
-                        group_id=g.id,
-                        at=app.clock.now(),
-                        actor="admin",
-                        action="numbers_shown",
-                        detail=f"{len(rows)} members",
-                    )
-                )
+            from relay.service.groups import record_numbers_shown
+
+            record_numbers_shown(app.relay, group, len(rows))
     emit(rows, as_json, f"Members of {group}")
 
 
@@ -1039,24 +995,126 @@ def invite_revoke(
     invite_id: Annotated[int, typer.Argument(help="The id shown by `cercle invite list`")],
 ) -> None:
     """Make a code unusable now (it was lost, or given to the wrong person)."""
-    from relay.storage.models import Invite
+    from relay.service.groups import remove_invite
 
-    with wired() as app, transaction(app.engine) as s:
-        found = s.get(Invite, invite_id)
-        now = app.clock.now()
-        if found is None or found.used_at is not None or found.expires_at <= now:
-            raise CercleError("There is no live invite with that id.")
-        found.expires_at = now
-        s.add(found)
-        s.add(
-            AuditEvent(
-                group_id=found.group_id,
-                at=app.clock.now(),
-                actor="admin",
-                action="invite_revoke",
-            )
-        )
+    with wired() as app:
+        remove_invite(app.relay, invite_id)
     out.print(f"Invite {invite_id} revoked.")
+
+
+# --- group settings and staff accounts for the console (issue 13) ----------------------------
+
+
+@group_cli.command("set")
+def group_set(
+    name: str,
+    lang: Annotated[Lang | None, typer.Option(help="Default language")] = None,
+    timer: Annotated[str | None, typer.Option(help="Disappearing timer, e.g. 1d, 1w")] = None,
+    allow_rename: Annotated[
+        bool | None, typer.Option("--allow-rename/--no-allow-rename", help="Own names")
+    ] = None,
+    allow_sms: Annotated[
+        bool | None, typer.Option("--allow-sms/--no-allow-sms", help="Members on SMS")
+    ] = None,
+    allow_media: Annotated[
+        bool | None, typer.Option("--allow-media/--no-allow-media", help="Relay photos")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a group's language, timer (set on every conversation) or what members may do."""
+    from relay.service.groups import GroupBasics, set_basics
+
+    seconds = parse_duration(timer) if timer is not None else None
+    if timer is not None and seconds is None:
+        raise fail("--timer must be a duration such as 1d, 1w or 8h")
+    with wired() as app:
+        group = set_basics(
+            app.relay,
+            name,
+            GroupBasics(
+                lang.value if lang else None, seconds, allow_rename, allow_sms, allow_media
+            ),
+        )
+    emit([_group_row(group)], as_json, "Group changed")
+
+
+staff_cli = typer.Typer(no_args_is_help=True, help="Staff accounts of the web console.")
+cli.add_typer(staff_cli, name="staff")
+
+
+class StaffRoleOpt(StrEnum):
+    """What a staff account may do in the console."""
+
+    admin = "admin"
+    facilitator = "facilitator"
+
+
+def _setup_link(app: App, token: str) -> str:
+    from cercle.console.accounts import SETUP_PATH, SETUP_VALID
+
+    base = app.settings.public_base_url
+    if not base:
+        raise CercleError("Set PUBLIC_BASE_URL (the console's https address) first.")
+    hours = int(SETUP_VALID.total_seconds() // 3600)
+    return f"{base}{SETUP_PATH}{token}  (one use, valid {hours} h)"
+
+
+@staff_cli.command("add")
+def staff_add(
+    name: Annotated[str, typer.Argument(help="A short name, e.g. marie or intake-2")],
+    role: Annotated[StaffRoleOpt, typer.Option(help="admin or facilitator")] = (
+        StaffRoleOpt.facilitator
+    ),
+    lang: Annotated[Lang, typer.Option(help="Language of the console")] = Lang.fr,
+) -> None:
+    """Create a console account and print its one-time setup link (a passkey is made there)."""
+    from cercle.console import accounts
+    from relay.storage.models import StaffRole
+
+    with wired() as app:
+        link = _setup_link(app, "…")  # fails before anything is created without the URL
+        token = accounts.add(
+            app.engine, app.keys, app.clock.now(), name, StaffRole(role.value), lang.value
+        )
+        link = _setup_link(app, token)
+    out.print(
+        f"Staff account {name} created. Give them this link privately:\n{link}", soft_wrap=True
+    )
+
+
+@staff_cli.command("link")
+def staff_link(name: str) -> None:
+    """A new setup link for an account (lost passkey). Their old passkeys stop working once
+    they register a new one."""
+    from cercle.console import accounts
+
+    with wired() as app:
+        _setup_link(app, "…")
+        token = accounts.new_link(app.engine, app.keys, app.clock.now(), name)
+        link = _setup_link(app, token)
+    out.print(f"New setup link for {name}:\n{link}", soft_wrap=True)
+
+
+@staff_cli.command("list")
+def staff_list(as_json: JsonOpt = False) -> None:
+    """Console accounts, their role, and whether they have a passkey."""
+    from dataclasses import asdict
+
+    from cercle.console import accounts
+
+    with wired() as app:
+        rows = [asdict(r) for r in accounts.listing(app.engine, app.clock.now())]
+    emit(rows, as_json, "Staff accounts")
+
+
+@staff_cli.command("remove")
+def staff_remove(name: str) -> None:
+    """Delete an account, its passkeys and its sessions."""
+    from cercle.console import accounts
+
+    with wired() as app:
+        accounts.remove(app.engine, app.clock.now(), name)
+    out.print(f"Staff account {name} removed.")
 
 
 def main() -> None:

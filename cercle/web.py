@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bots.web.routes import web_routes
 from cercle.bootstrap import App
+from cercle.console.web import console_mount
 from cercle.providers import twilio_routes, web_door
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ class Guard:
             if message["type"] == "http.response.start":
                 started = True
                 headers = list(message.get("headers", []))
-                # A page that set its own policy (the web door's CSP) keeps it.
+                # A page that sets its own policy (the staff console's, the web door's CSP)
+                # keeps it.
                 present = {k.lower() for k, _ in headers}
                 headers.extend(
                     (k.encode(), v.encode())
@@ -131,6 +133,9 @@ def create_app(app: App, extra_routes: list[BaseRoute] | None = None) -> Starlet
         *(web_routes(door) if door is not None else []),
         *(extra_routes or []),
     ]
+    console = console_mount(app)  # the staff console at /staff (issue 13)
+    if console is not None:
+        routes.append(console)
     starlette = Starlette(
         routes=routes,
         middleware=[Middleware(Guard)],

@@ -20,22 +20,29 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {"T": None, "TN": (1, 2)}
 
 
-SOURCES = ("relay", "bots/web")  # the core, and the web door's pages
+# Where texts are: the core, the staff console's code and templates (``_("…")``), and the
+# web door's page texts.
+SOURCES = {
+    "relay": [("**.py", "python")],
+    "cercle/console": [("**.py", "python"), ("templates/**.html", "jinja2.ext:babel_extract")],
+    "bots/web": [("**.py", "python")],  # the web door's pages (issue 14)
+}
 
 
 def extracted() -> dict[str | tuple[str, str], list[tuple[str, int]]]:
-    """Every msgid in :data:`SOURCES` with where it appears."""
+    """Every msgid in ``relay/`` and the console with where it appears."""
     found: dict[str | tuple[str, str], list[tuple[str, int]]] = {}
-    for source in SOURCES:
+    for folder, method_map in SOURCES.items():
         for filename, lineno, message, _comments, _context in extract_from_dir(
-            ROOT / source,
-            method_map=[("**.py", "python")],
-            keywords=KEYWORDS,
+            ROOT / folder,
+            method_map=method_map,
+            keywords={**KEYWORDS, "_": None, "t": None, "CercleError": None, "PasskeyError": None},
+            options_map={"templates/**.html": {"trim_blocks": "true", "lstrip_blocks": "true"}},
             comment_tags=(),
             strip_comment_tags=True,
         ):
             key = message if isinstance(message, str) else (message[0], message[1])
-            found.setdefault(key, []).append((f"{source}/{filename}", lineno))
+            found.setdefault(key, []).append((f"{folder}/{filename}", lineno))
     return found
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import and_, update
 from sqlmodel import Session, col
 
+from relay.core.actor import current_actor
 from relay.core.handlers import display_name, member_id
 from relay.core.outcome import (
     Audit,
@@ -192,7 +193,7 @@ class Applier:
                     AuditEvent(
                         group_id=self.group.id,
                         at=self.now,
-                        actor=(actor.pseudonym or "?") if actor else "admin",
+                        actor=(actor.pseudonym or "?") if actor else current_actor(),
                         action=action,
                         target=target,
                         detail=detail,

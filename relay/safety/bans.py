@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
+from relay.core.actor import current_actor
 from relay.errors import CercleError
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import transaction
@@ -78,7 +79,10 @@ def refuse_if_banned(
         group = s.exec(select(Group).where(Group.name == group_name)).first()
         s.add(
             AuditEvent(
-                group_id=group.id if group else None, at=now, actor="admin", action="ban_blocked"
+                group_id=group.id if group else None,
+                at=now,
+                actor=current_actor(),
+                action="ban_blocked",
             )
         )
     log.warning("enrollment refused: the number is on the deny list")

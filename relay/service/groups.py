@@ -9,14 +9,31 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, func, select
 
+from relay.core.actor import current_actor
+from relay.core.handlers import MAX_TIMER, MIN_TIMER, display_name
+from relay.core.outcome import Audit, Ban, Outcome, Remove, SetGroupTimer, ToGroup
 from relay.errors import CercleError
 from relay.groups import invites, policy, schedule
+from relay.inbound.apply import Applier
+from relay.language.durations import describe
+from relay.language.i18n import LANGS, T
+from relay.language.pseudonyms import fold
+from relay.messages import Channel
 from relay.safety.guards import exit_word_key
 from relay.service.relay import Relay
 from relay.storage.engine import transaction
-from relay.storage.models import AuditEvent, Group, GroupPolicy, Role
+from relay.storage.models import (
+    AuditEvent,
+    Group,
+    GroupPolicy,
+    Invite,
+    Member,
+    MemberState,
+    Outbox,
+    Role,
+)
 
 
 def _group(
@@ -28,7 +45,9 @@ def _group(
 
 
 def _audit(s: Session, group: Group, now: datetime, action: str, detail: str | None) -> None:
-    s.add(AuditEvent(group_id=group.id, at=now, actor="admin", action=action, detail=detail))
+    s.add(
+        AuditEvent(group_id=group.id, at=now, actor=current_actor(), action=action, detail=detail)
+    )
 
 
 def set_schedule(
@@ -185,3 +204,135 @@ def describe_policy(relay: Relay, name: str) -> dict[str, Any]:
         "alert_content": pol.alert_content,
         "live_invites": live,
     }
+
+
+# --- shared by the command line and the staff console (issue 13) ----------------------------
+
+
+@dataclass(frozen=True)
+class GroupBasics:
+    """What ``cercle group set`` and the console may change on a group; ``None`` keeps it."""
+
+    lang: str | None = None
+    timer_seconds: int | None = None
+    allow_rename: bool | None = None
+    allow_sms: bool | None = None
+    allow_media: bool | None = None
+
+
+def set_basics(relay: Relay, name: str, basics: GroupBasics) -> Group:
+    """Change a group's language, timer and what members may do. A new timer is set on every
+    member's conversation and announced to the group, as ``/timer`` does."""
+    if basics.lang is not None and basics.lang not in LANGS:
+        raise CercleError(f"Language must be one of: {', '.join(LANGS)}.")
+    seconds = basics.timer_seconds
+    if seconds is not None and not MIN_TIMER <= seconds <= MAX_TIMER:
+        raise CercleError("The timer must be between 1 minute and 12 weeks.")
+    now = relay.clock.now()
+    with transaction(relay.engine) as s:
+        group = relay.group(s, name)
+        changed = False
+        for attr in ("lang", "allow_rename", "allow_sms", "allow_media"):
+            value = getattr(basics, attr)
+            if value is not None and value != getattr(group, attr):
+                setattr(group, attr, value)
+                changed = True
+        s.add(group)
+        if changed:
+            _audit(s, group, now, "group_edit", None)
+        if seconds is not None and seconds != group.timer_seconds:
+            Applier(relay, s, group, None, now).apply(
+                Outcome.of(
+                    SetGroupTimer(seconds),
+                    ToGroup(
+                        T(
+                            "A facilitator set messages in this group to disappear after {timer}.",
+                            timer=describe(seconds),
+                        )
+                    ),
+                    Audit("timer", detail=f"{seconds}s"),
+                ),
+            )
+        return group
+
+
+def remove_invite(relay: Relay, invite_id: int, group_name: str | None = None) -> None:
+    """Make a live code unusable now (lost, or given to the wrong person)."""
+    now = relay.clock.now()
+    with transaction(relay.engine) as s:
+        found = s.get(Invite, invite_id)
+        group = relay.group(s, group_name) if group_name is not None else None
+        if (
+            found is None
+            or found.used_at is not None
+            or found.expires_at <= now
+            or (group is not None and found.group_id != group.id)
+        ):
+            raise CercleError("There is no live invite with that id.")
+        found.expires_at = now
+        s.add(found)
+        s.add(
+            AuditEvent(
+                group_id=found.group_id, at=now, actor=current_actor(), action="invite_revoke"
+            )
+        )
+
+
+def record_numbers_shown(relay: Relay, name: str, count: int) -> None:
+    """Audit that an admin was shown ``count`` full numbers of a group."""
+    with transaction(relay.engine) as s:
+        group = relay.group(s, name)
+        _audit(s, group, relay.clock.now(), "numbers_shown", f"{count} members")
+
+
+def sms_usage(relay: Relay, s: Session, group: Group, days: int = 30) -> tuple[int, int]:
+    """SMS segments and messages a group cost over the last ``days`` days."""
+    since = relay.clock.now() - timedelta(days=days)
+    segments, messages = s.exec(
+        select(func.coalesce(func.sum(Outbox.segments), 0), func.count()).where(
+            col(Outbox.group_id) == group.id,
+            col(Outbox.channel) == Channel.SMS,
+            col(Outbox.segments).is_not(None),
+            col(Outbox.created_at) >= since,
+        )
+    ).one()
+    return int(segments or 0), int(messages)
+
+
+def member_counts(s: Session) -> dict[int, int]:
+    """Members who are not removed, per group id."""
+    rows = s.exec(
+        select(col(Member.group_id), func.count())
+        .where(col(Member.state) != MemberState.REMOVED)
+        .group_by(col(Member.group_id))
+    ).all()
+    return dict(rows)
+
+
+def ban_member(relay: Relay, name: str, pseudonym: str, reason: str) -> None:
+    """Remove a member and put their number on the deny list, without anyone typing or
+    seeing it (the console's ban; ``/ban`` in the conversation does the same)."""
+    with transaction(relay.engine) as s:
+        group = relay.group(s, name)
+        target = next(
+            (m for m in relay.members_of(s, group) if m.name_key == fold(pseudonym)), None
+        )
+        if target is None or target.id is None:
+            raise CercleError("There is no one with that name in the group.")
+        Applier(relay, s, group, None, relay.clock.now()).apply(
+            Outcome.of(
+                Ban(target.id, reason),
+                Remove(
+                    target.id,
+                    T(
+                        "The organization has removed you from the group. Your number and "
+                        "your data have been deleted."
+                    ),
+                ),
+                ToGroup(
+                    T("{name} is no longer in the group.", name=display_name(target)),
+                    exclude=target.id,
+                ),
+                Audit("ban", target=target.pseudonym, detail=reason),
+            ),
+        )

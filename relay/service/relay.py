@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from relay.clock import Clock
 from relay.core import handlers
+from relay.core.actor import current_actor
 from relay.core.handlers import display_name
 from relay.core.outcome import Audit, Outcome, Remove, ToStaff
 from relay.delivery import reports
@@ -155,7 +156,10 @@ class Relay:
             s.flush()
             s.add(
                 AuditEvent(
-                    group_id=group.id, at=self.clock.now(), actor="admin", action="group_create"
+                    group_id=group.id,
+                    at=self.clock.now(),
+                    actor=current_actor(),
+                    action="group_create",
                 )
             )
         return group
@@ -224,7 +228,7 @@ class Relay:
                 AuditEvent(
                     group_id=group.id,
                     at=now,
-                    actor="admin",
+                    actor=current_actor(),
                     action="enroll",
                     target=pseudonym,
                     detail=role,
@@ -273,7 +277,7 @@ class Relay:
         with transaction(self.engine) as s:
             added = bans.add(s, self.keys, address, reason, now)
             removed = remove_banned(self, s, address, now, exclude=None)
-            s.add(AuditEvent(at=now, actor="admin", action="ban" if added else "ban_again"))
+            s.add(AuditEvent(at=now, actor=current_actor(), action="ban" if added else "ban_again"))
         return removed
 
     def unban_number(self, number: str) -> bool:
@@ -283,7 +287,7 @@ class Relay:
         with transaction(self.engine) as s:
             lifted = bans.lift(s, self.keys, address)
             if lifted:
-                s.add(AuditEvent(at=self.clock.now(), actor="admin", action="unban"))
+                s.add(AuditEvent(at=self.clock.now(), actor=current_actor(), action="unban"))
         return lifted
 
     def close_group(self, group_name: str) -> int:
@@ -306,7 +310,9 @@ class Relay:
                 applier.apply(Outcome.of(Remove(m.id, farewell)))  # type: ignore[arg-type]
             group.closed_at = now
             s.add(group)
-            s.add(AuditEvent(group_id=group.id, at=now, actor="admin", action="group_close"))
+            s.add(
+                AuditEvent(group_id=group.id, at=now, actor=current_actor(), action="group_close")
+            )
         return len(members)
 
     # --- inbound --------------------------------------------------------------------------

@@ -29,16 +29,16 @@ from relay.service import groups as group_admin
 from relay.service.relay import GroupSettings
 from relay.storage.engine import upgrade
 from relay.storage.models import Role
-from tests.browser import browser
+from tests.browser import assert_accessible, chromium
 from tests.e2e.test_mixed_group import providers_env
 from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
 from tests.fakes.twilio_server import FakeTwilio
 from tests.web.door import free_port, local_server
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser
 
-__all__ = ["browser"]  # the fixture
+__all__ = ["chromium"]  # the fixture
 
 ORG = "+15145550120"
 FAC, FAC_UUID = "+15145550123", "7d1f6a52-0000-4000-8000-000000000023"
@@ -135,17 +135,6 @@ def enroll_phones(m: Mixed) -> None:
     m.wait(lambda: any("now in the group" in t for t in m.signal_texts(FAC)))
 
 
-def assert_accessible(page: Page) -> None:
-    """No serious or critical axe-core violation (keyboard, labels, contrast, landmarks…)."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    serious = [
-        v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")
-    ]
-    assert serious == [], results.generate_report()
-
-
 def pseudonym(texts: list[str]) -> str:
     for t in texts:
         if found := re.search(r"now in the group as (\w+)", t):
@@ -154,7 +143,7 @@ def pseudonym(texts: list[str]) -> str:
 
 
 def test_signal_sms_and_web_members_talk_under_pseudonyms_only(
-    mixed: Mixed, browser: Browser
+    mixed: Mixed, chromium: Browser
 ) -> None:
     m = mixed
     enroll_phones(m)
@@ -164,7 +153,7 @@ def test_signal_sms_and_web_members_talk_under_pseudonyms_only(
     assert link is not None
 
     # Carol opens the link in Chromium and agrees.
-    context = browser.new_context()
+    context = chromium.new_context()
     page = context.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
