@@ -8,14 +8,19 @@ import re
 import pytest
 from sqlmodel import Session, select
 
+from bots.web.config import WebConfig
 from bots.web.store import new_address, new_token
 from cercle.bootstrap import bootstrap
 from cercle.settings import Settings
 from relay.messages import Channel
 from relay.service import links
+from relay.service.relay import GroupSettings
 from relay.storage.engine import make_engine
-from relay.storage.models import Invite
+from relay.storage.models import Invite, StaffRole
 from tests.cli_support import invoke
+from tests.console_support import Desk, desk
+
+__all__ = ["desk"]  # the console's fixture
 
 
 @pytest.fixture
@@ -72,3 +77,15 @@ def test_member_list_and_group_show_count_web_members(web_env: dict[str, str]) -
     [member] = json.loads(members)
     assert member["transport"] == "web" and member["number"] == ""
     assert json.loads(group)[0]["web_members"] == 1
+
+
+def test_the_consoles_new_invite_page_shows_the_private_link(desk: Desk) -> None:
+    # What bootstrap does when CERCLE_WEB=on.
+    desk.app.relay.join_link = WebConfig("https://relay.example.org").join_link
+    desk.app.relay.create_group(GroupSettings("mardi"))
+    desk.sign_in("sam", StaffRole.FACILITATOR)
+
+    made = desk.post("/staff/groups/1/invites", expires="48h", role="member", lang="en").text
+
+    code = made.split('class="code"', 1)[1].split(">", 1)[1].split("<", 1)[0]
+    assert f"https://relay.example.org/j/{code}" in made
