@@ -66,6 +66,8 @@ def bootstrap(
         FloodLimit(settings.flood_limit, settings.flood_window),
     )
     providers = Providers() if transports is not None else Providers.from_settings(settings, relay)
+    if providers.web_config is not None:
+        relay.join_link = providers.web_config.join_link  # /invite gives the link too
     chosen = dict(transports) if transports is not None else providers.transports()
     deliverer = Deliverer(relay, chosen, policy or delivery_policy(settings)) if chosen else None
     return App(settings, engine, keys, clock, texts, relay, chosen, deliverer, providers)

@@ -57,6 +57,21 @@ class Lang(StrEnum):
     en = "en"
 
 
+class InviteVia(StrEnum):
+    """How an invite is handed out."""
+
+    text = "text"
+    web = "web"
+
+
+def _join_link(app: App, code: str) -> str:
+    """The private web link for ``code``, or a refusal when the web door is off."""
+    config = app.providers.web_config
+    if config is None:
+        raise CercleError("The web door is off: set CERCLE_WEB=on and PUBLIC_BASE_URL first.")
+    return config.join_link(code)
+
+
 class Via(StrEnum):
     """Transports a member can be enrolled on."""
 
@@ -339,6 +354,7 @@ def group_show(name: str, as_json: JsonOpt = False) -> None:
             segments, messages = sms_usage(app.relay, s, group)
         rows = [_member_row(app, m, False) for m in roster]
     row = _group_row(group, len(roster))
+    row["web_members"] = sum(m.channel == Channel.WEB for m in roster)
     # What SMS costs is counted in segments: admins see it per group.
     row["sms_segments_30d"] = segments
     row["sms_messages_30d"] = messages
@@ -370,6 +386,8 @@ def group_close(
 def _member_row(app: App, m: Member, show_numbers: bool) -> dict[str, Any]:
     address = app.relay.address_of(m) or ""
     shown = address if show_numbers else (mask(address) if address.startswith("+") else "••••")
+    if m.channel == Channel.WEB:
+        shown = ""  # a web member has no number; their seat's address means nothing to anyone
     return {
         "pseudonym": m.pseudonym,
         "role": m.role,
@@ -912,9 +930,13 @@ def invite_create(
     lang: Annotated[
         Lang | None, typer.Option(help="Language (default: that of JOIN or REJOINDRE)")
     ] = None,
+    via: Annotated[
+        InviteVia, typer.Option(help="text (JOIN <code>) or web (a private link)")
+    ] = InviteVia.text,
     as_json: JsonOpt = False,
 ) -> None:
-    """Make a one-time code; give it privately to a vetted person, who texts JOIN <code>."""
+    """Make a one-time code; give it privately to a vetted person, who texts JOIN <code>
+    (or, with --via web, opens a private link in a browser)."""
     from datetime import timedelta
 
     from relay.service import groups as group_admin
@@ -923,13 +945,21 @@ def invite_create(
     if seconds is None:
         raise fail("--expires must be a duration such as 48h or 7d")
     with wired() as app:
+        if via == InviteVia.web:
+            _join_link(app, "")  # refuses before making a code when the web door is off
         code = group_admin.create_invite(
             app.relay, group, timedelta(seconds=seconds), role, lang.value if lang else None
         )
+        link = _join_link(app, code) if via == InviteVia.web else None
     if as_json:
-        out.print_json(json.dumps({"code": code, "group": group, "expires_in_seconds": seconds}))
+        shown = {"code": code, "group": group, "expires_in_seconds": seconds}
+        out.print_json(json.dumps({**shown, **({"link": link} if link else {})}))
         return
     # The code is shown once: only its keyed hash is stored.
+    if link is not None:
+        out.print(f"Private link: [bold]{link}[/]  (one person, valid {expires})", soft_wrap=True)
+        out.print("Give it privately; once opened and agreed to, it stops working.")
+        return
     out.print(f"Invite code: [bold]{code}[/]  (one person, valid {expires})")
     out.print(f"They text: JOIN {code}   (in French: REJOINDRE {code})")
 

@@ -31,6 +31,11 @@ from bots.sms.webhook import (
     WebhookVerifier,
     status_rank,
 )
+from bots.web.config import WebConfig
+from bots.web.hub import PushHub
+from bots.web.routes import WebDoor
+from bots.web.store import WebStore
+from bots.web.transport import WebTransport
 from cercle.settings import Settings
 from relay.delivery.sender import Bell
 from relay.errors import DeliveryError
@@ -53,6 +58,8 @@ class Providers:
     signal: SignalTransport | None = None
     sms: SmsTransport | None = None
     sms_config: SmsConfig | None = None
+    web: WebTransport | None = None
+    web_config: WebConfig | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, relay: Relay | None = None) -> Providers:
@@ -79,6 +86,16 @@ class Providers:
             )
             host = PublicMedia(relay, settings.public_base_url) if relay is not None else None
             providers.sms = SmsTransport(providers.sms_config, media_host=host)
+        if settings.web_enabled:
+            assert settings.public_base_url  # noqa: S101 - checked by Settings
+            providers.web_config = WebConfig(
+                public_base_url=settings.public_base_url,
+                title=settings.web_title,
+                exit_url=settings.web_exit_url,
+            )
+            if relay is not None:
+                # The web door keeps its copies in Cercle's own database.
+                providers.web = WebTransport(WebStore(relay.engine, relay.keys, relay.clock))
         return providers
 
     def transports(self) -> dict[Channel, Transport]:
@@ -88,7 +105,20 @@ class Providers:
             found[Channel.SIGNAL] = self.signal
         if self.sms is not None:
             found[Channel.SMS] = self.sms
+        if self.web is not None:
+            found[Channel.WEB] = self.web
         return found
+
+
+def web_door(providers: Providers, relay: Relay) -> WebDoor | None:
+    """The web door's shared state (store, push hub, limits), when the door is on. A worker in
+    this same process wakes the hub directly when it stores a copy."""
+    if providers.web is None or providers.web_config is None:
+        return None
+    config = providers.web_config
+    hub = PushHub(providers.web.store, poll=config.poll, max_streams=config.max_streams)
+    providers.web.on_stored(hub.poke)
+    return WebDoor(relay, providers.web.store, hub, config)
 
 
 async def accept_in_thread(relay: Relay, inbound: Inbound) -> None:

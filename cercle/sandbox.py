@@ -21,13 +21,18 @@ import anyio
 from rich.console import Console
 
 from bots.sandbox.transport import Delivered, LoopbackTransport
+from bots.web.store import WebStore, new_address, new_token
+from bots.web.transport import WebTransport
 from cercle.bootstrap import App, bootstrap
 from cercle.settings import Secret, Settings
 from relay.clock import SystemClock
+from relay.delivery.sender import Deliverer
 from relay.errors import CercleError
 from relay.inbound.join_notices import announce_due
 from relay.language.durations import parse_duration
 from relay.messages import Channel, Inbound, Sender
+from relay.service import links
+from relay.service.groups import create_invite
 from relay.service.jobs import run_due
 from relay.service.relay import GroupSettings
 from relay.storage.crypto import generate_key
@@ -49,7 +54,8 @@ HELP = """\
 Type  [bold]NAME: message[/]  to write as someone, e.g.  [bold]alice: hello[/]  or  \
 [bold]fac: /who[/]
   :agree           everyone who has not agreed yet replies with the agree word
-  :add NAME \\[fr|en] \\[member|facilitator]   enroll another simulated phone
+  :add NAME \\[fr|en] \\[member|facilitator] \\[--web]   enroll another simulated phone
+                   (--web: a browser that joined from a private link, with no number)
   :show NAME       everything NAME's phone shows, numbered
   NAME: >3 text    reply quoting line 3 of NAME's :show, e.g.  [bold]fac: >3 /delete off topic[/]
   :wait 2h         let time pass (mutes, leave confirmations, session reminders)
@@ -85,11 +91,12 @@ def sandbox_key(console: Console) -> str:
 
 @dataclass
 class Phone:
-    """A simulated phone in the rehearsal."""
+    """A simulated phone in the rehearsal (or, with ``web``, a browser on the web door)."""
 
     handle: str
-    number: str
+    number: str  # for a browser: its seat's opaque address
     seen: int = 0
+    web: bool = False
 
 
 @dataclass
@@ -117,6 +124,10 @@ class Sandbox:
         clock = ShiftedClock()
         app = bootstrap(settings, clock=clock, transports={Channel.SANDBOX: transport})
         upgrade(app.engine)
+        # Browsers on the web door (`:add NAME --web`) read their copies from the same store
+        # as the real door.
+        app.transports[Channel.WEB] = WebTransport(WebStore(app.engine, app.keys, clock))
+        app.deliverer = Deliverer(app.relay, app.transports)
         box = cls(app, transport, clock, console)
         app.relay.create_group(
             GroupSettings(
@@ -129,16 +140,67 @@ class Sandbox:
         return box
 
     def add(
-        self, handle: str, lang: str = "en", role: Role = Role.MEMBER, *, quiet: bool = False
+        self,
+        handle: str,
+        lang: str = "en",
+        role: Role = Role.MEMBER,
+        *,
+        quiet: bool = False,
+        web: bool = False,
     ) -> None:
-        """Enroll another simulated phone."""
+        """Enroll another simulated phone, or a browser that opened a private link."""
         if handle in self.phones:
             raise CercleError(f"{handle} is already in the rehearsal.")
-        number = f"+1514555{101 + len(self.phones):04d}"
-        self.app.relay.enroll(number, GROUP, role, lang, Channel.SANDBOX)
-        self.phones[handle] = Phone(handle, number)
+        if web:
+            self.phones[handle] = Phone(handle, self._join_by_link(lang, role), web=True)
+        else:
+            number = f"+1514555{101 + len(self.phones):04d}"
+            self.app.relay.enroll(number, GROUP, role, lang, Channel.SANDBOX)
+            self.phones[handle] = Phone(handle, number)
         if not quiet:
             self.deliver()
+
+    @property
+    def web(self) -> WebTransport:
+        """The web door's transport in this rehearsal."""
+        transport = self.app.transports[Channel.WEB]
+        assert isinstance(transport, WebTransport)  # noqa: S101 - set by start
+        return transport
+
+    def _join_by_link(self, lang: str, role: Role) -> str:
+        """What opening a private link and agreeing does; returns the seat's address."""
+        relay, store = self.app.relay, self.web.store
+        code = create_invite(relay, GROUP, timedelta(hours=1), role, lang)
+        address = new_address()
+        joined = links.join(
+            relay,
+            code,
+            Channel.WEB,
+            address,
+            lambda s, m, g: store.new_seat(
+                s, m.id or 0, new_token(), address, g.timer_seconds, self.clock.now()
+            ),
+        )
+        if joined is None:
+            raise CercleError("The invite link could not be used.")
+        return address
+
+    def _show_page(self, phone: Phone) -> None:
+        """What a browser's page shows since last time (its copies are then wiped)."""
+        store = self.web.store
+        seat = store.seat_hash(phone.number)
+        copies = store.fetch(seat, phone.seen)
+        for copy in copies:
+            if copy.kind == "delete":
+                self.console.print(f"[cyan]→ {phone.handle}[/] [dim]has a message deleted[/]")
+                continue
+            self.console.print(f"[cyan]→ {phone.handle}[/][dim]'s page shows:[/]")
+            self.console.print(
+                "   " + copy.text.replace("\n", "\n   "), markup=False, highlight=False
+            )
+        if copies:
+            phone.seen = copies[-1].id
+            store.ack(seat, phone.seen)
 
     def deliver(self) -> None:
         """Run the real delivery engine, then show what each phone received."""
@@ -146,6 +208,9 @@ class Sandbox:
         announce_due(self.app.engine, self.app.keys, self.clock.now())  # quiet joins
         anyio.run(self.app.deliverer.drain)
         for phone in self.phones.values():
+            if phone.web:
+                self._show_page(phone)
+                continue
             inbox = self.transport.inbox.get(phone.number, [])
             lines = self.lines(phone)
             for item in inbox[phone.seen :]:
@@ -187,7 +252,7 @@ class Sandbox:
         self.counter += 1
         self.app.relay.accept(
             Inbound(
-                channel=Channel.SANDBOX,
+                channel=Channel.WEB if phone.web else Channel.SANDBOX,
                 sender=Sender(address=phone.number),
                 dedup_key=f"sandbox:{self.counter}",
                 text=text,
@@ -203,6 +268,9 @@ class Sandbox:
         phone = self.phones.get(handle)
         if phone is None:
             self.console.print(f"[red]No one called {handle}.[/]")
+            return
+        if phone.web:
+            self.console.print("[dim](a browser keeps only what it was shown)[/]")
             return
         inbox = self.transport.inbox.get(phone.number, [])
         deleted = {d.delete_ref for d in inbox if d.delete_ref}
@@ -233,11 +301,12 @@ class Sandbox:
                 return False
             if cmd == "agree":
                 for phone in self.phones.values():
-                    self.say(phone.handle, "AGREE")
+                    if not phone.web:  # a browser agreed on the join page
+                        self.say(phone.handle, "AGREE")
             elif cmd == "add" and args:
                 lang = next((a for a in args[1:] if a in ("fr", "en")), "en")
                 role = Role.FACILITATOR if "facilitator" in args[1:] else Role.MEMBER
-                self.add(args[0].lower(), lang, role)
+                self.add(args[0].lower(), lang, role, web="--web" in args[1:])
             elif cmd == "show" and args:
                 self.show(args[0].lower())
             elif cmd == "wait" and args and (seconds := parse_duration(" ".join(args))):

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -109,6 +109,10 @@ class Settings:
     signal_in_flight: int = 8
     signal_member_rate: float = 1.0
     signal_member_burst: int = 50
+    # The web door (issue 14): members who join from a private link in a browser.
+    web_enabled: bool = False
+    web_title: str = "Notes"  # what the browser tab shows: neutral, never the group's name
+    web_exit_url: str = "https://www.wikipedia.org/"  # where the quick exit goes
 
     @property
     def signal_enabled(self) -> bool:
@@ -123,7 +127,7 @@ class Settings:
     @property
     def any_transport(self) -> bool:
         """Whether at least one real transport is configured."""
-        return self.signal_enabled or self.sms_enabled
+        return self.signal_enabled or self.sms_enabled or self.web_enabled
 
     def require_key(self) -> Secret:
         """The data key, or a clear refusal saying what to set and how to make one."""
@@ -222,6 +226,7 @@ class Settings:
                 "(install the tzdata package where the system has none)"
             ) from exc
         in_flight, member_rate, member_burst = _signal_pace(env)
+        web = _web(env, public)
         return cls(
             database_url=_opt(env, "DATABASE_URL") or DEFAULT_URL,
             data_key=Secret(key) if key else None,
@@ -254,6 +259,7 @@ class Settings:
             signal_in_flight=in_flight,
             signal_member_rate=member_rate,
             signal_member_burst=member_burst,
+            **web,
         )
 
 
@@ -269,3 +275,22 @@ def _signal_pace(env: Mapping[str, str | None]) -> tuple[int, float, int]:
         )
     in_flight = _positive(_int(env, "CERCLE_SIGNAL_IN_FLIGHT", 8), "CERCLE_SIGNAL_IN_FLIGHT")
     return in_flight, rate, burst
+
+
+def _web(env: Mapping[str, str | None], public: str | None) -> dict[str, Any]:
+    """The web door's settings: ``CERCLE_WEB=on`` turns it on (it needs ``PUBLIC_BASE_URL``,
+    the start of every join link)."""
+    switch = (_opt(env, "CERCLE_WEB") or "off").lower()
+    if switch not in ("on", "off"):
+        raise SettingsError("CERCLE_WEB must be on or off")
+    if switch == "on" and not public:
+        raise SettingsError(
+            "PUBLIC_BASE_URL must be set for CERCLE_WEB=on: join links start with it"
+        )
+    title = _opt(env, "CERCLE_WEB_TITLE") or "Notes"
+    if len(title) > 40:
+        raise SettingsError("CERCLE_WEB_TITLE must be 40 characters at most")
+    exit_url = _opt(env, "CERCLE_WEB_EXIT_URL") or "https://www.wikipedia.org/"
+    if not exit_url.startswith(("https://", "http://")):
+        raise SettingsError("CERCLE_WEB_EXIT_URL must be an absolute http(s) URL")
+    return {"web_enabled": switch == "on", "web_title": title, "web_exit_url": exit_url}

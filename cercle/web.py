@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import anyio
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -13,9 +16,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bots.web.routes import web_routes
 from cercle.bootstrap import App
 from cercle.console.web import console_mount
-from cercle.providers import twilio_routes
+from cercle.providers import twilio_routes, web_door
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # Twilio webhooks are a few KB; anything bigger is not for us
@@ -52,7 +56,8 @@ class Guard:
             if message["type"] == "http.response.start":
                 started = True
                 headers = list(message.get("headers", []))
-                # A page that sets its own policy (the staff console's CSP) keeps it.
+                # A page that sets its own policy (the staff console's, the web door's CSP)
+                # keeps it.
                 present = {k.lower() for k, _ in headers}
                 headers.extend(
                     (k.encode(), v.encode())
@@ -109,16 +114,33 @@ def create_app(app: App, extra_routes: list[BaseRoute] | None = None) -> Starlet
         log.error("web request failed: %s", type(exc).__name__)
         return PlainTextResponse("internal error", status_code=500)
 
+    door = web_door(app.providers, app.relay)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # The web door's hub wakes connected web members while the app serves.
+        async with anyio.create_task_group() as tg:
+            stop = anyio.Event()
+            if door is not None:
+                tg.start_soon(door.hub.run, stop)
+            yield
+            stop.set()
+            tg.cancel_scope.cancel()
+
     routes: list[BaseRoute] = [
         Route("/health", health),
         *twilio_routes(app.providers, app.relay),
+        *(web_routes(door) if door is not None else []),
         *(extra_routes or []),
     ]
     console = console_mount(app)  # the staff console at /staff (issue 13)
     if console is not None:
         routes.append(console)
-    return Starlette(
+    starlette = Starlette(
         routes=routes,
         middleware=[Middleware(Guard)],
+        lifespan=lifespan,
         exception_handlers={Exception: server_error},
     )
+    starlette.state.web_door = door  # its hub's figures, for health and benchmarks
+    return starlette

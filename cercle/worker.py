@@ -57,11 +57,31 @@ def worker_loops(app: App) -> list[Loop]:
             await sms_inbox(app.providers, app.relay, stop)
 
         loops.extend((purge, sms_inbox_loop))
+    if app.providers.web is not None:
+        # Web copies whose timer passed, even when no web process runs (issue 14).
+        loops.append(singleton(app, "web-purge", web_purge_loop(app)))
     # Retention is idempotent, but one process doing it is enough.
     loops.append(singleton(app, "retention", retention_loop(app)))
     loops.append(scheduled_jobs(app))
     loops.append(join_notices_loop(app))
     return loops
+
+
+def web_purge_loop(app: App) -> Loop:
+    """Wipe web copies whose timer passed, every minute."""
+    assert app.providers.web is not None  # noqa: S101 - checked by the caller
+    store = app.providers.web.store
+
+    async def purge(stop: anyio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await anyio.to_thread.run_sync(store.purge)
+            except Exception:
+                log.exception("web purge round failed (ref %s)", secrets.token_hex(4))
+            with anyio.move_on_after(JOBS_EVERY):
+                await stop.wait()
+
+    return purge
 
 
 def retention_policy(app: App) -> retention.RetentionPolicy:

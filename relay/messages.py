@@ -17,6 +17,7 @@ class Channel(StrEnum):
     SIGNAL = "signal"
     SMS = "sms"
     SANDBOX = "sandbox"
+    WEB = "web"  # a browser that joined from a private link; the address is an opaque seat id
 
 
 class InboundKind(StrEnum):

@@ -173,6 +173,7 @@ def test_without_the_previous_key_old_rows_are_reported_not_lost(room: Room) -> 
             "member_safety",
             "pending_inbound",
             "media_link",
+            "web_copy",
         ),
         0,
     )

@@ -788,6 +788,8 @@ class Console:
             code=code,
             spelled=" ".join(code),
             numbers=numbers,
+            # With the web door on, the same code is also a private link (issue 14).
+            link=self.app.relay.join_link(code) if self.app.relay.join_link else None,
             expires=_when(self.app.clock.now() + timedelta(seconds=seconds)),
             section="groups",
         )

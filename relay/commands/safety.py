@@ -348,7 +348,8 @@ def cmd_invite(ctx: Context) -> Outcome:
             expires=expires,
             created_by=st.actor.pseudonym or "?",
         )
-        return Outcome.of(Reply(invites.how_to_use(code, expires)))
+        link = st.relay.join_link(code) if st.relay.join_link is not None else None
+        return Outcome.of(Reply(invites.how_to_use(code, expires, link)))
 
     return Outcome.of(Deferred(work))
 

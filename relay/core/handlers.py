@@ -46,6 +46,7 @@ CHANNEL_NAMES: dict[str, T] = {
     "signal": T("Signal"),
     "sms": T("SMS"),
     "sandbox": T("the sandbox"),  # rehearsals only
+    "web": T("web"),  # joined from a private link, in a browser (issue 14)
 }
 ROLE_NAMES: dict[str, T] = {
     Role.MEMBER: T("member"),

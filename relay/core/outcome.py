@@ -189,6 +189,11 @@ class Service(Protocol):
         """Queue the consent texts for ``member``."""
         ...
 
+    @property
+    def join_link(self) -> Callable[[str], str] | None:
+        """Makes an invite code's private web link, when the web door is on."""
+        ...
+
 
 class Store(Protocol):
     """What deferred work may use: the transaction and the group it applies to."""

@@ -3,8 +3,8 @@
 A removal stops every copy not yet sent (including one a worker has claimed but not sent: the
 delivery engine checks just before sending, and deletes at once a copy whose send raced the
 removal), queues a remote delete of each copy already sent where the channel can delete
-(Signal, the sandbox), counts the SMS copies that cannot be recalled, and then forgets the
-quote/edit mapping of the message and wipes its content.
+(Signal, the web door, the sandbox), counts the SMS copies that cannot be recalled, and then
+forgets the quote/edit mapping of the message and wipes its content.
 
 Signal phones honour a delete-for-everyone only for a limited time after the message (see
 ``docs/safety.md``): :data:`RECALL_WINDOW` keeps an hour's margin inside it for the delete to
@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 # (RemoteDeleteUtil.RECEIVE_THRESHOLD) honoured 1 day. Phones still run those: take 1 day.
 SIGNAL_DELETE_WINDOW = timedelta(days=1)
 RECALL_WINDOW = SIGNAL_DELETE_WINDOW - timedelta(hours=1)
-# Channels whose copies a remote delete takes back. An SMS, once delivered, stays.
-RECALLABLE = frozenset({Channel.SIGNAL, Channel.SANDBOX})
+# Channels whose copies a remote delete takes back (the web door removes it from the page).
+# An SMS, once delivered, stays.
+RECALLABLE = frozenset({Channel.SIGNAL, Channel.SANDBOX, Channel.WEB})
 # ``Outbox.error_reason`` of a copy a removal cancelled: if a worker sent it anyway (its send
 # raced the removal), the engine deletes it at once (:func:`recall_late`).
 REVOKED = "revoked"

@@ -46,7 +46,7 @@ from relay.errors import (
 )
 from relay.messages import Attachment, Channel, Outgoing, QuoteOut, SendReceipt
 from relay.storage.crypto import DataKeys
-from relay.storage.engine import is_postgres, transaction
+from relay.storage.engine import is_postgres, listen, transaction
 from relay.storage.models import Inbound, Member, Outbox, OutboxBody, OutboxKind, OutboxState
 from relay.transport import Transport
 
@@ -580,25 +580,8 @@ class Deliverer:
     async def _listen(self, bell: _Bell, scope: anyio.CancelScope) -> None:
         """On PostgreSQL, ring the bell when another process commits outbox rows (``LISTEN``
         on one extra connection). If that fails the loop still polls every ``idle`` s."""
-        import psycopg  # noqa: PLC0415 - only with PostgreSQL
-
-        url = self.engine.url.set(drivername="postgresql")
         with scope:
-            while True:
-                try:
-                    conn = await psycopg.AsyncConnection.connect(
-                        url.render_as_string(hide_password=False), autocommit=True
-                    )
-                    async with conn:
-                        await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                        bell.ring()  # rows may have come while not listening
-                        async for _ in conn.notifies():
-                            bell.ring()
-                except (psycopg.Error, OSError) as exc:
-                    log.warning(
-                        "not listening for new outbox rows (%s); polling", type(exc).__name__
-                    )
-                    await anyio.sleep(5)
+            await listen(self.engine, NOTIFY_CHANNEL, bell.ring, "new outbox rows")
 
     async def _deliver_in_flight(self, jobs: list[Job]) -> None:
         assert self._limiters is not None  # noqa: S101 - set by run

@@ -16,20 +16,21 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col, select
 
-from relay.core.handlers import display_name
+from relay.core.handlers import display_name, named
 from relay.core.outcome import Audit, Outcome, Reply, Service, Store
 from relay.core.words import JOIN_WORD, CommandWord
 from relay.delivery.outbox import ADDRESS_CONTEXT, UUID_CONTEXT, OutboxWriter
 from relay.errors import CercleError
 from relay.groups import policy
 from relay.language.durations import describe
-from relay.language.i18n import LANGS, Renderable, T
+from relay.language.i18n import LANGS, Joined, Raw, Renderable, T
 from relay.language.pseudonyms import assign
 from relay.language.pseudonyms import fold as fold_name
 from relay.messages import Channel, Inbound, InboundKind
@@ -112,14 +113,27 @@ def create(
     return code
 
 
-def how_to_use(code: str, expires: timedelta) -> Renderable:
-    """What a facilitator is told with a new code."""
-    return T(
+def how_to_use(code: str, expires: timedelta, link: str | None = None) -> Renderable:
+    """What a facilitator is told with a new code (and its private web link, if any)."""
+    text = T(
         "Invite code: {code}. It admits one person and is valid for {duration}. Give it "
         "privately to someone you have vetted; they text JOIN {code} (or REJOINDRE {code} in "
         "French) to this number.",
         code=code,
         duration=describe(int(expires.total_seconds())),
+    )
+    if link is None:
+        return text
+    return Joined(
+        (
+            text,
+            T(
+                "Or, with no app and no phone number, they open this private link in a "
+                "browser: {link}",
+                link=Raw(link),
+            ),
+        ),
+        " ",
     )
 
 
@@ -169,6 +183,31 @@ def try_join(relay: Service, s: Session, ib: Inbound, dedup: str, now: datetime)
     if _count(s, sender_key, now) > PER_SENDER or _over(s, EVERYONE_KEY, now, EVERYONE):
         log.info("join attempt refused: rate limited")
         return "unknown_sender"
+    found = find_usable(relay, s, typed, ib.channel, now)
+    if found is None:
+        return "unknown_sender"
+    invite, group = found
+    if not claim(s, invite, now):
+        return "unknown_sender"
+    _enroll(
+        relay,
+        s,
+        Arrival(ib.channel, ib.sender.address, ib.sender.uuid, dedup, ib.ref),
+        now,
+        invite,
+        group,
+        invite.lang or word_lang,
+    )
+    log.info("joined with an invite code on %s", ib.channel)
+    return "state"
+
+
+def find_usable(
+    relay: Service, s: Session, typed: str, channel: str, now: datetime
+) -> tuple[Invite, Group] | None:
+    """The invite a typed code names and its group, when it can still admit someone on
+    ``channel``. A failure counts toward everyone's hourly limit and is logged without the code.
+    """
     code = normalize_code(typed)
     # During a key rotation a code made before it is stored under the previous key's hash.
     invite = (
@@ -187,37 +226,61 @@ def try_join(relay: Service, s: Session, ib: Inbound, dedup: str, now: datetime)
         and invite.expires_at > now
         and group is not None
         and group.closed_at is None
-        and (ib.channel != Channel.SMS or group.allow_sms)
+        and (channel != Channel.SMS or group.allow_sms)
     )
     if not usable or invite is None or group is None:
         _count(s, EVERYONE_KEY, now)
         log.info("join attempt refused: no usable code")
-        return "unknown_sender"
+        return None
+    return invite, group
+
+
+def everyone_over_limit(s: Session, now: datetime) -> bool:
+    """Whether failed attempts from everyone together reached the hourly limit."""
+    return _over(s, EVERYONE_KEY, now, EVERYONE)
+
+
+def claim(s: Session, invite: Invite, now: datetime) -> bool:
+    """Mark the invite used; ``False`` if someone else used it first."""
     # Used once: the compare-and-set makes two racing messages with one code admit one.
     claimed: CursorResult[tuple[()]] = s.execute(  # type: ignore[assignment]
         update(Invite)
         .where(col(Invite.id) == invite.id, col(Invite.used_at).is_(None))
         .values(used_at=now)
     )
-    if claimed.rowcount != 1:
-        return "unknown_sender"
-    _enroll(relay, s, ib, dedup, now, invite, group, invite.lang or word_lang)
-    log.info("joined with an invite code on %s", ib.channel)
-    return "state"
+    return claimed.rowcount == 1
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """Who is joining, as their door knows them: a channel, an address (a number, or a web
+    seat's opaque id), a Signal UUID, and the de-duplication hash and ref of their message."""
+
+    channel: str
+    address: str | None
+    uuid: str | None = None
+    dedup: str | None = None
+    ref: str | None = None
+
+    def __repr__(self) -> str:  # never print identifiers by accident
+        return f"Arrival({self.channel})"
 
 
 def _enroll(
     relay: Service,
     s: Session,
-    ib: Inbound,
-    dedup: str,
+    who: Arrival,
     now: datetime,
     invite: Invite,
     group: Group,
     lang: str,
+    *,
+    agreed: bool = False,
 ) -> Member:
+    """Enroll someone who came with a code. ``agreed``: they already read the welcome and
+    agreed where they joined (the web page), so they are in at once unless approval is due."""
     keys = relay.keys
-    address, uuid = ib.sender.address, ib.sender.uuid
+    address, uuid = who.address, who.uuid
     group_policy = policy.policy_of(s, group.id)
     waits = group_policy is not None and group_policy.require_approval
     taken = {m.name_key for m in relay.members_of(s, group) if m.name_key}
@@ -225,7 +288,7 @@ def _enroll(
     assert group.id is not None  # noqa: S101 - a stored group has an id
     member = Member(
         group_id=group.id,
-        channel=ib.channel,
+        channel=who.channel,
         address_enc=keys.encrypt_text(address, ADDRESS_CONTEXT) if address else None,
         address_hash=relay.address_hash(address) if address else None,
         uuid_enc=keys.encrypt_text(uuid.lower(), UUID_CONTEXT) if uuid else None,
@@ -237,6 +300,10 @@ def _enroll(
         state=MemberState.PENDING if waits else MemberState.INVITED,
         created_at=now,
     )
+    if agreed and not waits:
+        member.state = MemberState.ACTIVE
+        member.consent_version = relay.texts.consent_version(lang, False, web=True)
+        member.consented_at = now
     s.add(member)
     s.flush()
     writer = OutboxWriter(s, keys, now)
@@ -267,6 +334,8 @@ def _enroll(
                 reject=CommandWord("reject"),
             ),
         )
+    elif agreed:
+        _welcome_in(relay, writer, group, member)
     else:
         relay.send_consent(writer, group, member)
         writer.fan_out(
@@ -277,16 +346,17 @@ def _enroll(
                 name=name,
             ),
         )
-    s.add(
-        InboundRow(
-            dedup_hash=dedup,
-            member_id=member.id,
-            group_id=group.id,
-            author_ref=ib.ref,
-            received_at=now,
-            expires_at=now + DEDUP_TTL,
+    if who.dedup is not None:
+        s.add(
+            InboundRow(
+                dedup_hash=who.dedup,
+                member_id=member.id,
+                group_id=group.id,
+                author_ref=who.ref,
+                received_at=now,
+                expires_at=now + DEDUP_TTL,
+            )
         )
-    )
     s.add(
         AuditEvent(
             group_id=group.id,
@@ -298,6 +368,24 @@ def _enroll(
         )
     )
     return member
+
+
+def _welcome_in(relay: Service, writer: OutboxWriter, group: Group, member: Member) -> None:
+    """Someone who agreed where they joined: the welcome line to them, the news to the group."""
+    writer.fan_out(
+        [member],
+        T(
+            "Thank you. You are now in the group as {name}. Send {help} to see what you can do.",
+            name=display_name(member),
+            help=Raw("/" + named("help").words[member.lang]),
+        ),
+    )
+    others = [
+        m
+        for m in relay.members_of(writer.session, group)
+        if m.state == MemberState.ACTIVE and m.id != member.id
+    ]
+    writer.fan_out(others, T("{name} has joined the group.", name=display_name(member)))
 
 
 def admit(st: Store, member: Member) -> Outcome:

@@ -16,7 +16,8 @@ from relay.language.i18n import LANGS
 
 CONSENT_PARTS = ("about", "agreements", "privacy", "how_to_leave", "consent_prompt")
 SMS_PART = "sms_notice"
-ALL_PARTS = (*CONSENT_PARTS, SMS_PART, "resources")
+WEB_PART = "web_notice"  # what a member who joins from a web link is told (issue 14)
+ALL_PARTS = (*CONSENT_PARTS, SMS_PART, WEB_PART, "resources")
 
 
 def default_config_dir() -> Path:
@@ -49,10 +50,11 @@ class Texts:
         """The text with ``{placeholders}`` filled (unknown ones are left as they are)."""
         return self.raw(name, lang).strip().format_map(_Params(params))
 
-    def consent_version(self, lang: str, sms: bool) -> str:
+    def consent_version(self, lang: str, sms: bool, *, web: bool = False) -> str:
         """A short digest of exactly the consent texts a member is shown."""
         digest = hashlib.sha256()
-        for name in (*CONSENT_PARTS, *((SMS_PART,) if sms else ())):
+        extra = (SMS_PART,) if sms else (WEB_PART,) if web else ()
+        for name in (*CONSENT_PARTS, *extra):
             digest.update(name.encode() + b"\x00" + self.raw(name, lang).encode() + b"\x00")
         return f"{lang}-{digest.hexdigest()[:12]}"
 

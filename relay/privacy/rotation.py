@@ -35,6 +35,7 @@ from relay.storage.crypto import KID_LEN, KID_OFFSET, DataKeyError, DataKeys
 from relay.storage.engine import checkpoint, transaction
 from relay.storage.inbox import INBOX_CONTEXT
 from relay.storage.media_links import MEDIA_CONTEXT
+from relay.storage.models import WEB_COPY_CONTEXT
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,9 @@ SEALED: tuple[SealedColumn, ...] = (
     ),
     SealedColumn("pending_inbound", "payload_enc", INBOX_CONTEXT),
     SealedColumn("media_link", "payload_enc", MEDIA_CONTEXT),
+    # A web seat's hashes cannot be rebuilt here (the token is not kept; the seat's address
+    # is another table's): bots/web re-makes them when the browser next connects.
+    SealedColumn("web_copy", "payload_enc", WEB_COPY_CONTEXT),
 )
 DEDUP = "inbound.dedup_hash"
 TABLES: tuple[str, ...] = (*dict.fromkeys(c.table for c in SEALED), "inbound")

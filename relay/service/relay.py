@@ -10,6 +10,7 @@ commits in one transaction, or none of it does. Nothing here sends: the delivery
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -57,6 +58,9 @@ class GroupSettings:
 
 class Relay:
     """The core service. One instance per process; thread-safe (each call has its session)."""
+
+    # Makes the private web link of an invite code, when the web door is on (issue 14).
+    join_link: Callable[[str], str] | None = None
 
     def __init__(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -84,3 +84,26 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision``."""
     command.upgrade(alembic_config(engine), revision)
     log.info("database migrated to %s", revision)
+
+
+async def listen(engine: Engine, channel: str, ring: Callable[[], None], what: str) -> None:
+    """On PostgreSQL, call ``ring`` on every ``NOTIFY channel`` (``LISTEN`` on one extra
+    connection), and once on (re)connecting, since news may have come while not listening.
+    Runs until cancelled; on an error it says so (``what`` is polled meanwhile) and retries."""
+    import anyio  # noqa: PLC0415 - only the long-lived processes listen
+    import psycopg  # noqa: PLC0415 - only with PostgreSQL
+
+    url = engine.url.set(drivername="postgresql")
+    while True:
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                url.render_as_string(hide_password=False), autocommit=True
+            )
+            async with conn:
+                await conn.execute(f"LISTEN {channel}")
+                ring()
+                async for _ in conn.notifies():
+                    ring()
+        except (psycopg.Error, OSError) as exc:
+            log.warning("not listening for %s (%s); polling", what, type(exc).__name__)
+            await anyio.sleep(5)

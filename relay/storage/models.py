@@ -385,6 +385,52 @@ class GroupTally(SQLModel, table=True):
     count: int = Field(default=0)
 
 
+# --- the web door (issue 14) -----------------------------------------------------------------
+
+
+class WebSeat(SQLModel, table=True):
+    """A web member's seat: how their browser proves who it is, and where their copies wait.
+
+    ``token_hash`` is a keyed hash of the random bearer token the browser holds (the token is
+    never stored); ``seat_hash`` is the keyed hash of the opaque address the core sends to.
+    No number, no IP address, nothing about the browser.
+    """
+
+    __tablename__ = "web_seat"
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    seat_hash: str = Field(max_length=64, unique=True)
+    timer_seconds: int  # how long copies stay on the page: the group's timer
+    created_at: datetime
+    touched_at: datetime  # last copy stored: a removed member's seat goes once it is quiet
+
+
+WEB_COPY_CONTEXT = "web.copy"  # what a web copy's payload is sealed for (see bots/web/store)
+
+
+class WebCopy(SQLModel, table=True):
+    """One copy waiting for a web member's browser, sealed. Wiped once the browser has it
+    (acknowledged) or when the group's timer passes, whichever comes first.
+
+    Ids only grow (AUTOINCREMENT on SQLite too), so a browser's "everything after id N" and
+    the push hub's "new rows since N" never miss a row.
+    """
+
+    __tablename__ = "web_copy"
+    __table_args__ = (Index("ix_web_copy_seat", "seat_hash", "id"), {"sqlite_autoincrement": True})
+
+    id: int | None = Field(default=None, primary_key=True)
+    seat_hash: str = Field(max_length=64)
+    ref: str = Field(max_length=32)  # what the core knows this copy by (its provider ref)
+    kind: str = Field(max_length=16)  # message | own | edit | delete | end
+    target_ref: str | None = Field(default=None, max_length=32)
+    payload_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
+
+
 # --- the staff console (issue 13) ------------------------------------------------------------
 
 

@@ -123,6 +123,26 @@ class World:
             assert m.body.get("quote_author") in (None, ORG, m.recipient)
 
 
+def providers_env(signal: FakeSignalServer, twilio: FakeTwilio, public: str) -> dict[str, str]:
+    """The variables of a deployment with Signal and SMS on, reaching the two fakes."""
+    return {
+        "CERCLE_DATA_KEY": generate_key(),
+        "CERCLE_ORG_NAME": "Maison Exemple",
+        "SIGNAL_SERVICE": signal.service,
+        "SIGNAL_NUMBER": ORG,
+        "TWILIO_ACCOUNT_SID": twilio.account_sid,
+        "TWILIO_AUTH_TOKEN": twilio.auth_token,
+        "TWILIO_NUMBER": ORG,
+        "TWILIO_API_BASE": twilio.base_url,
+        "PUBLIC_BASE_URL": public,
+        # Pacing has its own tests; here it would only make the conversation slow.
+        "CERCLE_SIGNAL_RATE": "200",
+        "CERCLE_SIGNAL_BURST": "50",
+        "CERCLE_SMS_RATE": "200",
+        "CERCLE_SMS_BURST": "50",
+    }
+
+
 @pytest.fixture
 async def world(
     tmp_path: Path, signal: FakeSignalServer, twilio: FakeTwilio
@@ -131,20 +151,7 @@ async def world(
     settings = Settings.from_env(
         environ={
             "DATABASE_URL": f"sqlite:///{tmp_path / 'cercle.db'}",
-            "CERCLE_DATA_KEY": generate_key(),
-            "CERCLE_ORG_NAME": "Maison Exemple",
-            "SIGNAL_SERVICE": signal.service,
-            "SIGNAL_NUMBER": ORG,
-            "TWILIO_ACCOUNT_SID": twilio.account_sid,
-            "TWILIO_AUTH_TOKEN": twilio.auth_token,
-            "TWILIO_NUMBER": ORG,
-            "TWILIO_API_BASE": twilio.base_url,
-            "PUBLIC_BASE_URL": PUBLIC,
-            # Pacing has its own tests; here it would only make the conversation slow.
-            "CERCLE_SIGNAL_RATE": "200",
-            "CERCLE_SIGNAL_BURST": "50",
-            "CERCLE_SMS_RATE": "200",
-            "CERCLE_SMS_BURST": "50",
+            **providers_env(signal, twilio, PUBLIC),
         },
         dotenv_path=tmp_path / "none.env",
     )

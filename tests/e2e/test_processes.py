@@ -132,3 +132,71 @@ def test_cercle_run_relays_between_signal_and_sms_and_stops_cleanly(
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_web_members_talk_through_separate_web_and_worker_processes(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SIGNAL_", "TWILIO_"))},
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cercle.db'}",
+        "CERCLE_DATA_KEY": generate_key(),
+        "PUBLIC_BASE_URL": base,
+        "PORT": str(port),
+        "CERCLE_WEB": "on",
+    }
+
+    def cercle(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "cercle.cli", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    cercle("db", "upgrade")
+    cercle("group", "create", "jeudi", "--lang", "en", "--timer", "1d")
+    links = [
+        json.loads(cercle("invite", "create", "-g", "jeudi", "--via", "web", "--json"))["link"]
+        for _ in range(2)
+    ]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cercle.cli", part],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for part in ("web", "worker")
+    ]
+    tokens: list[str] = []
+    try:
+        wait_for(lambda: _listening(port), "web up")
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for link in links:
+                seat = client.post(link, data={"agree": "1", "mode": "js"}).json()
+                tokens.append(seat["token"])
+            reader, writer = ({"Authorization": f"Bearer {t}"} for t in tokens)
+            with client.stream("GET", "/c/events", headers=reader, timeout=20) as stream:
+                assert client.post("/c/send", data={"text": "across processes"}, headers=writer)
+                got = ""
+                for line in stream.iter_lines():
+                    got += line
+                    if "across processes" in line:
+                        break
+            assert ": across processes" in got
+    finally:
+        outs = []
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+            outs.append(proc.communicate(timeout=30)[0])
+    assert [p.returncode for p in procs] == [0, 0], outs
+    for secret in (*tokens, *(link.rsplit("/", 1)[1] for link in links), "across processes"):
+        assert all(secret not in out for out in outs)

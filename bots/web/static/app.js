@@ -1,0 +1,213 @@
+/* Cercle web door: quick exit, joining, and the live chat. No libraries, no third parties. */
+(function () {
+  "use strict";
+  var body = document.body;
+  var KEY = "cercle.seat";
+  var NOTES = "cercle.notes";
+
+  function clearAll() {
+    try { sessionStorage.clear(); } catch (e) { /* storage may be off */ }
+    try { localStorage.clear(); } catch (e) { /* storage may be off */ }
+  }
+
+  // Quick exit: forget everything this page stored, then replace the page (no way back).
+  var leaving = false;
+  function quickExit(ev) {
+    if (ev) { ev.preventDefault(); }
+    if (leaving) { return; }
+    leaving = true;
+    clearAll();
+    var main = document.getElementById("main");
+    if (main) { main.textContent = ""; }
+    document.title = "";
+    // Again just before leaving: nothing the page does meanwhile may write anything back.
+    var go = function () { clearAll(); location.replace(body.dataset.exit); };
+    // Clears the cookie of the no-script mode, if any; leave even if it does not answer.
+    var timer = setTimeout(go, 400);
+    fetch("/c/exit", { method: "POST", keepalive: true, credentials: "same-origin" })
+      .catch(function () { return null; })
+      .then(function () { clearTimeout(timer); go(); });
+  }
+  var exitButton = document.getElementById("quick-exit");
+  if (exitButton) { exitButton.addEventListener("click", quickExit); }
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape") { quickExit(ev); }
+  });
+
+  function post(url, data, token) {
+    var headers = { "Content-Type": "application/x-www-form-urlencoded" };
+    if (token) { headers.Authorization = "Bearer " + token; }
+    return fetch(url, {
+      method: "POST", headers: headers, body: new URLSearchParams(data).toString(),
+      credentials: "same-origin", cache: "no-store"
+    });
+  }
+
+  // Joining: the token goes to sessionStorage, or to localStorage only if asked for.
+  var join = document.getElementById("join");
+  if (join) {
+    join.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var data = new FormData(join);
+      data.set("mode", "js");
+      data.set("agree", "1");  // the submit button is not part of FormData
+      post(join.action, data).then(function (r) {
+        if (!r.ok) { location.reload(); return null; }
+        return r.json();
+      }).then(function (seat) {
+        if (!seat) { return; }
+        clearAll();
+        (data.get("remember") ? localStorage : sessionStorage).setItem(KEY, seat.token);
+        location.replace("/c?l=" + encodeURIComponent(seat.lang));
+      }).catch(function () { location.reload(); });
+    });
+  }
+
+  if (body.dataset.page !== "chat" || body.dataset.mode === "cookie") { return; }
+
+  var log = document.getElementById("log");
+  var status = document.getElementById("status");
+  var form = document.getElementById("send");
+  var token = sessionStorage.getItem(KEY) || localStorage.getItem(KEY);
+  if (!token) {
+    status.textContent = body.dataset.nothing;
+    if (form) { form.hidden = true; }
+    return;
+  }
+  var notes = [];
+  var last = 0;
+
+  function save() {
+    if (leaving) { return; }  // the quick exit has cleared storage: keep it empty
+    try { sessionStorage.setItem(NOTES, JSON.stringify(notes)); } catch (e) { /* full or off */ }
+  }
+  function item(note) {
+    var el = document.createElement("p");
+    el.className = note.kind;
+    el.dataset.ref = note.ref;
+    if (note.kind === "own") {
+      var who = document.createElement("span");
+      who.className = "who";
+      who.textContent = body.dataset.you + ": ";
+      el.appendChild(who);
+    }
+    var text = document.createElement("span");
+    text.className = "body";
+    text.textContent = note.text;  // always text: never HTML
+    el.appendChild(text);
+    return el;
+  }
+  function find(ref) {
+    for (var i = 0; i < log.children.length; i++) {
+      if (log.children[i].dataset.ref === ref) { return log.children[i]; }
+    }
+    return null;
+  }
+  function apply(note) {
+    if (note.id > last) { last = note.id; }
+    if (note.kind === "message" || note.kind === "own") {
+      notes.push(note);
+      log.appendChild(item(note));
+    } else if (note.kind === "edit") {
+      var shown = find(note.target);
+      if (shown) { shown.querySelector(".body").textContent = note.text; }
+      notes.forEach(function (n) { if (n.ref === note.target) { n.text = note.text; } });
+    } else if (note.kind === "delete") {
+      var gone = find(note.target);
+      if (gone) { gone.remove(); }
+      notes = notes.filter(function (n) { return n.ref !== note.target; });
+    }
+  }
+  function prune() {
+    var now = Date.now();
+    notes = notes.filter(function (n) {
+      if (Date.parse(n.expires) > now) { return true; }
+      var shown = find(n.ref);
+      if (shown) { shown.remove(); }
+      return false;
+    });
+    save();
+  }
+  var kept = [];
+  try { kept = JSON.parse(sessionStorage.getItem(NOTES) || "[]"); } catch (e) { kept = []; }
+  kept.forEach(apply);  // what this tab already showed (never written to localStorage)
+  prune();
+  setInterval(prune, 5000);
+
+  var ackTimer = null;
+  function ack() {
+    clearTimeout(ackTimer);
+    ackTimer = setTimeout(function () {
+      post("/c/ack", { upto: String(last) }, token).catch(function () { return null; });
+    }, 200);
+  }
+  function ended() {
+    clearAll();
+    token = null;
+    status.textContent = body.dataset.ended;
+    if (form) { form.hidden = true; }
+  }
+
+  var wait = 1000;
+  function connect() {
+    if (!token) { return; }
+    fetch("/c/events?after=" + last, {
+      headers: { Authorization: "Bearer " + token }, cache: "no-store", credentials: "omit"
+    }).then(function (r) {
+      if (r.status === 401 || r.status === 410) { ended(); return null; }
+      if (!r.ok || !r.body) { throw new Error("stream"); }
+      status.textContent = "";
+      wait = 1000;
+      var reader = r.body.getReader();
+      var decoder = new TextDecoder();
+      var buffer = "";
+      function pump() {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) { throw new Error("closed"); }
+          buffer += decoder.decode(chunk.value, { stream: true });
+          var events = buffer.split("\n\n");
+          buffer = events.pop();
+          var got = false;
+          events.forEach(function (raw) {
+            var kind = "message", data = "";
+            raw.split("\n").forEach(function (line) {
+              if (line.indexOf("event: ") === 0) { kind = line.slice(7); }
+              if (line.indexOf("data: ") === 0) { data += line.slice(6); }
+            });
+            if (kind === "end") { ended(); return; }
+            if (data) { apply(JSON.parse(data)); got = true; }
+          });
+          if (got) { save(); ack(); }
+          return token ? pump() : null;
+        });
+      }
+      return pump();
+    }).catch(function () {
+      if (!token) { return; }
+      status.textContent = body.dataset.offline;
+      setTimeout(connect, wait);
+      wait = Math.min(wait * 2, 15000);
+    });
+  }
+  connect();
+
+  if (form) {
+    var box = document.getElementById("text");
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var text = box.value;
+      if (!text.trim()) { return; }
+      var nonce = Array.prototype.map.call(crypto.getRandomValues(new Uint8Array(12)),
+        function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+      post("/c/send", { text: text, nonce: nonce }, token).then(function (r) {
+        if (r.status === 401 || r.status === 410) { ended(); return; }
+        if (!r.ok) { throw new Error("send"); }
+        box.value = "";
+        status.textContent = "";
+      }).catch(function () { status.textContent = body.dataset.notSent; });
+    });
+    box.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
+    });
+  }
+}());

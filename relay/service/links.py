@@ -1,0 +1,146 @@
+"""Joining through a private link: the door of people with no app and no number.
+
+A web adapter shows an invite's welcome (:func:`preview`) and, once the person agrees, enrolls
+them (:func:`join`) on its channel under an opaque address it made up. The core learns only
+that a member has that channel and that address. Codes stay one-time, expiring and
+rate-limited exactly as for ``JOIN <code>`` (see :mod:`relay.invites`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from relay.groups import invites
+from relay.language.durations import describe
+from relay.language.i18n import LANGS, T
+from relay.language.texts import WEB_PART, ConfigText
+from relay.service.relay import Relay
+from relay.storage.engine import transaction
+from relay.storage.models import Group, Invite, Member, MemberState
+from relay.storage.models import Inbound as InboundRow
+
+log = logging.getLogger(__name__)
+
+OnEnrolled = Callable[[Session, Member, Group], None]
+"""Runs in the enrolling transaction: the adapter stores its side of the seat there."""
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """What the join page shows, already in the invite's language."""
+
+    lang: str
+    parts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Joined:
+    """Who someone became by joining."""
+
+    member_id: int
+    pseudonym: str
+    lang: str
+    waiting: bool  # the group wants a facilitator's approval first
+
+
+def _lang(invite_lang: str | None, group: Group, asked: str | None) -> str:
+    if invite_lang is not None:
+        return invite_lang
+    return asked if asked in LANGS else group.lang
+
+
+def _usable(
+    relay: Relay, s: Session, code: str, channel: str, now: datetime
+) -> tuple[Invite, Group] | None:
+    if invites.everyone_over_limit(s, now):
+        log.info("join link refused: rate limited")
+        return None
+    return invites.find_usable(relay, s, code, channel, now)
+
+
+def preview(relay: Relay, code: str, channel: str, asked_lang: str | None = None) -> Welcome | None:
+    """The welcome, agreements and what is kept, for a code that can still admit someone;
+    ``None`` for any code that cannot (wrong, used, expired, rate-limited: all alike)."""
+    now = relay.clock.now()
+    with transaction(relay.engine) as s:
+        found = _usable(relay, s, code, channel, now)
+        if found is None:
+            return None
+        invite, group = found
+        lang = _lang(invite.lang, group, asked_lang)
+        t = relay.texts
+        about = ConfigText(
+            t,
+            "about",
+            (
+                ("org", relay.org_name),
+                ("group", group.name),
+                ("pseudonym", T("a pseudonym given when you join")),
+            ),
+        )
+        timer = describe(group.timer_seconds)
+        parts = (
+            about,
+            ConfigText(t, "agreements"),
+            ConfigText(t, "privacy", (("timer", timer),)),
+            ConfigText(t, WEB_PART, (("timer", timer),)),
+            ConfigText(t, "how_to_leave"),
+        )
+        return Welcome(lang, tuple(p.render(lang) for p in parts))
+
+
+def join(
+    relay: Relay,
+    code: str,
+    channel: str,
+    address: str,
+    on_enrolled: OnEnrolled,
+    asked_lang: str | None = None,
+) -> Joined | None:
+    """Enroll someone who agreed on the join page, under ``address`` on ``channel``.
+
+    They are in at once (the welcome was on the page), unless the group wants a
+    facilitator's approval. ``None`` when the code cannot admit anyone (used meanwhile too).
+    """
+    now = relay.clock.now()
+    with transaction(relay.engine) as s:
+        found = _usable(relay, s, code, channel, now)
+        if found is None:
+            return None
+        invite, group = found
+        if not invites.claim(s, invite, now):
+            return None
+        lang = _lang(invite.lang, group, asked_lang)
+        member = invites._enroll(
+            relay,
+            s,
+            invites.Arrival(channel, address),
+            now,
+            invite,
+            group,
+            lang,
+            agreed=True,
+        )
+        on_enrolled(s, member, group)
+        log.info("joined with an invite link on %s", channel)
+        return Joined(
+            member.id or 0,
+            member.pseudonym or "",
+            member.lang,
+            member.state == MemberState.PENDING,
+        )
+
+
+def already_accepted(relay: Relay, dedup_key: str) -> bool:
+    """Whether an inbound event with this provider key was accepted already (a retried post):
+    an adapter that shows the sender their own words checks this first, so a retry is shown
+    once. The same lookup :meth:`Relay.accept` makes."""
+    seen = relay.keys.lookup_hashes(dedup_key, "dedup", rehashed=True)
+    with Session(relay.engine) as s:
+        row = s.exec(select(InboundRow.id).where(col(InboundRow.dedup_hash).in_(seen))).first()
+        return row is not None
