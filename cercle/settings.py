@@ -225,7 +225,6 @@ class Settings:
                 "CERCLE_TIMEZONE must be an IANA time zone such as America/Toronto "
                 "(install the tzdata package where the system has none)"
             ) from exc
-        in_flight, member_rate, member_burst = _signal_pace(env)
         web = _web(env, public)
         return cls(
             database_url=_opt(env, "DATABASE_URL") or DEFAULT_URL,
@@ -256,14 +255,12 @@ class Settings:
             profile_name=_opt(env, "CERCLE_PROFILE_NAME") or "Info",
             profile_avatar=Path(avatar) if avatar else None,
             timezone=timezone,
-            signal_in_flight=in_flight,
-            signal_member_rate=member_rate,
-            signal_member_burst=member_burst,
+            **_signal_pace(env),
             **web,
         )
 
 
-def _signal_pace(env: Mapping[str, str | None]) -> tuple[int, float, int]:
+def _signal_pace(env: Mapping[str, str | None]) -> dict[str, Any]:
     """Issue 10's Signal settings: sends in flight, and each member's pace (at most what
     Signal allows per sender-recipient pair: a burst of 60, then 1 a second)."""
     burst = _positive(_int(env, "CERCLE_SIGNAL_MEMBER_BURST", 50), "CERCLE_SIGNAL_MEMBER_BURST")
@@ -274,7 +271,7 @@ def _signal_pace(env: Mapping[str, str | None]) -> tuple[int, float, int]:
             "limit per recipient (60, then 1 a second)"
         )
     in_flight = _positive(_int(env, "CERCLE_SIGNAL_IN_FLIGHT", 8), "CERCLE_SIGNAL_IN_FLIGHT")
-    return in_flight, rate, burst
+    return {"signal_in_flight": in_flight, "signal_member_rate": rate, "signal_member_burst": burst}
 
 
 def _web(env: Mapping[str, str | None], public: str | None) -> dict[str, Any]:
