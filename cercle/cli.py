@@ -183,8 +183,9 @@ def doctor(
         bool, typer.Option("--offline", help="Ask only the database: no Signal, Twilio or URL")
     ] = False,
 ) -> None:
-    """Check configuration, data key, database, Signal, Twilio, the public URL, the clock and
-    deliveries, and say how to fix each problem. Exit 0: all well; 1: warnings; 2: failures."""
+    """Check configuration, data key, database, Signal, Twilio, the public URL, the clock,
+    deliveries and the worker's periodic jobs, and say how to fix each problem.
+    Exit 0: all well; 1: warnings; 2: failures."""
     from cercle.health import exit_code
 
     findings = _diagnose(network=not offline)
@@ -615,11 +616,14 @@ def _with_signal(work: Callable[[App, Any], Awaitable[Any]]) -> Any:
 def purge_now(as_json: JsonOpt = False) -> None:
     """Run the retention jobs now and report what they removed (the worker runs them every
     minute). Safe to run at any time, as often as you like."""
-    from cercle.worker import retention_policy
+    from cercle.worker import RETENTION_EVERY, retention_policy
     from relay.privacy import retention
+    from relay.storage import job_runs
 
     with wired() as app:
         report = retention.purge(app.engine, app.clock.now(), retention_policy(app))
+        # Shown by `cercle doctor` and the console like a worker's round (a failure raised).
+        job_runs.record(app.engine, "retention", app.clock.now(), ok=True, every=RETENTION_EVERY)
     rows = [
         {"kind": kind.value, "removed": n, "what": retention.DESCRIPTIONS[kind]}
         for kind, n in report.counts.items()

@@ -32,7 +32,7 @@ from bots.sms.config import INBOUND_PATH
 from cercle.settings import Settings, SettingsError
 from relay.errors import DeliveryError, Reason
 from relay.privacy.rotation import SEALED
-from relay.storage import inbox
+from relay.storage import inbox, job_runs
 from relay.storage.crypto import KID_LEN, KID_OFFSET, DataKeyError, DataKeys
 from relay.storage.engine import alembic_config
 from relay.storage.models import FailureReport, Outbox, OutboxState
@@ -53,6 +53,7 @@ CHECKS = (
     "clock",
     "outbox",
     "failures",
+    "jobs",
 )
 # Exit codes of `cercle doctor` (documented in docs/operations.md).
 EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2
@@ -61,6 +62,9 @@ SAMPLE = 3  # sealed values tried per column: enough to tell a wrong key, cheap 
 CLOCK_WARN, CLOCK_FAIL = 2.0, 30.0  # seconds; leases last 30 s, so more skew breaks them
 BACKLOG_WARN, BACKLOG_FAIL = timedelta(minutes=5), timedelta(hours=1)
 FAILURES_SINCE = timedelta(hours=24)
+# A periodic job is late when its last round is older than this many periods (and this long):
+# rounds take time, and a worker restarting during a deploy should not page anyone.
+JOBS_LATE_PERIODS, JOBS_LATE_AT_LEAST = 5, timedelta(minutes=10)
 HTTP_TIMEOUT = httpx.Timeout(5.0)
 
 
@@ -432,6 +436,43 @@ def check_failures(engine: Engine, now: datetime) -> Finding:
     )
 
 
+def check_jobs(engine: Engine, now: datetime) -> Finding:
+    """When each periodic job of the worker (retention, scheduled jobs, ...) last finished a
+    round: late or failed last time is a warning; no job ever recorded means no worker ran."""
+    runs = job_runs.last_runs(engine)
+    if not runs:
+        return Finding(
+            "jobs",
+            "skip",
+            "No worker has run yet.",
+            "Start one (`cercle worker` or `cercle run`): it runs retention and scheduled jobs.",
+        )
+    detail: dict[str, object] = {}
+    problems = []
+    for run in runs:
+        age = max(0.0, (now - _aware(run.finished_at)).total_seconds())
+        late = age > max(JOBS_LATE_PERIODS * run.every_seconds, JOBS_LATE_AT_LEAST.total_seconds())
+        detail[run.job] = {
+            "age_seconds": round(age),
+            "ok": run.ok,
+            "every_seconds": run.every_seconds,
+        }
+        if not run.ok:
+            problems.append(f"{run.job} failed {_duration(age)} ago")
+        elif late:
+            problems.append(f"{run.job} last ran {_duration(age)} ago")
+    if problems:
+        return Finding(
+            "jobs",
+            "warn",
+            f"Periodic jobs late or failing: {'; '.join(problems)}.",
+            "Check that a worker runs (`cercle worker` or `cercle run`); a failed round logs "
+            "`JOB round failed` with a reference: report it. `cercle purge` runs retention now.",
+            detail,
+        )
+    return Finding("jobs", "ok", f"{len(runs)} periodic jobs ran on time.", None, detail)
+
+
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -675,8 +716,10 @@ async def run_checks(app: App, *, network: bool = True) -> list[Finding]:
     )
     if migrations.status != "ok":
         skipped = "Not checked: the database is not at the current level."
-        return [*findings, *(Finding(c, "skip", skipped) for c in ("outbox", "failures"))]
+        late = ("outbox", "failures", "jobs")
+        return [*findings, *(Finding(c, "skip", skipped) for c in late)]
     now = app.clock.now()
     findings.append(await _guarded("outbox", in_thread(lambda: check_outbox(app.engine, now))))
     findings.append(await _guarded("failures", in_thread(lambda: check_failures(app.engine, now))))
+    findings.append(await _guarded("jobs", in_thread(lambda: check_jobs(app.engine, now))))
     return findings
