@@ -171,7 +171,8 @@ def check() -> None:
         with wired() as app:
             finding = check_data_key(app.engine, app.keys)
         if finding.status == "fail":
-            raise fail(f"{finding.summary} {finding.fix}", 2)
+            summary, fix = finding.text("en")
+            raise fail(f"{summary} {fix}", 2)
     if not s.any_transport:
         raise typer.Exit(3)
 
@@ -199,7 +200,7 @@ def doctor(
 def _diagnose(*, network: bool) -> list[Any]:
     import anyio
 
-    from cercle.health import Finding, check_config, config_failure, run_checks
+    from cercle.health import Finding, check_config, config_failure, key_missing, run_checks
 
     try:
         s = Settings.from_env()
@@ -208,10 +209,7 @@ def _diagnose(*, network: bool) -> list[Any]:
     try:
         app = bootstrap(s)
     except SettingsError as exc:
-        return [
-            check_config(s),
-            Finding("data_key", "fail", "CERCLE_DATA_KEY is not set.", str(exc)),
-        ]
+        return [check_config(s), key_missing(str(exc))]
 
     async def checks() -> list[Finding]:
         try:
@@ -236,10 +234,11 @@ _MARKS = {
 
 def _print_findings(findings: list[Any]) -> None:
     for f in findings:
+        summary, fix = f.text("en")  # operators' tools and scripts read English
         # One line each, unwrapped: people read it, and scripts grep it.
-        out.print(f"{_MARKS[f.status]}  {f.check:<11} {f.summary}", soft_wrap=True)
-        if f.fix and f.status in ("warn", "fail"):
-            out.print(f"      {'':<11} [bold]→[/] {f.fix}", soft_wrap=True)
+        out.print(f"{_MARKS[f.status]}  {f.check:<11} {summary}", soft_wrap=True)
+        if fix and f.status in ("warn", "fail"):
+            out.print(f"      {'':<11} [bold]→[/] {fix}", soft_wrap=True)
 
 
 # --- database and keys ---------------------------------------------------------------------

@@ -20,10 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {"T": None, "TN": (1, 2)}
 
 
-# Where texts are: the core, and the staff console's code and templates (``_("…")``).
+# Where texts are: the core, the staff console's code and templates (``_("…")``), and the
+# health checks' findings (the console shows them in the staff member's language).
 SOURCES = {
     "relay": [("**.py", "python")],
     "cercle/console": [("**.py", "python"), ("templates/**.html", "jinja2.ext:babel_extract")],
+    "cercle": [("health.py", "python")],
 }
 
 

@@ -72,7 +72,7 @@ async def test_a_failed_round_is_recorded_as_failed_and_the_loop_goes_on(app: Ap
     finding = check_jobs(app.engine, app.clock.now())
     assert [r.ok for r in job_runs.last_runs(app.engine)] == [False]
     assert finding.status == "warn"
-    assert "retention failed" in finding.summary
+    assert "retention failed" in finding.text()[0]
 
 
 def test_a_job_late_by_several_periods_is_a_warning_with_its_age(app: App) -> None:
@@ -84,7 +84,7 @@ def test_a_job_late_by_several_periods_is_a_warning_with_its_age(app: App) -> No
 
     assert on_time.status == "ok"
     assert late.status == "warn"
-    assert "scheduled_jobs last ran 11 min ago" in late.summary
+    assert "scheduled_jobs last ran 11 min ago" in late.text()[0]
     assert late.detail["scheduled_jobs"] == {"age_seconds": 660, "ok": True, "every_seconds": 60}
 
 
@@ -92,7 +92,7 @@ def test_without_any_worker_the_jobs_are_not_checked(app: App) -> None:
     finding = check_jobs(app.engine, app.clock.now())
 
     assert finding.status == "skip"
-    assert "cercle worker" in str(finding.fix)
+    assert "cercle worker" in str(finding.text()[1])
 
 
 def test_cercle_purge_records_its_run_and_doctor_shows_it(env: dict[str, str]) -> None:

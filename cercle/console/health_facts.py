@@ -44,10 +44,11 @@ async def health_values(app: App, lang: str, *, network: bool) -> dict[str, Any]
                 "check": f.check,
                 "status": f.status,
                 "status_label": STATUS[f.status].render(lang),
-                "summary": f.summary,
-                "fix": f.fix,
+                "summary": summary,
+                "fix": fix,
             }
             for f in findings
+            for summary, fix in [f.text(lang)]
         ],
         "network": network,
         "last_received": last.strftime("%Y-%m-%d %H:%M UTC") if last else None,
