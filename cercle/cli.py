@@ -186,7 +186,8 @@ def check() -> None:
         with wired() as app:
             finding = check_data_key(app.engine, app.keys)
         if finding.status == "fail":
-            raise fail(f"{finding.summary} {finding.fix}", 2)
+            summary, fix = finding.text("en")
+            raise fail(f"{summary} {fix}", 2)
     if not s.any_transport:
         raise typer.Exit(3)
 
@@ -198,8 +199,9 @@ def doctor(
         bool, typer.Option("--offline", help="Ask only the database: no Signal, Twilio or URL")
     ] = False,
 ) -> None:
-    """Check configuration, data key, database, Signal, Twilio, the public URL, the clock and
-    deliveries, and say how to fix each problem. Exit 0: all well; 1: warnings; 2: failures."""
+    """Check configuration, data key, database, Signal, Twilio, the public URL, the clock,
+    deliveries and the worker's periodic jobs, and say how to fix each problem.
+    Exit 0: all well; 1: warnings; 2: failures."""
     from cercle.health import exit_code
 
     findings = _diagnose(network=not offline)
@@ -213,7 +215,7 @@ def doctor(
 def _diagnose(*, network: bool) -> list[Any]:
     import anyio
 
-    from cercle.health import Finding, check_config, config_failure, run_checks
+    from cercle.health import Finding, check_config, config_failure, key_missing, run_checks
 
     try:
         s = Settings.from_env()
@@ -222,10 +224,7 @@ def _diagnose(*, network: bool) -> list[Any]:
     try:
         app = bootstrap(s)
     except SettingsError as exc:
-        return [
-            check_config(s),
-            Finding("data_key", "fail", "CERCLE_DATA_KEY is not set.", str(exc)),
-        ]
+        return [check_config(s), key_missing(str(exc))]
 
     async def checks() -> list[Finding]:
         try:
@@ -250,10 +249,11 @@ _MARKS = {
 
 def _print_findings(findings: list[Any]) -> None:
     for f in findings:
+        summary, fix = f.text("en")  # operators' tools and scripts read English
         # One line each, unwrapped: people read it, and scripts grep it.
-        out.print(f"{_MARKS[f.status]}  {f.check:<11} {f.summary}", soft_wrap=True)
-        if f.fix and f.status in ("warn", "fail"):
-            out.print(f"      {'':<11} [bold]→[/] {f.fix}", soft_wrap=True)
+        out.print(f"{_MARKS[f.status]}  {f.check:<11} {summary}", soft_wrap=True)
+        if fix and f.status in ("warn", "fail"):
+            out.print(f"      {'':<11} [bold]→[/] {fix}", soft_wrap=True)
 
 
 # --- database and keys ---------------------------------------------------------------------
@@ -633,11 +633,14 @@ def _with_signal(work: Callable[[App, Any], Awaitable[Any]]) -> Any:
 def purge_now(as_json: JsonOpt = False) -> None:
     """Run the retention jobs now and report what they removed (the worker runs them every
     minute). Safe to run at any time, as often as you like."""
-    from cercle.worker import retention_policy
+    from cercle.worker import RETENTION_EVERY, retention_policy
     from relay.privacy import retention
+    from relay.storage import job_runs
 
     with wired() as app:
         report = retention.purge(app.engine, app.clock.now(), retention_policy(app))
+        # Shown by `cercle doctor` and the console like a worker's round (a failure raised).
+        job_runs.record(app.engine, "retention", app.clock.now(), ok=True, every=RETENTION_EVERY)
     rows = [
         {"kind": kind.value, "removed": n, "what": retention.DESCRIPTIONS[kind]}
         for kind, n in report.counts.items()

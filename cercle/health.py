@@ -31,8 +31,9 @@ from bots.signal.errors import SignalServiceError
 from bots.sms.config import INBOUND_PATH
 from cercle.settings import Settings, SettingsError
 from relay.errors import DeliveryError, Reason
+from relay.language.i18n import TN, Joined, Raw, Renderable, T
 from relay.privacy.rotation import SEALED
-from relay.storage import inbox
+from relay.storage import inbox, job_runs
 from relay.storage.crypto import KID_LEN, KID_OFFSET, DataKeyError, DataKeys
 from relay.storage.engine import alembic_config
 from relay.storage.models import FailureReport, Outbox, OutboxState
@@ -53,6 +54,7 @@ CHECKS = (
     "clock",
     "outbox",
     "failures",
+    "jobs",
 )
 # Exit codes of `cercle doctor` (documented in docs/operations.md).
 EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2
@@ -61,26 +63,38 @@ SAMPLE = 3  # sealed values tried per column: enough to tell a wrong key, cheap 
 CLOCK_WARN, CLOCK_FAIL = 2.0, 30.0  # seconds; leases last 30 s, so more skew breaks them
 BACKLOG_WARN, BACKLOG_FAIL = timedelta(minutes=5), timedelta(hours=1)
 FAILURES_SINCE = timedelta(hours=24)
+# A periodic job is late when its last round is older than this many periods (and this long):
+# rounds take time, and a worker restarting during a deploy should not page anyone.
+JOBS_LATE_PERIODS, JOBS_LATE_AT_LEAST = 5, timedelta(minutes=10)
 HTTP_TIMEOUT = httpx.Timeout(5.0)
 
 
 @dataclass(frozen=True)
 class Finding:
-    """The outcome of one check."""
+    """The outcome of one check.
+
+    ``summary`` and ``fix`` are translatable: ``cercle doctor`` and start-up messages render
+    them in English, the staff console in the staff member's language (:meth:`text`).
+    """
 
     check: str  # one of CHECKS
     status: Status
-    summary: str  # one plain line, names no one
-    fix: str | None = None  # what to do about it
+    summary: Renderable  # one plain line, names no one
+    fix: Renderable | None = None  # what to do about it
     detail: Mapping[str, object] = field(default_factory=dict)  # figures (--json, console)
 
-    def as_dict(self) -> dict[str, object]:
-        """The finding as JSON-ready values."""
+    def text(self, lang: str = "en") -> tuple[str, str | None]:
+        """The summary and the fix (``None`` when there is nothing to do) in ``lang``."""
+        return self.summary.render(lang), None if self.fix is None else self.fix.render(lang)
+
+    def as_dict(self, lang: str = "en") -> dict[str, object]:
+        """The finding as JSON-ready values, its texts in ``lang``."""
+        summary, fix = self.text(lang)
         return {
             "check": self.check,
             "status": self.status,
-            "summary": self.summary,
-            "fix": self.fix,
+            "summary": summary,
+            "fix": fix,
             "detail": dict(self.detail),
         }
 
@@ -101,9 +115,14 @@ def config_failure(message: str) -> Finding:
     return Finding(
         "config",
         "fail",
-        "The configuration cannot be read.",
-        f"{message} (see config/example.env and docs/operations.md).",
+        T("The configuration cannot be read."),
+        T("{message} (see config/example.env and docs/operations.md).", message=message),
     )
+
+
+def key_missing(message: str) -> Finding:
+    """The finding for a missing or malformed ``CERCLE_DATA_KEY`` (``message`` says which)."""
+    return Finding("data_key", "fail", T("CERCLE_DATA_KEY is not set."), Raw(message))
 
 
 def check_config(settings: Settings) -> Finding:
@@ -118,29 +137,36 @@ def check_config(settings: Settings) -> Finding:
         return Finding(
             "config",
             "warn",
-            "No transport is configured: only the sandbox can run.",
-            "Set SIGNAL_SERVICE and SIGNAL_NUMBER, and/or the TWILIO_* variables and "
-            "PUBLIC_BASE_URL (docs/operations.md). `cercle sandbox` rehearses without them.",
+            T("No transport is configured: only the sandbox can run."),
+            T(
+                "Set SIGNAL_SERVICE and SIGNAL_NUMBER, and/or the TWILIO_* variables and "
+                "PUBLIC_BASE_URL (docs/operations.md). `cercle sandbox` rehearses without them."
+            ),
             detail,
         )
     if settings.sms_enabled and not settings.twilio_messaging_service_sid:
         return Finding(
             "config",
             "warn",
-            "SMS sends from a bare number: late messages may wait hours in Twilio's queue.",
-            "Put the number in a Messaging Service and set TWILIO_MESSAGING_SERVICE_SID "
-            "(docs/sms.md §1).",
+            T("SMS sends from a bare number: late messages may wait hours in Twilio's queue."),
+            T(
+                "Put the number in a Messaging Service and set TWILIO_MESSAGING_SERVICE_SID "
+                "(docs/sms.md §1)."
+            ),
             detail,
         )
-    on = " and ".join(
-        n for n, ok in (("Signal", settings.signal_enabled), ("SMS", settings.sms_enabled)) if ok
+    if settings.signal_enabled and settings.sms_enabled:
+        on: Renderable = T("Signal and SMS")
+    else:
+        on = Raw("Signal" if settings.signal_enabled else "SMS")
+    return Finding(
+        "config", "ok", T("The configuration is readable; {on} on.", on=on), None, detail
     )
-    return Finding("config", "ok", f"The configuration is readable; {on} on.", None, detail)
 
 
 # --- the data key ----------------------------------------------------------------------------
 
-WRONG_KEY_FIX = (
+WRONG_KEY_FIX = T(
     "Set CERCLE_DATA_KEY to the key this database was sealed with (from your secret store or "
     "your key backup). If you are changing keys, set the new key as CERCLE_DATA_KEY and the "
     "old one as CERCLE_DATA_KEY_PREVIOUS, then run `cercle keys rotate` (docs/keys.md)."
@@ -206,13 +232,16 @@ def check_data_key(engine: Engine, keys: DataKeys, *, sample: int = SAMPLE) -> F
     }
     if total == 0:
         return Finding(
-            "data_key", "ok", "Nothing is sealed yet: the data key is set.", None, detail
+            "data_key", "ok", T("Nothing is sealed yet: the data key is set."), None, detail
         )
     if opened == 0:
         return Finding(
             "data_key",
             "fail",
-            "CERCLE_DATA_KEY does not open the stored data: it is not the key it was sealed with.",
+            T(
+                "CERCLE_DATA_KEY does not open the stored data: it is not the key it was "
+                "sealed with."
+            ),
             WRONG_KEY_FIX,
             detail,
         )
@@ -220,23 +249,34 @@ def check_data_key(engine: Engine, keys: DataKeys, *, sample: int = SAMPLE) -> F
         return Finding(
             "data_key",
             "warn",
-            f"{other or tried - opened} stored values are under a key Cercle does not have.",
-            "If a key rotation was started, set the old key as CERCLE_DATA_KEY_PREVIOUS and run "
-            "`cercle keys rotate`; `cercle keys verify` counts what is left (docs/keys.md).",
+            TN(
+                "{n} stored value is under a key Cercle does not have.",
+                "{n} stored values are under a key Cercle does not have.",
+                other or tried - opened,
+            ),
+            T(
+                "If a key rotation was started, set the old key as CERCLE_DATA_KEY_PREVIOUS and "
+                "run `cercle keys rotate`; `cercle keys verify` counts what is left "
+                "(docs/keys.md)."
+            ),
             detail,
         )
     if keys.previous is not None and previous == 0:
         return Finding(
             "data_key",
             "warn",
-            "Key rotation is finished but CERCLE_DATA_KEY_PREVIOUS is still set.",
-            "Remove CERCLE_DATA_KEY_PREVIOUS from the environment and restart (docs/keys.md).",
+            T("Key rotation is finished but CERCLE_DATA_KEY_PREVIOUS is still set."),
+            T("Remove CERCLE_DATA_KEY_PREVIOUS from the environment and restart (docs/keys.md)."),
             detail,
         )
     return Finding(
         "data_key",
         "ok",
-        f"CERCLE_DATA_KEY opens the stored data ({total} sealed values).",
+        TN(
+            "CERCLE_DATA_KEY opens the stored data ({n} sealed value).",
+            "CERCLE_DATA_KEY opens the stored data ({n} sealed values).",
+            total,
+        ),
         None,
         detail,
     )
@@ -249,7 +289,8 @@ def require_data_key(engine: Engine, keys: DataKeys) -> None:
     """
     finding = check_data_key(engine, keys)
     if finding.status == "fail":
-        raise WrongDataKeyError(f"{finding.summary} Nothing was changed. {finding.fix}")
+        summary, fix = finding.text("en")
+        raise WrongDataKeyError(f"{summary} Nothing was changed. {fix}")
 
 
 # --- the database ----------------------------------------------------------------------------
@@ -263,23 +304,29 @@ def check_migrations(engine: Engine) -> Finding:
         current = MigrationContext.configure(conn).get_current_revision()
     detail = {"current": current, "head": head}
     if current == head:
-        return Finding("migrations", "ok", f"The database is at migration {head}.", None, detail)
-    upgrade_fix = "Run `cercle db upgrade` (the release process and `cercle run` do it too)."
+        at = T("The database is at migration {revision}.", revision=head)
+        return Finding("migrations", "ok", at, None, detail)
+    upgrade_fix = T("Run `cercle db upgrade` (the release process and `cercle run` do it too).")
     if current is None:
-        return Finding("migrations", "fail", "The database has no tables yet.", upgrade_fix, detail)
+        empty = T("The database has no tables yet.")
+        return Finding("migrations", "fail", empty, upgrade_fix, detail)
     known = {rev.revision for rev in script.walk_revisions()}
     if current not in known:
         return Finding(
             "migrations",
             "fail",
-            f"The database is at migration {current}, which this version of Cercle does not know.",
-            "It was upgraded by a newer Cercle: deploy that version again (never downgrade).",
+            T(
+                "The database is at migration {revision}, which this version of Cercle does "
+                "not know.",
+                revision=current,
+            ),
+            T("It was upgraded by a newer Cercle: deploy that version again (never downgrade)."),
             detail,
         )
     return Finding(
         "migrations",
         "warn",
-        f"The database is at migration {current}, not {head}.",
+        T("The database is at migration {revision}, not {head}.", revision=current, head=head),
         upgrade_fix,
         detail,
     )
@@ -310,17 +357,23 @@ def check_clock(engine: Engine, now: Callable[[], datetime]) -> Finding:
     elapsed = time.monotonic() - before
     skew = (remote - local).total_seconds() - elapsed / 2
     detail = {"skew_seconds": round(skew, 3)}
+    seconds = f"{abs(skew):.0f}"
     if abs(skew) <= CLOCK_WARN:
         return Finding(
-            "clock", "ok", "This machine's clock agrees with the database's.", None, detail
+            "clock", "ok", T("This machine's clock agrees with the database's."), None, detail
         )
     return Finding(
         "clock",
         "fail" if abs(skew) > CLOCK_FAIL else "warn",
-        f"This machine's clock is {abs(skew):.0f} s "
-        f"{'behind' if skew > 0 else 'ahead of'} the database's.",
-        "Turn on time synchronisation (NTP, e.g. systemd-timesyncd or chrony) on every "
-        "machine that runs Cercle or its database.",
+        (
+            T("This machine's clock is {seconds} s behind the database's.", seconds=seconds)
+            if skew > 0
+            else T("This machine's clock is {seconds} s ahead of the database's.", seconds=seconds)
+        ),
+        T(
+            "Turn on time synchronisation (NTP, e.g. systemd-timesyncd or chrony) on every "
+            "machine that runs Cercle or its database."
+        ),
         detail,
     )
 
@@ -363,40 +416,68 @@ def check_outbox(engine: Engine, now: datetime) -> Finding:
         return Finding(
             "outbox",
             "fail" if inbox_age > BACKLOG_FAIL.total_seconds() else "warn",
-            f"{received} received messages wait to be relayed; the oldest for "
-            f"{_duration(inbox_age)}.",
-            "Check that a worker runs and read its log (`sms inbound not accepted yet` or "
-            "`sms media not fetched`); nothing is lost while they wait.",
+            TN(
+                "{n} received message waits to be relayed; the oldest for {age}.",
+                "{n} received messages wait to be relayed; the oldest for {age}.",
+                received,
+                age=_duration(inbox_age),
+            ),
+            T(
+                "Check that a worker runs and read its log (`sms inbound not accepted yet` or "
+                "`sms media not fetched`); nothing is lost while they wait."
+            ),
             detail,
         )
     if captcha:
         return Finding(
             "outbox",
             "warn",
-            f"{captcha} deliveries wait because Signal asks for a captcha.",
-            "Solve a captcha and run `cercle signal challenge TOKEN CAPTCHA`; the token is in "
-            "the worker's log (docs/signal.md §4).",
+            TN(
+                "{n} delivery waits because Signal asks for a captcha.",
+                "{n} deliveries wait because Signal asks for a captcha.",
+                int(captcha),
+            ),
+            T(
+                "Solve a captcha and run `cercle signal challenge TOKEN CAPTCHA`; the token is "
+                "in the worker's log (docs/signal.md §4)."
+            ),
             detail,
         )
     if backlog and age > BACKLOG_WARN.total_seconds():
         return Finding(
             "outbox",
             "fail" if age > BACKLOG_FAIL.total_seconds() else "warn",
-            f"{backlog} deliveries are waiting; the oldest for {_duration(age)}.",
-            "Check that a worker runs (`cercle worker` or `cercle run`) and read the signal "
-            "and twilio findings; rows waiting out a provider's rate limit go by themselves.",
+            TN(
+                "{n} delivery is waiting; the oldest for {age}.",
+                "{n} deliveries are waiting; the oldest for {age}.",
+                backlog,
+                age=_duration(age),
+            ),
+            T(
+                "Check that a worker runs (`cercle worker` or `cercle run`) and read the signal "
+                "and twilio findings; rows waiting out a provider's rate limit go by themselves."
+            ),
             detail,
         )
     if held:
         return Finding(
             "outbox",
             "warn",
-            f"{held} deliveries are held because a member's safety number changed.",
-            "A facilitator confirms with the member by another safe way, then sends /trust "
-            "NAME (docs/signal.md §5).",
+            TN(
+                "{n} delivery is held because a member's safety number changed.",
+                "{n} deliveries are held because a member's safety number changed.",
+                held,
+            ),
+            T(
+                "A facilitator confirms with the member by another safe way, then sends /trust "
+                "NAME (docs/signal.md §5)."
+            ),
             detail,
         )
-    return Finding("outbox", "ok", f"{backlog} deliveries waiting; none is late.", None, detail)
+    on_time = TN(
+        "{n} delivery waiting; none is late.", "{n} deliveries waiting; none is late.", backlog
+    )
+    return Finding("outbox", "ok", on_time, None, detail)
 
 
 def check_failures(engine: Engine, now: datetime) -> Finding:
@@ -420,16 +501,65 @@ def check_failures(engine: Engine, now: datetime) -> Finding:
         "reports_to_staff_24h": int(reports),
     }
     if not failed:
-        return Finding("failures", "ok", "No delivery failed in the last 24 hours.", None, detail)
+        none = T("No delivery failed in the last 24 hours.")
+        return Finding("failures", "ok", none, None, detail)
     reasons = ", ".join(f"{k or 'unknown'} {v}" for k, v in sorted(by_reason.items(), key=str))
     return Finding(
         "failures",
         "warn",
-        f"{failed} deliveries failed for good in the last 24 hours ({reasons}).",
-        "Facilitators were told in their group. What each reason means and what to do: "
-        "docs/sms.md §6 and docs/signal.md.",
+        TN(
+            "{n} delivery failed for good in the last 24 hours ({reasons}).",
+            "{n} deliveries failed for good in the last 24 hours ({reasons}).",
+            failed,
+            reasons=reasons,
+        ),
+        T(
+            "Facilitators were told in their group. What each reason means and what to do: "
+            "docs/sms.md §6 and docs/signal.md."
+        ),
         detail,
     )
+
+
+def check_jobs(engine: Engine, now: datetime) -> Finding:
+    """When each periodic job of the worker (retention, scheduled jobs, ...) last finished a
+    round: late or failed last time is a warning; no job ever recorded means no worker ran."""
+    runs = job_runs.last_runs(engine)
+    if not runs:
+        return Finding(
+            "jobs",
+            "skip",
+            T("No worker has run yet."),
+            T("Start one (`cercle worker` or `cercle run`): it runs retention and scheduled jobs."),
+        )
+    detail: dict[str, object] = {}
+    problems: list[Renderable] = []
+    for run in runs:
+        age = max(0.0, (now - _aware(run.finished_at)).total_seconds())
+        late = age > max(JOBS_LATE_PERIODS * run.every_seconds, JOBS_LATE_AT_LEAST.total_seconds())
+        detail[run.job] = {
+            "age_seconds": round(age),
+            "ok": run.ok,
+            "every_seconds": run.every_seconds,
+        }
+        if not run.ok:
+            problems.append(T("{job} failed {age} ago", job=run.job, age=_duration(age)))
+        elif late:
+            problems.append(T("{job} last ran {age} ago", job=run.job, age=_duration(age)))
+    if problems:
+        return Finding(
+            "jobs",
+            "warn",
+            T("Periodic jobs late or failing: {jobs}.", jobs=Joined(tuple(problems), "; ")),
+            T(
+                "Check that a worker runs (`cercle worker` or `cercle run`); a failed round logs "
+                "`JOB round failed` with a reference: report it. `cercle purge` runs retention "
+                "now."
+            ),
+            detail,
+        )
+    on_time = TN("{n} periodic job ran on time.", "{n} periodic jobs ran on time.", len(runs))
+    return Finding("jobs", "ok", on_time, None, detail)
 
 
 def _duration(seconds: float) -> str:
@@ -446,9 +576,9 @@ def _duration(seconds: float) -> str:
 async def check_signal(app: App, *, network: bool = True) -> Finding:
     """signal-cli-rest-api: reachable, json-rpc mode, the number registered, no linked device."""
     if app.providers.signal is None:
-        return Finding("signal", "skip", "Signal is not configured.")
+        return Finding("signal", "skip", T("Signal is not configured."))
     if not network:
-        return Finding("signal", "skip", "Signal not checked (no network checks).")
+        return Finding("signal", "skip", T("Signal not checked (no network checks)."))
     client = app.providers.signal.client
     try:
         about = await client.about()
@@ -456,17 +586,19 @@ async def check_signal(app: App, *, network: bool = True) -> Finding:
         return Finding(
             "signal",
             "fail",
-            "signal-cli-rest-api does not answer at SIGNAL_SERVICE.",
-            "Start the signal-cli-rest-api container and check SIGNAL_SERVICE (host:port, "
-            "docs/signal.md §1).",
+            T("signal-cli-rest-api does not answer at SIGNAL_SERVICE."),
+            T(
+                "Start the signal-cli-rest-api container and check SIGNAL_SERVICE (host:port, "
+                "docs/signal.md §1)."
+            ),
         )
     detail: dict[str, object] = {"version": about.version, "mode": about.mode}
     if about.mode != "json-rpc":
         return Finding(
             "signal",
             "fail",
-            f"signal-cli-rest-api runs in mode {about.mode}, not json-rpc.",
-            "Restart the container with MODE=json-rpc (docs/signal.md §1).",
+            T("signal-cli-rest-api runs in mode {mode}, not json-rpc.", mode=about.mode),
+            T("Restart the container with MODE=json-rpc (docs/signal.md §1)."),
             detail,
         )
     try:
@@ -475,8 +607,8 @@ async def check_signal(app: App, *, network: bool = True) -> Finding:
         return Finding(
             "signal",
             "fail",
-            f"signal-cli-rest-api could not list its accounts ({exc.reason}).",
-            "Read the signal-cli-rest-api container's log.",
+            T("signal-cli-rest-api could not list its accounts ({reason}).", reason=exc.reason),
+            T("Read the signal-cli-rest-api container's log."),
             detail,
         )
     registered = client.number in accounts
@@ -485,9 +617,11 @@ async def check_signal(app: App, *, network: bool = True) -> Finding:
         return Finding(
             "signal",
             "fail",
-            "SIGNAL_NUMBER is not registered with signal-cli-rest-api.",
-            "Run `cercle signal register --captcha LINK`, then `cercle signal verify CODE` "
-            "(docs/signal.md §2).",
+            T("SIGNAL_NUMBER is not registered with signal-cli-rest-api."),
+            T(
+                "Run `cercle signal register --captcha LINK`, then `cercle signal verify CODE` "
+                "(docs/signal.md §2)."
+            ),
             detail,
         )
     try:
@@ -496,8 +630,8 @@ async def check_signal(app: App, *, network: bool = True) -> Finding:
         return Finding(
             "signal",
             "warn",
-            f"Linked devices could not be listed ({exc.reason}).",
-            "Run `cercle signal status` later; read the container's log.",
+            T("Linked devices could not be listed ({reason}).", reason=exc.reason),
+            T("Run `cercle signal status` later; read the container's log."),
             detail,
         )
     detail["devices"] = len(devices)
@@ -505,16 +639,26 @@ async def check_signal(app: App, *, network: bool = True) -> Finding:
         return Finding(
             "signal",
             "warn",
-            f"DANGER: {len(devices) - 1} other device(s) are linked to the organization's "
-            "number. Whoever holds one sees every member's number and message.",
-            "`cercle signal status` lists them; unlink each with `cercle signal unlink ID` "
-            "(docs/signal.md §2).",
+            TN(
+                "DANGER: {n} other device is linked to the organization's number. Whoever "
+                "holds it sees every member's number and message.",
+                "DANGER: {n} other devices are linked to the organization's number. Whoever "
+                "holds one sees every member's number and message.",
+                len(devices) - 1,
+            ),
+            T(
+                "`cercle signal status` lists them; unlink each with `cercle signal unlink ID` "
+                "(docs/signal.md §2)."
+            ),
             detail,
         )
     return Finding(
         "signal",
         "ok",
-        f"signal-cli-rest-api {about.version} answers in json-rpc mode; the number is registered.",
+        T(
+            "signal-cli-rest-api {version} answers in json-rpc mode; the number is registered.",
+            version=about.version,
+        ),
         None,
         detail,
     )
@@ -523,9 +667,9 @@ async def check_signal(app: App, *, network: bool = True) -> Finding:
 async def check_twilio(app: App, *, network: bool = True) -> Finding:
     """Twilio accepts our credentials and the account is active."""
     if app.providers.sms is None:
-        return Finding("twilio", "skip", "SMS is not configured.")
+        return Finding("twilio", "skip", T("SMS is not configured."))
     if not network:
-        return Finding("twilio", "skip", "Twilio not checked (no network checks).")
+        return Finding("twilio", "skip", T("Twilio not checked (no network checks)."))
     try:
         status = await app.providers.sms.account_status()
     except DeliveryError as exc:
@@ -533,27 +677,29 @@ async def check_twilio(app: App, *, network: bool = True) -> Finding:
             return Finding(
                 "twilio",
                 "fail",
-                "Twilio refused the credentials.",
-                "Check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and "
-                "TWILIO_API_SECRET) against the Twilio Console.",
+                T("Twilio refused the credentials."),
+                T(
+                    "Check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and "
+                    "TWILIO_API_SECRET) against the Twilio Console."
+                ),
             )
         return Finding(
             "twilio",
             "fail",
-            f"Twilio could not be asked ({exc.reason}).",
-            "Check the network to TWILIO_API_BASE; try again in a few minutes.",
+            T("Twilio could not be asked ({reason}).", reason=exc.reason),
+            T("Check the network to TWILIO_API_BASE; try again in a few minutes."),
         )
     detail = {"account_status": status}
     if status != "active":
         return Finding(
             "twilio",
             "fail",
-            f"The Twilio account is {status}.",
-            "Reactivate it in the Twilio Console (billing, or a suspension notice).",
+            T("The Twilio account is {status}.", status=status),
+            T("Reactivate it in the Twilio Console (billing, or a suspension notice)."),
             detail,
         )
     return Finding(
-        "twilio", "ok", "Twilio accepts the credentials; the account is active.", None, detail
+        "twilio", "ok", T("Twilio accepts the credentials; the account is active."), None, detail
     )
 
 
@@ -567,16 +713,17 @@ async def check_public_url(
     """
     base = settings.public_base_url
     if base is None:
-        return Finding("public_url", "skip", "PUBLIC_BASE_URL is not set (only SMS needs it).")
+        unset = T("PUBLIC_BASE_URL is not set (only SMS needs it).")
+        return Finding("public_url", "skip", unset)
     if not base.startswith("https://"):
         return Finding(
             "public_url",
             "fail",
-            "PUBLIC_BASE_URL is not https: webhooks would travel unencrypted.",
-            "Serve the web process behind TLS and set PUBLIC_BASE_URL to its https:// address.",
+            T("PUBLIC_BASE_URL is not https: webhooks would travel unencrypted."),
+            T("Serve the web process behind TLS and set PUBLIC_BASE_URL to its https:// address."),
         )
     if not network:
-        return Finding("public_url", "ok", "PUBLIC_BASE_URL is https (not called).")
+        return Finding("public_url", "ok", T("PUBLIC_BASE_URL is https (not called)."))
     client = http or httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
     detail: dict[str, object] = {}
     try:
@@ -594,9 +741,11 @@ async def check_public_url(
         return Finding(
             "public_url",
             "warn",
-            f"PUBLIC_BASE_URL did not answer ({type(exc).__name__}).",
-            "Normal before the web process starts. Otherwise check DNS, TLS and the proxy in "
-            "front of `cercle web`.",
+            T("PUBLIC_BASE_URL did not answer ({error}).", error=type(exc).__name__),
+            T(
+                "Normal before the web process starts. Otherwise check DNS, TLS and the proxy "
+                "in front of `cercle web`."
+            ),
             detail,
         )
     finally:
@@ -606,21 +755,30 @@ async def check_public_url(
         return Finding(
             "public_url",
             "fail",
-            f"PUBLIC_BASE_URL/health answered HTTP {health.status_code}, not Cercle's health.",
-            "Point PUBLIC_BASE_URL (with any path prefix, no trailing slash) at `cercle web`.",
+            T(
+                "PUBLIC_BASE_URL/health answered HTTP {code}, not Cercle's health.",
+                code=health.status_code,
+            ),
+            T("Point PUBLIC_BASE_URL (with any path prefix, no trailing slash) at `cercle web`."),
             detail,
         )
     if webhook is not None and webhook.status_code != 403:
         return Finding(
             "public_url",
             "fail",
-            f"The SMS webhook answered HTTP {webhook.status_code} to an unsigned request, not 403.",
-            "Check that the web process has the TWILIO_* settings and that the proxy forwards "
-            f"POST {INBOUND_PATH} (docs/sms.md §2).",
+            T(
+                "The SMS webhook answered HTTP {code} to an unsigned request, not 403.",
+                code=webhook.status_code,
+            ),
+            T(
+                "Check that the web process has the TWILIO_* settings and that the proxy "
+                "forwards POST {path} (docs/sms.md §2).",
+                path=INBOUND_PATH,
+            ),
             detail,
         )
     return Finding(
-        "public_url", "ok", "PUBLIC_BASE_URL is https and Cercle answers there.", None, detail
+        "public_url", "ok", T("PUBLIC_BASE_URL is https and Cercle answers there."), None, detail
     )
 
 
@@ -643,13 +801,14 @@ async def _guarded(check: str, run: Callable[[], Awaitable[Finding]]) -> Finding
         return Finding(
             check,
             "fail",
-            f"The database did not answer ({type(exc).__name__}).",
-            "Check DATABASE_URL and that the database server runs.",
+            T("The database did not answer ({error}).", error=type(exc).__name__),
+            T("Check DATABASE_URL and that the database server runs."),
         )
     except Exception as exc:  # noqa: BLE001 - a health check reports, it does not raise
         ref = secrets.token_hex(4)
         log.warning("health check %s failed: %s (ref %s)", check, type(exc).__name__, ref)
-        return Finding(check, "fail", f"The check could not run (ref {ref}).", "Read the log.")
+        failed = T("The check could not run (ref {ref}).", ref=ref)
+        return Finding(check, "fail", failed, T("Read the log."))
 
 
 async def run_checks(app: App, *, network: bool = True) -> list[Finding]:
@@ -674,9 +833,11 @@ async def run_checks(app: App, *, network: bool = True) -> list[Finding]:
         await _guarded("clock", in_thread(lambda: check_clock(app.engine, app.clock.now)))
     )
     if migrations.status != "ok":
-        skipped = "Not checked: the database is not at the current level."
-        return [*findings, *(Finding(c, "skip", skipped) for c in ("outbox", "failures"))]
+        skipped = T("Not checked: the database is not at the current level.")
+        late = ("outbox", "failures", "jobs")
+        return [*findings, *(Finding(c, "skip", skipped) for c in late)]
     now = app.clock.now()
     findings.append(await _guarded("outbox", in_thread(lambda: check_outbox(app.engine, now))))
     findings.append(await _guarded("failures", in_thread(lambda: check_failures(app.engine, now))))
+    findings.append(await _guarded("jobs", in_thread(lambda: check_jobs(app.engine, now))))
     return findings

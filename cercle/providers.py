@@ -342,32 +342,25 @@ async def sms_inbox(
         unwatch()
 
 
-async def purge_twilio_records(
-    providers: Providers, relay: Relay, stop: anyio.Event, every: float = 30.0
-) -> None:
-    """Delete message records at Twilio once they are final, and received ones at once."""
+async def purge_twilio_round(providers: Providers, relay: Relay) -> None:
+    """Delete message records at Twilio once they are final, and received ones at once, and
+    expired photo links. A record Twilio will not delete yet is tried again next round."""
     if providers.sms is None:
         return
-    while not stop.is_set():
+    refs = await anyio.to_thread.run_sync(
+        lambda: relay.provider_refs_to_purge(Channel.SMS, FINAL_RANK)
+    )
+    for kind, ref in refs:
         try:
-            refs = await anyio.to_thread.run_sync(
-                lambda: relay.provider_refs_to_purge(Channel.SMS, FINAL_RANK)
-            )
-            for kind, ref in refs:
-                try:
-                    await providers.sms.delete_message(ref)
-                except DeliveryError as exc:
-                    log.info("twilio record not deleted yet: %s", exc.reason)
-                    continue
-                await anyio.to_thread.run_sync(relay.mark_purged, kind, ref)
-            if refs:
-                log.info("deleted %d message records at Twilio", len(refs))
-            now = relay.clock.now()
-            await anyio.to_thread.run_sync(media_links.purge_expired, relay.engine, now)
-        except Exception:
-            log.exception("twilio purge round failed (ref %s)", secrets.token_hex(4))
-        with anyio.move_on_after(every):
-            await stop.wait()
+            await providers.sms.delete_message(ref)
+        except DeliveryError as exc:
+            log.info("twilio record not deleted yet: %s", exc.reason)
+            continue
+        await anyio.to_thread.run_sync(relay.mark_purged, kind, ref)
+    if refs:
+        log.info("deleted %d message records at Twilio", len(refs))
+    now = relay.clock.now()
+    await anyio.to_thread.run_sync(media_links.purge_expired, relay.engine, now)
 
 
 async def learn_signal_accounts(providers: Providers, relay: Relay) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +13,7 @@ import anyio
 from cercle.bootstrap import App
 from cercle.providers import (
     learn_signal_accounts,
-    purge_twilio_records,
+    purge_twilio_round,
     signal_receiver,
     sms_inbox,
 )
@@ -22,12 +22,15 @@ from relay.errors import DeliveryError
 from relay.inbound import join_notices
 from relay.privacy import retention
 from relay.service.jobs import run_due
+from relay.storage import job_runs
 
 log = logging.getLogger(__name__)
 
 Loop = Callable[[anyio.Event], Coroutine[Any, Any, None]]
 JOBS_EVERY = 60.0  # seconds between rounds of scheduled jobs (reminders are due to the minute)
 ACCOUNTS_EVERY = 300.0  # seconds between looks for Signal members without an account id
+RETENTION_EVERY = 60.0  # seconds between retention rounds
+TWILIO_PURGE_EVERY = 30.0  # seconds between deletions of final message records at Twilio
 
 
 def worker_loops(app: App) -> list[Loop]:
@@ -50,13 +53,10 @@ def worker_loops(app: App) -> list[Loop]:
         loops.append(signal_accounts_loop(app))
     if app.providers.sms is not None:
 
-        async def purge(stop: anyio.Event) -> None:
-            await purge_twilio_records(app.providers, app.relay, stop)
-
         async def sms_inbox_loop(stop: anyio.Event) -> None:
             await sms_inbox(app.providers, app.relay, stop)
 
-        loops.extend((purge, sms_inbox_loop))
+        loops.extend((twilio_purge_loop(app), sms_inbox_loop))
     if app.providers.web is not None:
         # Web copies whose timer passed, even when no web process runs (issue 14).
         loops.append(singleton(app, "web-purge", web_purge_loop(app)))
@@ -71,17 +71,7 @@ def web_purge_loop(app: App) -> Loop:
     """Wipe web copies whose timer passed, every minute."""
     assert app.providers.web is not None  # noqa: S101 - checked by the caller
     store = app.providers.web.store
-
-    async def purge(stop: anyio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await anyio.to_thread.run_sync(store.purge)
-            except Exception:
-                log.exception("web purge round failed (ref %s)", secrets.token_hex(4))
-            with anyio.move_on_after(JOBS_EVERY):
-                await stop.wait()
-
-    return purge
+    return periodic(app, "web_purge", JOBS_EVERY, lambda: anyio.to_thread.run_sync(store.purge))
 
 
 def retention_policy(app: App) -> retention.RetentionPolicy:
@@ -93,7 +83,7 @@ def retention_policy(app: App) -> retention.RetentionPolicy:
     )
 
 
-def retention_loop(app: App, every: float = 60.0) -> Loop:
+def retention_loop(app: App, every: float = RETENTION_EVERY) -> Loop:
     """Run the retention jobs every ``every`` seconds (message bodies are wiped at the latest
     that long after their last copy is final); a failed round never ends the loop."""
     policy = retention_policy(app)
@@ -101,7 +91,7 @@ def retention_loop(app: App, every: float = 60.0) -> Loop:
     def run_once() -> retention.PurgeReport:
         return retention.purge(app.engine, app.clock.now(), policy)
 
-    return periodic(every, run_once, "retention round")
+    return periodic(app, "retention", every, in_thread(run_once))
 
 
 def scheduled_jobs(app: App, every: float = JOBS_EVERY) -> Loop:
@@ -110,49 +100,67 @@ def scheduled_jobs(app: App, every: float = JOBS_EVERY) -> Loop:
     Safe on several workers at once: each reminder and notice is claimed in the database.
     """
 
-    return periodic(every, lambda: run_due(app.relay), "scheduled jobs")
+    return periodic(app, "scheduled_jobs", every, in_thread(lambda: run_due(app.relay)))
 
 
 def join_notices_loop(app: App, every: float = join_notices.EVERY) -> Loop:
     """Announce joins once they are quiet (relay/inbound/join_notices.py). Safe on several workers:
     each group's pending joins are claimed by deleting them."""
     return periodic(
+        app,
+        "join_notices",
         every,
-        lambda: join_notices.announce_due(app.engine, app.keys, app.clock.now()),
-        "join notices",
+        in_thread(lambda: join_notices.announce_due(app.engine, app.keys, app.clock.now())),
     )
 
 
-def periodic(every: float, work: Callable[[], object], what: str) -> Loop:
-    """A loop running ``work`` (in a thread) every ``every`` seconds until stopped; a failed
-    round is logged (``what`` names it) and never ends the loop."""
-
-    async def loop(stop: anyio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await anyio.to_thread.run_sync(work)
-            except Exception:
-                log.exception("%s failed (ref %s)", what, secrets.token_hex(4))
-            with anyio.move_on_after(every):
-                await stop.wait()
-
-    return loop
+def twilio_purge_loop(app: App, every: float = TWILIO_PURGE_EVERY) -> Loop:
+    """Delete message records at Twilio once they are final (cercle/providers.py)."""
+    return periodic(
+        app, "twilio_purge", every, lambda: purge_twilio_round(app.providers, app.relay)
+    )
 
 
 def signal_accounts_loop(app: App, every: float = ACCOUNTS_EVERY) -> Loop:
     """Learn the account id of Signal members enrolled by number without one (at start, then
-    every ``every`` seconds); a failed round never ends the loop."""
+    every ``every`` seconds)."""
+    return periodic(
+        app, "signal_accounts", every, lambda: learn_signal_accounts(app.providers, app.relay)
+    )
+
+
+def in_thread(work: Callable[[], object]) -> Callable[[], Awaitable[object]]:
+    """``work`` (blocking: database work) as an awaitable run in a worker thread."""
+    return lambda: anyio.to_thread.run_sync(work)
+
+
+def periodic(app: App, job: str, every: float, work: Callable[[], Awaitable[object]]) -> Loop:
+    """A loop running ``work`` every ``every`` seconds until stopped. A failed round is logged
+    and never ends the loop; each round's end and outcome is recorded under ``job``
+    (relay/storage/job_runs.py, read by the ``jobs`` health check)."""
 
     async def loop(stop: anyio.Event) -> None:
         while not stop.is_set():
+            ok = True
             try:
-                await learn_signal_accounts(app.providers, app.relay)
+                await work()
             except Exception:
-                log.exception("signal account lookup round failed (ref %s)", secrets.token_hex(4))
+                ok = False
+                log.exception("%s round failed (ref %s)", job, secrets.token_hex(4))
+            await _record(app, job, every, ok=ok)
             with anyio.move_on_after(every):
                 await stop.wait()
 
     return loop
+
+
+async def _record(app: App, job: str, every: float, *, ok: bool) -> None:
+    try:
+        await anyio.to_thread.run_sync(
+            lambda: job_runs.record(app.engine, job, app.clock.now(), ok=ok, every=every)
+        )
+    except Exception:  # noqa: BLE001 - the database is down; the next round tries again
+        log.warning("%s round not recorded (database unavailable)", job)
 
 
 async def present_neutral_profile(app: App) -> bool:

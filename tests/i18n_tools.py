@@ -21,11 +21,13 @@ KEYWORDS = {"T": None, "TN": (1, 2)}
 
 
 # Where texts are: the core, the staff console's code and templates (``_("…")``), and the
-# web door's page texts.
+# web door's page texts, and the health checks' findings (the console shows them in the staff
+# member's language).
 SOURCES = {
     "relay": [("**.py", "python")],
     "cercle/console": [("**.py", "python"), ("templates/**.html", "jinja2.ext:babel_extract")],
     "bots/web": [("**.py", "python")],  # the web door's pages (issue 14)
+    "cercle": [("health.py", "python")],
 }
 
 

@@ -63,8 +63,9 @@ def test_a_valid_but_wrong_key_is_caught(env: dict[str, str]) -> None:
     app.close()
 
     assert finding.status == "fail"
-    assert "CERCLE_DATA_KEY" in finding.summary
-    assert finding.fix is not None and "CERCLE_DATA_KEY_PREVIOUS" in finding.fix
+    summary, fix = finding.text()
+    assert "CERCLE_DATA_KEY" in summary
+    assert fix is not None and "CERCLE_DATA_KEY_PREVIOUS" in fix
 
 
 def test_an_empty_database_accepts_any_key(env: dict[str, str]) -> None:
@@ -228,7 +229,7 @@ def test_a_late_backlog_is_reported_with_its_age(env: dict[str, str]) -> None:
     assert finding.status == "warn"
     assert finding.detail["waiting"] >= 2
     assert finding.detail["oldest_age_seconds"] >= 900
-    assert "worker" in str(finding.fix)
+    assert "worker" in str(finding.text()[1])
 
 
 def test_run_checks_never_raises_when_the_database_is_gone(
@@ -244,4 +245,4 @@ def test_run_checks_never_raises_when_the_database_is_gone(
     app.close()
 
     assert {f.check: f.status for f in findings}["migrations"] == "fail"
-    assert all(f.summary for f in findings)
+    assert all(f.text()[0] for f in findings)

@@ -551,3 +551,19 @@ class PendingJoin(SQLModel, table=True):
     member_id: int = Field(primary_key=True)
     group_id: int = Field(index=True)
     joined_at: datetime
+
+
+# --- when the worker's periodic jobs last ran ---------------------------------------------
+
+
+class JobRun(SQLModel, table=True):
+    """When one periodic job (retention, scheduled jobs, ...) last finished a round, and
+    whether that round succeeded: for ``cercle doctor`` and the console. One row per job,
+    overwritten each round; a time and a flag, never anything about a member or a message."""
+
+    __tablename__ = "job_run"
+
+    job: str = Field(primary_key=True, max_length=32)
+    finished_at: datetime
+    ok: bool
+    every_seconds: int  # the job's period, so a reader can tell a late job from an idle one

@@ -18,6 +18,38 @@ def test_the_health_page_shows_every_doctor_check(desk: Desk) -> None:
     assert "Also check Signal, Twilio and the public address" in page
 
 
+def test_the_health_page_shows_each_jobs_last_run_in_the_staff_members_language(
+    desk: Desk,
+) -> None:
+    from datetime import timedelta
+
+    from relay.storage import job_runs
+
+    now = desk.app.clock.now()
+    job_runs.record(desk.app.engine, "retention", now - timedelta(hours=3), ok=True, every=60)
+    job_runs.record(desk.app.engine, "twilio_purge", now, ok=False, every=30)
+    desk.sign_in("marie", StaffRole.FACILITATOR, lang="fr")
+
+    page = desk.web.get("/staff/health").text
+
+    assert "<td>Purge de rétention</td><td>il y a 3 heures" in page
+    assert "<td>Effacement des traces chez Twilio</td>" in page and "<td>Échouée</td>" in page
+    assert "jobs: Tâches périodiques en retard ou en échec : retention a tourné" in page
+    assert "twilio_purge a échoué il y a 0 s" in page
+
+
+def test_the_health_page_shows_the_doctors_findings_in_the_staff_members_language(
+    desk: Desk,
+) -> None:
+    desk.sign_in("marie", StaffRole.FACILITATOR, lang="fr")
+
+    page = desk.web.get("/staff/health").text
+
+    assert "jobs: Aucun worker n’a encore tourné." in page
+    assert "Que faire : Lancez-en un (`cercle worker` ou `cercle run`)" in page
+    assert "No worker has run yet." not in page
+
+
 def test_the_audit_trail_filters_by_group_and_action(desk: Desk) -> None:
     desk.app.relay.create_group(GroupSettings("mardi"))
     desk.app.relay.create_group(GroupSettings("jeudi"))

@@ -21,9 +21,10 @@ from PIL import Image
 from sqlmodel import Session, select
 
 from cercle.bootstrap import App, bootstrap
-from cercle.providers import purge_twilio_records, signal_receiver
+from cercle.providers import signal_receiver
 from cercle.settings import Settings
 from cercle.web import create_app
+from cercle.worker import twilio_purge_loop
 from relay.messages import Channel
 from relay.service.relay import GroupSettings
 from relay.storage import media_links
@@ -165,7 +166,7 @@ async def world(
     async with anyio.create_task_group() as tg, web_app.router.lifespan_context(web_app):
         tg.start_soon(app.deliverer.run, stop, 0.02)
         tg.start_soon(receiver.run)
-        tg.start_soon(lambda: purge_twilio_records(app.providers, app.relay, stop, 0.1))
+        tg.start_soon(twilio_purge_loop(app, 0.1), stop)
         transport = httpx.ASGITransport(app=web_app)
         async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.5:8000") as web:
             w = World(app, signal, twilio, web)
