@@ -6,6 +6,7 @@ import bisect
 import itertools
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import anyio
@@ -177,6 +178,22 @@ class _SlotNoting(Deliverer):
         return await super()._call(transport, job)
 
 
+def _shared_slots_follow_a_refill(slots: list[float], rate: float, burst: int) -> bool:
+    """Whether several sends share a slot only where the bucket held that many tokens: the
+    first burst, or after a pause long enough to refill it (a stalled machine claims late).
+    Two workers handed the same slot on the running schedule fail this: the gap before a
+    shared slot must exceed one step by a margin, since after a slot the bucket holds < 1."""
+    groups = Counter(slots)
+    times = sorted(groups)
+    if groups[times[0]] > burst:
+        return False
+    for before, at in itertools.pairwise(times):
+        shared = groups[at]
+        if shared > burst or (shared > 1 and (at - before) * rate < shared - 1 + 0.02):
+            return False
+    return True
+
+
 def _busiest_second(times: list[float]) -> int:
     """The most events in any window of one second (half-open)."""
     times = sorted(times)
@@ -218,7 +235,7 @@ def test_two_workers_share_the_rate_and_no_second_holds_more(engine: Engine) -> 
     anyio.run(go)
     assert {w for w, _, _ in sends} == {0, 1}, "both workers take their share"
     slots = sorted(slot for _, slot, _ in sends)
-    assert len(set(slots)) == len(slots) - (burst - 1), "one slot, one send"
+    assert _shared_slots_follow_a_refill(slots, rate, burst), "one slot, one send"
     assert _busiest_second(slots) <= rate + burst
     achieved = (len(slots) - burst) / (slots[-1] - slots[0])
     assert achieved == pytest.approx(rate, rel=1e-3), "the schedule runs at the rate"
