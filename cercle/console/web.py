@@ -30,10 +30,11 @@ from cercle.console.health_facts import health_values
 from cercle.console.render import STATIC, render
 from cercle.enrolment import channel_and_account
 from relay.core.actor import acting_as
+from relay.core.handlers import CHANNEL_NAMES
 from relay.errors import CercleError
 from relay.groups.invites import live_invites
 from relay.language.durations import describe, parse_duration
-from relay.language.i18n import LANGS, T, gettext
+from relay.language.i18n import LANGS, Raw, T, gettext
 from relay.phone import mask
 from relay.service import groups as group_admin
 from relay.service.relay import GroupSettings
@@ -666,9 +667,11 @@ class Console:
                     "id": m.id,
                     "pseudonym": m.pseudonym,
                     "role": T(m.role).render(ctx.lang),
-                    "channel": "Signal" if m.channel == "signal" else "SMS",
+                    "channel": CHANNEL_NAMES.get(m.channel, Raw(m.channel)).render(ctx.lang),
                     "state": m.state,
                     "last_active": m.last_active_on,
+                    # A web member has no number: nothing to mask, nothing to reveal.
+                    "has_number": m.channel != "web",
                     "masked": mask(address) if address.startswith("+") else "••••",
                 }
             )
@@ -718,6 +721,8 @@ class Console:
     async def reveal(self, ctx: Ctx) -> Response:
         group = _group(ctx)
         member = _member(ctx, group)
+        if member.channel == "web":  # a web seat's address is no number: nothing to show
+            raise ctx.refuse(ctx.t("This member joined from a web link and has no number."), 404)
         number = self.app.relay.address_of(member) or ""
         group_admin.record_numbers_shown(self.app.relay, group.name, 1)
         return ctx.page(

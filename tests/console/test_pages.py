@@ -126,3 +126,31 @@ def test_errors_from_the_core_are_in_the_staff_members_language(desk: Desk) -> N
 
     assert answer.status_code == 400
     assert "Ce numéro de téléphone n’est pas valide." in answer.text
+
+
+def test_a_web_member_is_shown_as_web_with_no_number_to_reveal(desk: Desk) -> None:
+    from sqlmodel import Session
+
+    from relay.storage.models import Member, MemberState
+
+    desk.app.relay.create_group(GroupSettings("mardi"))
+    with Session(desk.app.engine) as s:
+        s.add(
+            Member(
+                group_id=1,
+                channel="web",
+                state=MemberState.ACTIVE,
+                pseudonym="Willow",
+                created_at=desk.app.clock.now(),
+            )
+        )
+        s.commit()
+    desk.sign_in("marie", StaffRole.ADMIN)
+
+    page = desk.web.get("/staff/groups/1/members").text
+    reveal = desk.post("/staff/groups/1/members/1/reveal")
+
+    row = page.split("Willow", 1)[1].split("</tr>", 1)[0]
+    assert "<td>web</td>" in row and "SMS" not in row
+    assert "/reveal" not in row
+    assert reveal.status_code == 404 and "no number" in reveal.text
