@@ -457,6 +457,10 @@ async def _stream(
     """Copies as Server-Sent Events: what is waiting, then each new one as it arrives."""
     store, hub = door.store, door.hub
     last = after
+    timer = describe(seat.timer_seconds)
+    words = page_words(seat.lang, timer=timer)
+    hello = {"disappear": words["disappear"]}
+    yield f"event: seat\ndata: {json.dumps(hello, ensure_ascii=False)}\n\n"
     try:
         while True:
             copies = await anyio.to_thread.run_sync(store.fetch, seat.seat_hash, last)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, func, select, update
 from sqlmodel import Session, col
@@ -56,6 +57,17 @@ def new_address() -> str:
     return "w" + secrets.token_hex(16)
 
 
+# "Name: words" or "Name (staff): words" ("Nom : mots" in French): a pseudonym (one or two
+# words, no sentence punctuation) before the first colon. Cercle's notices do not match.
+_NAME = r"[^\s.,!?;:()]{1,32}(?: [^\s.,!?;:()]{1,32})?(?: \([^\s()]{1,16}\))?"
+_SPEAKER = re.compile(rf"^({_NAME})[ \u00a0\u202f]?: (.*)$", re.S)
+
+
+def _utc(moment: datetime) -> datetime:
+    """An aware UTC time (SQLite gives back naive ones)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Seat:
     """An authenticated seat, as the routes need it."""
@@ -94,16 +106,33 @@ class Copy:
     def __repr__(self) -> str:
         return f"Copy({self.id}, {self.kind})"
 
+    @property
+    def when(self) -> datetime:
+        """When it was stored, in UTC (the page's script shows it in the reader's time)."""
+        return _utc(self.at)
+
+    @property
+    def speaker(self) -> tuple[str | None, str]:
+        """Who speaks and what they say, for a message relayed as ``Name: words``; a notice
+        from Cercle has no speaker."""
+        found = _SPEAKER.match(self.text) if self.kind == CopyKind.MESSAGE else None
+        if found is None:
+            return None, self.text
+        return found.group(1), found.group(2)
+
     def as_event(self) -> dict[str, object]:
         """What the page's script receives."""
+        who, body = self.speaker
         return {
             "id": self.id,
             "kind": self.kind,
             "ref": self.ref,
             "target": self.target_ref,
             "text": self.text,
-            "at": self.at.isoformat(),
-            "expires": self.expires_at.isoformat(),
+            "who": who,
+            "body": body,
+            "at": _utc(self.at).isoformat(),
+            "expires": _utc(self.expires_at).isoformat(),
         }
 
 

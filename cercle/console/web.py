@@ -488,6 +488,7 @@ class Console:
             status,
             groups=groups,
             basics=basics,
+            sms_ready=self.app.providers.sms is not None,
             error=error,
             section="groups",
         )
@@ -552,6 +553,7 @@ class Console:
             ctx.t("Group {name}", name=group.name),
             status,
             group=group,
+            sms_ready=self.app.providers.sms is not None,
             policy=policy,
             basics=basics,
             sessions=sessions_text,

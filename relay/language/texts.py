@@ -2,6 +2,10 @@
 
 They are plain files so an organization can adapt them without touching code. Consent texts
 are versioned by content: a member's consent records the version they accepted.
+
+A text may have words of its own for one channel: ``about.web.txt`` is what members who joined
+from a web link read instead of ``about.txt``. Without such a file, every channel reads the
+general one, so an organization's existing files keep working.
 """
 
 from __future__ import annotations
@@ -42,20 +46,32 @@ class Texts:
 
     root: Path
 
-    def raw(self, name: str, lang: str) -> str:
-        """The file's text, unfilled."""
-        return _read(self.root / "texts" / lang / f"{name}.txt")
+    def path(self, name: str, lang: str, channel: str | None = None) -> Path:
+        """The file a member on ``channel`` reads: ``NAME.CHANNEL.txt`` if the organization
+        (or Cercle) wrote one, else ``NAME.txt``."""
+        folder = self.root / "texts" / lang
+        if channel:
+            own = folder / f"{name}.{channel}.txt"
+            if own.is_file():
+                return own
+        return folder / f"{name}.txt"
 
-    def fill(self, name: str, lang: str, **params: object) -> str:
+    def raw(self, name: str, lang: str, channel: str | None = None) -> str:
+        """The file's text for ``channel``, unfilled."""
+        return _read(self.path(name, lang, channel))
+
+    def fill(self, name: str, lang: str, channel: str | None = None, **params: object) -> str:
         """The text with ``{placeholders}`` filled (unknown ones are left as they are)."""
-        return self.raw(name, lang).strip().format_map(_Params(params))
+        return self.raw(name, lang, channel).strip().format_map(_Params(params))
 
     def consent_version(self, lang: str, sms: bool, *, web: bool = False) -> str:
         """A short digest of exactly the consent texts a member is shown."""
         digest = hashlib.sha256()
         extra = (SMS_PART,) if sms else (WEB_PART,) if web else ()
+        channel = "sms" if sms else "web" if web else "signal"
         for name in (*CONSENT_PARTS, *extra):
-            digest.update(name.encode() + b"\x00" + self.raw(name, lang).encode() + b"\x00")
+            text = self.raw(name, lang, channel)
+            digest.update(name.encode() + b"\x00" + text.encode() + b"\x00")
         return f"{lang}-{digest.hexdigest()[:12]}"
 
     def check(self) -> list[str]:
@@ -80,8 +96,13 @@ class ConfigText:
     texts: Texts
     name: str
     params: tuple[tuple[str, object], ...] = ()
+    channel: str | None = None  # whose words: None reads the general file
 
     def render(self, lang: str) -> str:
         """The filled text in ``lang``; parameters that are renderable are rendered too."""
         values = {k: (v.render(lang) if hasattr(v, "render") else v) for k, v in self.params}
-        return self.texts.fill(self.name, lang, **values)
+        return self.texts.fill(self.name, lang, self.channel, **values)
+
+    def for_channel(self, channel: str) -> ConfigText:
+        """The same text in the words of ``channel`` (its own file, when there is one)."""
+        return ConfigText(self.texts, self.name, self.params, channel)

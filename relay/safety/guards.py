@@ -44,6 +44,7 @@ from relay.groups import policy, schedule
 from relay.groups.invites import normalize_code, parse_join
 from relay.groups.policy import Tally, fold
 from relay.groups.schedule import when
+from relay.language.channels import PerChannel
 from relay.language.i18n import LANGS, TN, Joined, Raw, Renderable, T
 from relay.language.texts import ConfigText
 from relay.messages import Inbound, InboundKind
@@ -218,9 +219,17 @@ def first(turn: Turn) -> Handled | None:
         turn.apply.apply(
             Outcome.of(
                 Reply(
-                    T(
-                        "This number is already in a group, so that code was not used, and "
-                        "it was not shared with the group."
+                    PerChannel(
+                        T(
+                            "This number is already in a group, so that code was not used, and "
+                            "it was not shared with the group."
+                        ),
+                        {
+                            "web": T(
+                                "This page is already in a group, so that code was not used, "
+                                "and it was not shared with the group."
+                            )
+                        },
                     )
                 )
             )

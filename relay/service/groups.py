@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from relay.core import farewells
 from relay.core.actor import current_actor
 from relay.core.handlers import MAX_TIMER, MIN_TIMER, display_name
 from relay.core.outcome import Audit, Ban, Outcome, Remove, SetGroupTimer, ToGroup
@@ -324,10 +325,7 @@ def ban_member(relay: Relay, name: str, pseudonym: str, reason: str) -> None:
                 Ban(target.id, reason),
                 Remove(
                     target.id,
-                    T(
-                        "The organization has removed you from the group. Your number and "
-                        "your data have been deleted."
-                    ),
+                    farewells.removed_by_organization(),
                 ),
                 ToGroup(
                     T("{name} is no longer in the group.", name=display_name(target)),

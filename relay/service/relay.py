@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from relay.clock import Clock
-from relay.core import handlers
+from relay.core import farewells, handlers
 from relay.core.actor import current_actor
 from relay.core.handlers import display_name
 from relay.core.outcome import Audit, Outcome, Remove, ToStaff
@@ -299,10 +299,7 @@ class Relay:
             applier = Applier(self, s, group, None, now)
             farewell = Joined(
                 (
-                    T(
-                        "This group is now closed. Thank you for being part of it. "
-                        "Your number and your data have been deleted."
-                    ),
+                    farewells.group_closed(),
                     ConfigText(self.texts, "resources"),
                 )
             )

@@ -1,0 +1,154 @@
+"""A web member's page in a real Chromium: words true for the web, a page that passes a
+glance, and a page that goes quiet once the seat is gone.
+
+The deployment of :mod:`tests.web.door` (a real uvicorn, the delivery engine, loopback phones)
+runs in a portal thread while Playwright drives the page from the test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from tests.browser import assert_accessible, chromium
+from tests.web.door import ALICE_NUMBER, GROUP, Door, run_door
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+__all__ = ["chromium"]  # the fixture
+
+# Words that speak of a phone: none may reach a member who joined from a web page.
+PHONE_WORDS = re.compile(
+    r"\b(numbers?|num[ée]ros?|phones?|t[ée]l[ée]phones?|sms|textos?|t[ée]l[ée]phoner)\b",
+    re.IGNORECASE,
+)
+SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "web"
+AGREE = {"en": "I have read this and I agree", "fr": "J'ai lu ces textes et j'accepte"}
+TIMER = {"en": "1 hour", "fr": "1 heure"}
+# Commands whose answers a member reads on the page (the crisis lines are left out: they are
+# phone numbers to call, true for everyone).
+ASKED = {
+    "en": ("/help", "/whoami", "/rules", "/report", "/leave"),
+    "fr": ("/aide", "/moi", "/regles", "/signaler", "/quitter"),
+}
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Door, BlockingPortal]]:
+    with start_blocking_portal() as portal:
+        serving = portal.wrap_async_context_manager(asynccontextmanager(run_door)(tmp_path))
+        with serving as door:
+            yield door, portal
+
+
+def phone_words(text: str) -> list[str]:
+    return PHONE_WORDS.findall(text)
+
+
+def says(page: Page, text: str) -> None:
+    """Type and send, then wait for an answer after the member's own line."""
+    before = page.locator("#log p").count()
+    page.fill("#text", text)
+    page.keyboard.press("Enter")
+    until(lambda: page.locator("#log p").count() > before + 1)
+
+
+def until(condition: Callable[[], bool], timeout: float = 5) -> None:
+    """Poll from here (the page's policy forbids the evaluated strings Playwright polls with)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def no_horizontal_scroll(page: Page) -> bool:
+    return bool(page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"))
+
+
+def shot(page: Page, name: str) -> None:
+    """Write docs/web/NAME.png when asked to (``CERCLE_WEB_SCREENSHOTS=1``)."""
+    if os.environ.get("CERCLE_WEB_SCREENSHOTS"):
+        import io
+
+        from PIL import Image
+
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        picture = Image.open(io.BytesIO(page.screenshot(scale="css", type="png")))
+        picture.convert("RGB").quantize(32).save(SCREENSHOTS / f"{name}.png", optimize=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_a_web_member_reads_only_words_true_for_a_web_page(
+    served: tuple[Door, BlockingPortal], chromium: Browser, lang: str
+) -> None:
+    door, portal = served
+    portal.call(door.phone, "alice", ALICE_NUMBER)
+    context = chromium.new_context(viewport={"width": 360, "height": 740}, locale=lang)
+    page = context.new_page()
+    page.set_default_timeout(5000)
+    read: list[str] = []
+
+    # The join page: the welcome, what is kept, the web notice.
+    page.goto(f"{door.base}/j/{door.invite(lang)}")
+    read.append(page.inner_text("body"))
+    assert no_horizontal_scroll(page)
+    page.get_by_role("button", name=AGREE[lang]).click()
+    page.wait_for_url(re.compile(r"/c\?l=" + lang))
+    page.locator("#log p").first.wait_for()
+
+    # The timer is in words, filled in by the page's script; nothing names the group.
+    timer = page.locator("#timer")
+    until(lambda: TIMER[lang] in timer.inner_text())
+    assert TIMER[lang] in timer.inner_text()
+    shown = page.inner_text("body")
+    assert GROUP not in shown
+    assert not re.search(r"support|soutien", shown, re.IGNORECASE)
+
+    # A phone member writes: the name stands apart from the words, with a time, announced.
+    portal.call(door.phone_says, "alice", "hello from the bus")
+    said = page.locator("#log p", has_text="hello from the bus")
+    said.wait_for()
+    name = door.name_in(door.texts_of("alice"))
+    assert said.locator(".who").inner_text() == name
+    assert said.locator(".body").inner_text() == "hello from the bus"
+    assert re.fullmatch(r"\d{1,2}[:h ]\d{2}( ?[AP]M)?", said.locator("time").inner_text())
+    assert page.locator("#log[aria-live=polite]").count() == 1
+    weight = said.locator(".who").evaluate("e => getComputedStyle(e).fontWeight")
+    assert int(weight) >= 600
+
+    for command in ASKED[lang]:
+        says(page, command)
+    read.append(page.inner_text("body"))
+    assert no_horizontal_scroll(page)
+    assert_accessible(page)
+    shot(page, f"chat-phone-{lang}")
+    page.set_viewport_size({"width": 1100, "height": 760})
+    shot(page, f"chat-desktop-{lang}")
+    assert_accessible(page)
+
+    # Removed: the farewell names the key, not a number; then the page calls nothing more.
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url))
+    web = [m for m in door.app.relay.roster(GROUP) if m.channel == "web"]
+    door.app.relay.remove_by_admin(GROUP, web[0].pseudonym or "")
+    until(lambda: page.inner_text("#status") != "")
+    read.append(page.inner_text("body"))
+    after_end = len(calls)
+    time.sleep(1.5)
+    assert calls[after_end:] == []
+    assert all("/c/ack" not in url for url in calls[after_end:])
+
+    spoken = "\n".join(read)
+    assert phone_words(spoken) == [], spoken
+    assert "key" in spoken or "clé" in spoken
+    context.close()
