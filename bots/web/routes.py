@@ -297,7 +297,13 @@ class _Handlers:
             # What was left is shown once; then the seat and the cookie go.
             await anyio.to_thread.run_sync(self.store.forget, seat.seat_hash)
             response = self.door.page(
-                "chat", lang, mode="cookie", copies=shown, ended=True, timer=timer
+                "chat",
+                lang,
+                mode="cookie",
+                copies=shown,
+                ended=True,
+                timer=timer,
+                heading=seat.group_name,
             )
             response.delete_cookie(COOKIE, path="/c")
             return response
@@ -310,6 +316,7 @@ class _Handlers:
             form_key=seat.form_key,
             nonce=secrets.token_urlsafe(12),
             timer=timer,
+            heading=seat.group_name,
         )
 
     async def events(self, request: Request) -> Response:
@@ -459,7 +466,7 @@ async def _stream(
     last = after
     timer = describe(seat.timer_seconds)
     words = page_words(seat.lang, timer=timer)
-    hello = {"disappear": words["disappear"]}
+    hello = {"disappear": words["disappear"], "name": seat.group_name}
     yield f"event: seat\ndata: {json.dumps(hello, ensure_ascii=False)}\n\n"
     try:
         while True:

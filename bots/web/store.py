@@ -23,7 +23,14 @@ from relay.clock import Clock
 from relay.delivery.outbox import ADDRESS_CONTEXT
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import transaction
-from relay.storage.models import WEB_COPY_CONTEXT, Member, MemberState, WebCopy, WebSeat
+from relay.storage.models import (
+    WEB_COPY_CONTEXT,
+    Group,
+    Member,
+    MemberState,
+    WebCopy,
+    WebSeat,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +88,7 @@ class Seat:
     pseudonym: str | None
     timer_seconds: int
     form_key: str  # what the no-script send form must carry (see routes: CSRF)
+    group_name: str | None = None  # only when the group chose to show it on the page
 
     @property
     def removed(self) -> bool:
@@ -194,6 +202,7 @@ class WebStore:
             )
             if seat.token_hash != hashes[0]:
                 self._rekey(s, seat, hashes[0], address)
+            group = s.get(Group, member.group_id)
             return Seat(
                 id=seat.id or 0,
                 member_id=member.id or 0,
@@ -204,6 +213,7 @@ class WebStore:
                 pseudonym=member.pseudonym,
                 timer_seconds=seat.timer_seconds,
                 form_key=self.form_key(token),
+                group_name=group.name if group is not None and group.show_name else None,
             )
 
     def _rekey(self, s: Session, seat: WebSeat, token_hash: str, address: str | None) -> None:

@@ -481,6 +481,7 @@ class Console:
             "allow_rename": False,
             "allow_sms": True,
             "allow_media": False,
+            "show_name": False,
         }
         return ctx.page(
             "groups.html",
@@ -507,6 +508,7 @@ class Console:
                     bool(basics.allow_rename),
                     bool(basics.allow_sms),
                     bool(basics.allow_media),
+                    bool(basics.show_name),
                 )
             )
         except CercleError as exc:
@@ -520,6 +522,7 @@ class Console:
             _checked(ctx, "allow_rename"),
             _checked(ctx, "allow_sms"),
             _checked(ctx, "allow_media"),
+            _checked(ctx, "show_name"),
         )
 
     def _basics_values(self, ctx: Ctx) -> dict[str, Any]:
@@ -529,6 +532,7 @@ class Console:
             "allow_rename": _checked(ctx, "allow_rename"),
             "allow_sms": _checked(ctx, "allow_sms"),
             "allow_media": _checked(ctx, "allow_media"),
+            "show_name": _checked(ctx, "show_name"),
         }
 
     def _group_page(
@@ -544,6 +548,7 @@ class Console:
             "allow_rename": group.allow_rename,
             "allow_sms": group.allow_sms,
             "allow_media": group.allow_media,
+            "show_name": group.show_name,
         }
         sessions_text = (
             "" if policy["schedule"] == "always open" else policy["schedule"].replace("; ", "\n")

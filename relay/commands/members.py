@@ -36,7 +36,7 @@ from relay.language.durations import describe
 from relay.language.i18n import Joined, Raw, Renderable, T, normalize_lang
 from relay.language.pseudonyms import NameRefused, clean_chosen
 from relay.language.texts import ConfigText
-from relay.storage.models import MemberState, Role
+from relay.storage.models import Group, MemberState, Role
 
 LEAVE_CONFIRM_WINDOW = timedelta(minutes=10)
 
@@ -261,6 +261,14 @@ def cmd_leave(ctx: Context) -> Outcome:
     )
 
 
+def _group_line(group: Group) -> Renderable:
+    """The group's name, except on a web page whose group chose not to show it there."""
+    named = T("• group: {group}", group=Raw(group.name))
+    if group.show_name:
+        return named
+    return PerChannel(named, {"web": T("• group: its name is not shown on this page")})
+
+
 @command(
     "mydata",
     {"en": "mydata", "fr": "mesdonnees"},
@@ -275,7 +283,7 @@ def cmd_mydata(ctx: Context) -> Outcome:
     m = ctx.member
     lines: list[Renderable] = [
         T("What Cercle holds about you:"),
-        T("• group: {group}", group=Raw(ctx.group.name)),
+        _group_line(ctx.group),
         T("• your name here: {name}", name=display_name(m)),
         T("• role: {role}", role=ROLE_NAMES[m.role]),
         T("• language: {lang}", lang=Raw(m.lang)),

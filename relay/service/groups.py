@@ -219,6 +219,7 @@ class GroupBasics:
     allow_rename: bool | None = None
     allow_sms: bool | None = None
     allow_media: bool | None = None
+    show_name: bool | None = None
 
 
 def set_basics(relay: Relay, name: str, basics: GroupBasics) -> Group:
@@ -233,7 +234,7 @@ def set_basics(relay: Relay, name: str, basics: GroupBasics) -> Group:
     with transaction(relay.engine) as s:
         group = relay.group(s, name)
         changed = False
-        for attr in ("lang", "allow_rename", "allow_sms", "allow_media"):
+        for attr in ("lang", "allow_rename", "allow_sms", "allow_media", "show_name"):
             value = getattr(basics, attr)
             if value is not None and value != getattr(group, attr):
                 setattr(group, attr, value)

@@ -54,6 +54,7 @@ class GroupSettings:
     allow_rename: bool = False
     allow_sms: bool = True
     allow_media: bool = False
+    show_name: bool = False  # the web page shows the group's name
 
 
 class Relay:
@@ -150,6 +151,7 @@ class Relay:
                 allow_rename=settings.allow_rename,
                 allow_sms=settings.allow_sms,
                 allow_media=settings.allow_media,
+                show_name=settings.show_name,
                 created_at=self.clock.now(),
             )
             s.add(group)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from relay.service import groups as group_admin
 from tests.browser import assert_accessible, chromium
 from tests.web.door import ALICE_NUMBER, GROUP, Door, run_door
 
@@ -33,7 +34,6 @@ PHONE_WORDS = re.compile(
 )
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "web"
 AGREE = {"en": "I have read this and I agree", "fr": "J'ai lu ces textes et j'accepte"}
-TIMER = {"en": "1 hour", "fr": "1 heure"}
 # Commands whose answers a member reads on the page (the crisis lines are left out: they are
 # phone numbers to call, true for everyone).
 ASKED = {
@@ -54,12 +54,12 @@ def phone_words(text: str) -> list[str]:
     return PHONE_WORDS.findall(text)
 
 
-def says(page: Page, text: str) -> None:
-    """Type and send, then wait for an answer after the member's own line."""
+def says(page: Page, text: str, *, answered: bool = True) -> None:
+    """Type and send, then wait for the member's own line (and an answer to a command)."""
     before = page.locator("#log p").count()
     page.fill("#text", text)
     page.keyboard.press("Enter")
-    until(lambda: page.locator("#log p").count() > before + 1)
+    until(lambda: page.locator("#log p").count() > before + int(answered))
 
 
 def until(condition: Callable[[], bool], timeout: float = 5) -> None:
@@ -86,72 +86,106 @@ def shot(page: Page, name: str) -> None:
         picture.convert("RGB").quantize(32).save(SCREENSHOTS / f"{name}.png", optimize=True)
 
 
+def joined(door: Door, chromium: Browser, lang: str) -> Page:
+    """A page at 360 px that has agreed to ``door``'s invite in ``lang``."""
+    context = chromium.new_context(viewport={"width": 360, "height": 740}, locale=lang)
+    page = context.new_page()
+    page.set_default_timeout(5000)
+    page.goto(f"{door.base}/j/{door.invite(lang)}")
+    page.get_by_role("button", name=AGREE[lang]).click()
+    page.wait_for_url(re.compile(r"/c\?l=" + lang))
+    page.locator("#log p").first.wait_for()
+    return page
+
+
+def web_pseudonym(door: Door) -> str:
+    web = [m for m in door.app.relay.roster(GROUP) if m.channel == "web"]
+    return web[0].pseudonym or ""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_a_web_member_reads_only_words_true_for_a_web_page(
     served: tuple[Door, BlockingPortal], chromium: Browser, lang: str
 ) -> None:
-    door, portal = served
-    portal.call(door.phone, "alice", ALICE_NUMBER)
-    context = chromium.new_context(viewport={"width": 360, "height": 740}, locale=lang)
-    page = context.new_page()
-    page.set_default_timeout(5000)
+    door, _ = served
     read: list[str] = []
 
     # The join page: the welcome, what is kept, the web notice.
-    page.goto(f"{door.base}/j/{door.invite(lang)}")
-    read.append(page.inner_text("body"))
-    assert no_horizontal_scroll(page)
-    page.get_by_role("button", name=AGREE[lang]).click()
-    page.wait_for_url(re.compile(r"/c\?l=" + lang))
-    page.locator("#log p").first.wait_for()
+    context = chromium.new_context(locale=lang)
+    preview = context.new_page()
+    preview.goto(f"{door.base}/j/{door.invite(lang)}")
+    read.append(preview.inner_text("body"))
+    context.close()
 
-    # The timer is in words, filled in by the page's script; nothing names the group.
-    timer = page.locator("#timer")
-    until(lambda: TIMER[lang] in timer.inner_text())
-    assert TIMER[lang] in timer.inner_text()
-    shown = page.inner_text("body")
-    assert GROUP not in shown
-    assert not re.search(r"support|soutien", shown, re.IGNORECASE)
-
-    # A phone member writes: the name stands apart from the words, with a time, announced.
-    portal.call(door.phone_says, "alice", "hello from the bus")
-    said = page.locator("#log p", has_text="hello from the bus")
-    said.wait_for()
-    name = door.name_in(door.texts_of("alice"))
-    assert said.locator(".who").inner_text() == name
-    assert said.locator(".body").inner_text() == "hello from the bus"
-    assert re.fullmatch(r"\d{1,2}[:h ]\d{2}( ?[AP]M)?", said.locator("time").inner_text())
-    assert page.locator("#log[aria-live=polite]").count() == 1
-    weight = said.locator(".who").evaluate("e => getComputedStyle(e).fontWeight")
-    assert int(weight) >= 600
-    page.evaluate("window.scrollTo(0, 0)")
-    shot(page, "chat-phone") if lang == "en" else None
-    page.set_viewport_size({"width": 1100, "height": 760})
-    shot(page, "chat-desktop") if lang == "en" else None
-    page.set_viewport_size({"width": 360, "height": 740})
-
+    page = joined(door, chromium, lang)
     for command in ASKED[lang]:
         says(page, command)
     read.append(page.inner_text("body"))
-    assert no_horizontal_scroll(page)
-    assert_accessible(page)
-    page.set_viewport_size({"width": 1100, "height": 760})
-    assert_accessible(page)
 
     # Removed: the farewell names the key, not a number; then the page calls nothing more.
     calls: list[str] = []
     page.on("request", lambda r: calls.append(r.url))
-    web = [m for m in door.app.relay.roster(GROUP) if m.channel == "web"]
-    door.app.relay.remove_by_admin(GROUP, web[0].pseudonym or "")
+    door.app.relay.remove_by_admin(GROUP, web_pseudonym(door))
     until(lambda: page.inner_text("#status") != "")
     read.append(page.inner_text("body"))
     after_end = len(calls)
     time.sleep(1.5)
     assert calls[after_end:] == []
-    assert all("/c/ack" not in url for url in calls[after_end:])
 
     spoken = "\n".join(read)
     assert phone_words(spoken) == [], spoken
-    assert "key" in spoken or "clé" in spoken
-    context.close()
+    assert re.search(r"\b(key|clé)\b", spoken)
+    page.context.close()
+
+
+@pytest.mark.slow
+def test_the_chat_page_passes_a_glance(
+    served: tuple[Door, BlockingPortal], chromium: Browser
+) -> None:
+    door, portal = served
+    portal.call(door.phone, "alice", ALICE_NUMBER)
+    page = joined(door, chromium, "en")
+
+    # The timer is in words, filled in by the page's script; nothing names the group.
+    until(lambda: "(1 hour)" in page.inner_text("#timer"))
+    shown = page.inner_text("body")
+    assert GROUP not in shown
+    assert not re.search(r"support|soutien", shown, re.IGNORECASE)
+
+    # A phone member writes: announced in the live region, the name apart, with a time.
+    portal.call(door.phone_says, "alice", "hello from the bus")
+    live = page.locator("#log[aria-live=polite]")
+    said = live.locator("p", has_text="hello from the bus")
+    said.wait_for()
+    assert said.locator(".who").inner_text() == door.name_in(door.texts_of("alice"))
+    assert said.locator(".body").inner_text() == "hello from the bus"
+    assert re.fullmatch(r"\d{1,2}:\d{2}( ?[AP]M)?", said.locator("time").inner_text())
+    who_style = said.locator(".who").evaluate(
+        "e => [getComputedStyle(e).fontWeight, getComputedStyle(e).color,"
+        " getComputedStyle(e.closest('p').querySelector('.body')).color]"
+    )
+    assert int(who_style[0]) >= 600 and who_style[1] != who_style[2]
+
+    says(page, "I'm here. Reading for now.", answered=False)
+    portal.call(door.phone_says, "alice", "Take your time, we're glad you came.")
+    live.locator("p", has_text="glad you came").wait_for()
+    shot(page, "chat-phone")
+    page.set_viewport_size({"width": 1100, "height": 760})
+    shot(page, "chat-desktop")
+    page.set_viewport_size({"width": 360, "height": 740})
+
+    # 360 px: nothing scrolls sideways, even a long unbroken word; nothing serious for axe.
+    portal.call(door.phone_says, "alice", "x" * 300)
+    live.locator("p", has_text="xxxx").wait_for()
+    assert no_horizontal_scroll(page)
+    assert_accessible(page)
+    page.set_viewport_size({"width": 1100, "height": 760})
+    assert_accessible(page)
+
+    # A group that chooses to show its name gets it as the page's heading.
+    group_admin.set_basics(door.app.relay, GROUP, group_admin.GroupBasics(show_name=True))
+    page.reload()
+    until(lambda: page.locator("#heading").inner_text() == GROUP)
+    assert page.locator("#heading").is_visible()
+    page.context.close()

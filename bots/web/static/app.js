@@ -176,9 +176,13 @@
     if (form) { form.hidden = true; }
   }
 
-  function timerLine(seat) {
+  // What the page learns of its seat: the timer in words, and the group's name if it chose
+  // to show it.
+  function seatLine(seat) {
     var line = document.getElementById("timer");
     if (line && seat.disappear) { line.textContent = seat.disappear; }
+    var heading = document.getElementById("heading");
+    if (heading && seat.name) { heading.textContent = seat.name; heading.className = ""; }
   }
 
   var wait = 1000;
@@ -209,7 +213,7 @@
               if (line.indexOf("data: ") === 0) { data += line.slice(6); }
             });
             if (kind === "end") { ended(); return; }
-            if (kind === "seat") { timerLine(JSON.parse(data)); return; }
+            if (kind === "seat") { seatLine(JSON.parse(data)); return; }
             if (data && token) { apply(JSON.parse(data)); got = true; }
           });
           if (got) { save(); ack(); }
