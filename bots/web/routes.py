@@ -464,6 +464,7 @@ async def _stream(
     """Copies as Server-Sent Events: what is waiting, then each new one as it arrives."""
     store, hub = door.store, door.hub
     last = after
+    farewell_waits = 20  # half-seconds the page waits for its last message
     timer = describe(seat.timer_seconds)
     words = page_words(seat.lang, timer=timer)
     hello = {"disappear": words["disappear"], "name": seat.group_name}
@@ -479,6 +480,12 @@ async def _stream(
             if not await anyio.to_thread.run_sync(store.still_seated, seat.id):
                 if copies:
                     continue  # what is left goes out first (the farewell)
+                if farewell_waits > 0 and await anyio.to_thread.run_sync(
+                    store.farewell_on_its_way, seat.id
+                ):
+                    farewell_waits -= 1  # bounded: a stuck outbox cannot hold the stream
+                    await listener.wait(0.5)
+                    continue
                 yield "event: end\ndata: {}\n\n"
                 return
             # Quiet streams cost nothing but a ping now and then: no query until woken.

@@ -28,6 +28,8 @@ from relay.storage.models import (
     Group,
     Member,
     MemberState,
+    Outbox,
+    OutboxState,
     WebCopy,
     WebSeat,
 )
@@ -328,6 +330,26 @@ class WebStore:
             seat = s.get(WebSeat, seat_id)
             member = s.get(Member, seat.member_id) if seat is not None else None
             return member is not None and member.state != MemberState.REMOVED
+
+    def farewell_on_its_way(self, seat_id: int) -> bool:
+        """Whether a last message for the seat's removed member is still in the outbox: the
+        removal commits before the delivery engine writes the copy, and the page must show it
+        before it ends."""
+        with Session(self.engine) as s:
+            seat = s.get(WebSeat, seat_id)
+            if seat is None:
+                return False
+            waiting = s.execute(
+                select(func.count())
+                .select_from(Outbox)
+                .where(
+                    col(Outbox.recipient_id) == seat.member_id,
+                    col(Outbox.state).in_(
+                        [OutboxState.PENDING, OutboxState.SENDING, OutboxState.RETRY]
+                    ),
+                )
+            ).scalar_one()
+            return bool(waiting)
 
     def fetch(self, seat_hash: str, after: int = 0) -> list[Copy]:
         """Copies after id ``after`` that the timer has not yet removed, oldest first."""

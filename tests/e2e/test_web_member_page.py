@@ -32,6 +32,7 @@ PHONE_WORDS = re.compile(
     r"\b(numbers?|num[ée]ros?|phones?|t[ée]l[ée]phones?|sms|textos?|t[ée]l[ée]phoner)\b",
     re.IGNORECASE,
 )
+FAREWELL = {"en": "Your key to this page", "fr": "Votre clé pour cette page"}
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "web"
 AGREE = {"en": "I have read this and I agree", "fr": "J'ai lu ces textes et j'accepte"}
 # Commands whose answers a member reads on the page (the crisis lines are left out: they are
@@ -125,13 +126,17 @@ def test_a_web_member_reads_only_words_true_for_a_web_page(
 
     # Removed: the farewell names the key, not a number; then the page calls nothing more.
     calls: list[str] = []
+    refused: list[str] = []
     page.on("request", lambda r: calls.append(r.url))
+    page.on("response", lambda r: refused.append(r.url) if r.status >= 400 else None)
     door.app.relay.remove_by_admin(GROUP, web_pseudonym(door))
     until(lambda: page.inner_text("#status") != "")
     read.append(page.inner_text("body"))
+    assert FAREWELL[lang] in page.inner_text("#log")  # shown before the page ends
     after_end = len(calls)
     time.sleep(1.5)
     assert calls[after_end:] == []
+    assert refused == []  # nothing asked of a seat that is gone
 
     spoken = "\n".join(read)
     assert phone_words(spoken) == [], spoken
