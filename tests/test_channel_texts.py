@@ -53,8 +53,12 @@ def test_a_channel_file_wins_and_the_general_file_is_the_fallback(tmp_path: Path
     general = (tmp_path / "texts" / "en" / "agreements.txt").read_text().strip()
     assert for_channel(agreements, "sms").render("en") == general
     assert agreements.render("en") == general
-    # An operator who wrote no channel file sees no change in what members agreed to.
-    assert texts.check() == []
+    # A channel's words in one language only: the other language would read other words.
+    assert texts.check() == [
+        "config/texts/fr/agreements.signal.txt is missing "
+        "(config/texts/en/agreements.signal.txt exists)"
+    ]
+    assert Texts(default_config_dir()).check() == []
 
 
 def test_consent_versions_follow_the_words_each_channel_was_shown(tmp_path: Path) -> None:

@@ -75,13 +75,24 @@ class Texts:
         return f"{lang}-{digest.hexdigest()[:12]}"
 
     def check(self) -> list[str]:
-        """Problems an operator must fix: missing files, per language."""
-        return [
+        """Problems an operator must fix: missing files, and a channel's own file written in
+        one language only (members of the other language would read other words)."""
+        missing = [
             f"config/texts/{lang}/{name}.txt is missing"
             for lang in LANGS
             for name in ALL_PARTS
             if not (self.root / "texts" / lang / f"{name}.txt").is_file()
         ]
+        own = {
+            lang: {p.name for p in (self.root / "texts" / lang).glob("*.*.txt")} for lang in LANGS
+        }
+        for lang in LANGS:
+            for other in LANGS:
+                missing += [
+                    f"config/texts/{other}/{name} is missing (config/texts/{lang}/{name} exists)"
+                    for name in sorted(own[lang] - own[other])
+                ]
+        return missing
 
 
 @cache
