@@ -125,7 +125,8 @@ class Copy:
     def speaker(self) -> tuple[str | None, str]:
         """Who speaks and what they say, for a message relayed as ``Name: words``; a notice
         from Cercle has no speaker."""
-        found = _SPEAKER.match(self.text) if self.kind == CopyKind.MESSAGE else None
+        spoken = self.kind in (CopyKind.MESSAGE, CopyKind.EDIT)
+        found = _SPEAKER.match(self.text) if spoken else None
         if found is None:
             return None, self.text
         return found.group(1), found.group(2)

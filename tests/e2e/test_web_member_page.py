@@ -7,6 +7,7 @@ runs in a portal thread while Playwright drives the page from the test.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from relay.messages import InboundKind
 from relay.service import groups as group_admin
 from tests.browser import assert_accessible, chromium
 from tests.web.door import ALICE_NUMBER, GROUP, Door, run_door
@@ -159,7 +161,7 @@ def test_the_chat_page_passes_a_glance(
     assert not re.search(r"support|soutien", shown, re.IGNORECASE)
 
     # A phone member writes: announced in the live region, the name apart, with a time.
-    portal.call(door.phone_says, "alice", "hello from the bus")
+    ref = portal.call(door.phone_says, "alice", "hello from the bus")
     live = page.locator("#log[aria-live=polite]")
     said = live.locator("p", has_text="hello from the bus")
     said.wait_for()
@@ -171,6 +173,12 @@ def test_the_chat_page_passes_a_glance(
         " getComputedStyle(e.closest('p').querySelector('.body')).color]"
     )
     assert int(who_style[0]) >= 600 and who_style[1] != who_style[2]
+
+    # An edit keeps the name apart from the new words.
+    edit = functools.partial(door.phone_says, kind=InboundKind.EDIT, edit_ref=ref)
+    portal.call(edit, "alice", "hello from the bus!")
+    until(lambda: said.locator(".body").inner_text() == "hello from the bus!")
+    assert said.locator(".who").count() == 1
 
     says(page, "I'm here. Reading for now.", answered=False)
     portal.call(door.phone_says, "alice", "Take your time, we're glad you came.")

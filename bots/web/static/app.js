@@ -131,7 +131,9 @@
     } else if (note.kind === "edit") {
       var shown = find(note.target);
       if (shown) { shown.querySelector(".body").textContent = note.who ? note.body : note.text; }
-      notes.forEach(function (n) { if (n.ref === note.target) { n.text = note.text; } });
+      notes.forEach(function (n) {
+        if (n.ref === note.target) { n.text = note.text; n.who = note.who; n.body = note.body; }
+      });
     } else if (note.kind === "delete") {
       var gone = find(note.target);
       if (gone) { gone.remove(); }
