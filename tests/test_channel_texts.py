@@ -13,6 +13,8 @@ from relay.core import farewells
 from relay.language.channels import PerChannel, depends_on_channel, for_channel
 from relay.language.i18n import LANGS, Joined, T
 from relay.language.texts import ConfigText, Texts, default_config_dir
+from relay.messages import Channel
+from tests.room import Room
 
 PHONE = re.compile(r"\b(numbers?|num[ée]ros?|phones?|t[ée]l[ée]phones?|sms|textos?)\b", re.I)
 FAREWELLS = [
@@ -98,3 +100,26 @@ def test_the_page_sets_a_speaker_apart_from_their_words(
     copy = Copy(1, CopyKind.MESSAGE, "r", None, text, now, now)
     assert copy.speaker == (who, body if who else text)
     assert Copy(1, CopyKind.OWN, "r", None, text, now, now).speaker == (None, text)
+
+
+@pytest.mark.parametrize(
+    ("channel", "told"),
+    [
+        (
+            Channel.SMS,
+            "A text message cannot be quoted. To report a message, write to the "
+            "facilitators with /staff: only they will read it.",
+        ),
+        (Channel.SIGNAL, "To report a message, reply to it (quote it) with /report."),
+    ],
+)
+def test_a_report_without_a_quote_is_explained_in_the_channels_words(
+    tmp_path: Path, channel: Channel, told: str
+) -> None:
+    room = Room(tmp_path, channel=channel)
+    room.facilitator("fac")
+    bob = room.member("bob")
+
+    bob.says("/report")
+
+    assert bob.last == told

@@ -301,7 +301,16 @@ def cmd_report(ctx: Context) -> Outcome:
                         "To report a message from this page, write to the facilitators with "
                         "{staff}: only they will read it.",
                         staff=CommandWord("staff"),
-                    )
+                    ),
+                    "sms": T(
+                        "A text message cannot be quoted. To report a message, write to the "
+                        "facilitators with {staff}: only they will read it.",
+                        staff=CommandWord("staff"),
+                    ),
+                    "signal": T(
+                        "To report a message, reply to it (quote it) with {report}.",
+                        report=CommandWord("report"),
+                    ),
                 },
             )
         )
