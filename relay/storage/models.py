@@ -139,6 +139,8 @@ class OutboxState(StrEnum):
         return self in (OutboxState.SENT, OutboxState.FAILED, OutboxState.CANCELLED)
 
 
+# The states of a row that is not final yet: what may still go out, the one definition the
+# claims (a recipient's oldest open row is their head), recalls and retention all use.
 OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.RETRY, OutboxState.HELD)
 
 
