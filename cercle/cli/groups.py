@@ -289,7 +289,7 @@ def _date_option(text: str, option: str) -> date:
 def _check_safety_options(specs: list[str], tz: str | None, exit_word: str | None) -> None:
     """Refuse bad options before anything is created."""
     from relay.groups.schedule import parse_schedule, zone
-    from relay.safety.guards import exit_word_key
+    from relay.safety.quick_exit import exit_word_key
 
     for spec in specs:
         parse_schedule(spec)

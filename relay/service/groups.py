@@ -21,7 +21,7 @@ from relay.language.durations import describe
 from relay.language.i18n import LANGS, T
 from relay.language.pseudonyms import fold
 from relay.messages import Channel
-from relay.safety.guards import exit_word_key
+from relay.safety.quick_exit import exit_word_key
 from relay.service.relay import Relay
 from relay.storage.engine import transaction
 from relay.storage.models import (
