@@ -9,8 +9,8 @@ import typer
 
 from cercle.bootstrap import App
 from cercle.cli.common import JsonOpt, Lang, emit, err, fail, out, wired
+from cercle.member_view import view
 from relay.messages import Channel
-from relay.phone import mask
 from relay.storage.models import Member, Role
 
 member_cli = typer.Typer(no_args_is_help=True, help="Members (admins enroll vetted numbers).")
@@ -24,19 +24,17 @@ class Via(StrEnum):
 
 
 def member_row(app: App, m: Member, show_numbers: bool) -> dict[str, Any]:
-    address = app.relay.address_of(m) or ""
-    shown = address if show_numbers else (mask(address) if address.startswith("+") else "••••")
-    if m.channel == Channel.WEB:
-        shown = ""  # a web member has no number; their seat's address means nothing to anyone
+    """One row of a roster table (the shared rule: :mod:`cercle.member_view`)."""
+    v = view(m, app.relay.address_of(m), reveal=show_numbers)
     return {
-        "pseudonym": m.pseudonym,
-        "role": m.role,
-        "transport": m.channel,
-        "lang": m.lang,
-        "state": m.state,
-        "muted": m.muted_until is not None,
-        "last_active": m.last_active_on,
-        "number": shown,
+        "pseudonym": v.pseudonym,
+        "role": v.role,
+        "transport": v.channel,
+        "lang": v.lang,
+        "state": v.state,
+        "muted": v.muted,
+        "last_active": v.last_active,
+        "number": v.number,
     }
 
 

@@ -14,10 +14,9 @@ from cercle.console.context import (
     said,
 )
 from cercle.enrolment import channel_and_account
-from relay.core.handlers import CHANNEL_NAMES
+from cercle.member_view import has_number, view
 from relay.errors import CercleError
-from relay.language.i18n import Raw, T
-from relay.phone import mask
+from relay.language.i18n import T
 from relay.service import groups as group_admin
 from relay.storage.models import (
     BanReason,
@@ -37,18 +36,18 @@ class MemberPages:
     ) -> Response:
         rows = []
         for m in self.app.relay.roster(group.name):
-            address = self.app.relay.address_of(m) or ""
+            v = view(m, self.app.relay.address_of(m))  # the CLI's rule: cercle.member_view
             rows.append(
                 {
                     "id": m.id,
-                    "pseudonym": m.pseudonym,
-                    "role": T(m.role).render(ctx.lang),
-                    "channel": CHANNEL_NAMES.get(m.channel, Raw(m.channel)).render(ctx.lang),
-                    "state": m.state,
-                    "last_active": m.last_active_on,
+                    "pseudonym": v.pseudonym,
+                    "role": T(v.role).render(ctx.lang),
+                    "channel": v.channel_name(ctx.lang),
+                    "state": v.state,
+                    "last_active": v.last_active,
                     # A web member has no number: nothing to mask, nothing to reveal.
-                    "has_number": m.channel != "web",
-                    "masked": mask(address) if address.startswith("+") else "••••",
+                    "has_number": v.has_number,
+                    "masked": v.number,
                 }
             )
         return ctx.page(
@@ -97,7 +96,7 @@ class MemberPages:
     async def reveal(self, ctx: Ctx) -> Response:
         group = group_of(ctx)
         member = member_of(ctx, group)
-        if member.channel == "web":  # a web seat's address is no number: nothing to show
+        if not has_number(member):  # a web seat's address is no number: nothing to show
             raise ctx.refuse(ctx.t("This member joined from a web link and has no number."), 404)
         number = self.app.relay.address_of(member) or ""
         group_admin.record_numbers_shown(self.app.relay, group.name, 1)
