@@ -1,5 +1,7 @@
-"""Handlers for the commands of issue 7: open hours, invites, decisions, exit word, reminders,
-stats. Each registers its row of the command table (:mod:`relay.commands.table`).
+"""Handlers for the commands that run a group: open hours (/schedule, /open, /close), session
+reminders (/reminders), invites (/invite), decisions on held messages (/approve, /reject), a
+member's own exit word (/exitword) and the group's figures (/stats). Each registers its row of
+the command table (:mod:`relay.commands.table`).
 
 Like every handler they only read their :class:`~relay.core.handlers.Context` and return an
 :class:`~relay.core.outcome.Outcome`. What depends on stored rows (the schedule, held messages,
