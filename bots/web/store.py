@@ -24,12 +24,12 @@ from relay.delivery.outbox import ADDRESS_CONTEXT
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import transaction
 from relay.storage.models import (
+    OPEN_STATES,
     WEB_COPY_CONTEXT,
     Group,
     Member,
     MemberState,
     Outbox,
-    OutboxState,
     WebCopy,
     WebSeat,
 )
@@ -345,9 +345,7 @@ class WebStore:
                 .select_from(Outbox)
                 .where(
                     col(Outbox.recipient_id) == seat.member_id,
-                    col(Outbox.state).in_(
-                        [OutboxState.PENDING, OutboxState.SENDING, OutboxState.RETRY]
-                    ),
+                    col(Outbox.state).in_(OPEN_STATES),
                 )
             ).scalar_one()
             return bool(waiting)
