@@ -10,13 +10,22 @@ for a foreign id exactly as for a missing one) and filter lists with :meth:`Scop
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, true
 from sqlmodel import Session, col, select
 
-from relay.storage.models import Group, StaffAccount, StaffGroup, StaffRole
+from relay.storage.models import (
+    Group,
+    Invite,
+    Member,
+    MemberState,
+    StaffAccount,
+    StaffGroup,
+    StaffRole,
+)
 
 
 @dataclass(frozen=True)
@@ -66,3 +75,52 @@ def resolve(s: Session, account: StaffAccount | None) -> Scope:
         return NOTHING
     ids = s.exec(select(StaffGroup.group_id).where(col(StaffGroup.staff_id) == account.id)).all()
     return Scope(frozenset(ids))
+
+
+class OutOfScopeError(Exception):
+    """An id in the address is missing, closed or outside the request's scope (answered
+    with the same 404 in every case)."""
+
+
+def _member_of(s: Session, group: Group | None, member_id: int) -> bool:
+    member = s.get(Member, member_id)
+    return (
+        group is not None
+        and member is not None
+        and member.group_id == group.id
+        and member.state != MemberState.REMOVED
+    )
+
+
+def _invite_of(s: Session, group: Group | None, invite_id: int) -> bool:
+    invite = s.get(Invite, invite_id)
+    return group is not None and invite is not None and invite.group_id == group.id
+
+
+def _account(s: Session, scope: Scope, staff_id: int) -> bool:
+    return scope.everything and s.get(StaffAccount, staff_id) is not None
+
+
+def check_path(s: Session, scope: Scope, params: Mapping[str, Any]) -> Group | None:
+    """Resolve every id in a console address against ``scope`` before any page runs; return
+    its group (``None`` when the address names none). A group (``gid``) must be open and in
+    scope; a member (``mid``) or invite (``iid``) must belong to that group; a staff account
+    (``sid``) is an admin's only. An id of any other name is refused: a new route must say
+    here how its ids are scoped before it can answer anything."""
+    group: Group | None = None
+    if "gid" in params:
+        group = scope.group(s, int(params["gid"]))
+        if group is None:
+            raise OutOfScopeError
+    checks = {
+        "mid": lambda v: _member_of(s, group, v),
+        "iid": lambda v: _invite_of(s, group, v),
+        "sid": lambda v: _account(s, scope, v),
+    }
+    for name, value in params.items():
+        if name == "gid":
+            continue
+        check = checks.get(name)
+        if check is None or not isinstance(value, int) or not check(value):
+            raise OutOfScopeError
+    return group

@@ -28,6 +28,7 @@ from cercle.bootstrap import App
 from cercle.console import accounts, passkeys, sessions
 from cercle.console.health_facts import health_values
 from cercle.console.render import STATIC, render
+from cercle.console.scope import NOTHING, OutOfScopeError, Scope, check_path, resolve
 from cercle.enrolment import channel_and_account
 from relay.core.actor import acting_as
 from relay.core.handlers import CHANNEL_NAMES
@@ -87,6 +88,8 @@ class Ctx:
     row: StaffSession
     account: StaffAccount | None
     form: dict[str, str] = field(default_factory=dict)
+    scope: Scope = NOTHING  # the groups this request may see, read from the database
+    group: Group | None = None  # the group the address names, already checked against scope
 
     @property
     def lang(self) -> str:
@@ -180,11 +183,18 @@ def staff(
         with transaction(app.engine) as s:
             row = sessions.load(s, request.cookies.get(sessions.COOKIE), now)
             account = s.get(StaffAccount, row.staff_id) if row and row.staff_id else None
+            # Role and groups are read afresh on every request: a change holds at once.
+            scope = resolve(s, account)
+            try:
+                group = check_path(s, scope, request.path_params)
+                out_of_scope = False
+            except OutOfScopeError:
+                group, out_of_scope = None, True
         if row is None or account is None:
             if request.method == "GET":
                 return RedirectResponse(f"{ROOT}/signin", status_code=303)
             return _headers(HTMLResponse("", status_code=403))
-        ctx = Ctx(request, app, row, account)
+        ctx = Ctx(request, app, row, account, scope=scope, group=group)
         try:
             if request.method == "POST":
                 form = await request.form()
@@ -195,6 +205,8 @@ def staff(
                     )
             if admin and not ctx.is_admin:
                 raise ctx.refuse(ctx.t("Only admins can do this."))
+            if out_of_scope:  # a foreign id looks exactly like a missing one
+                raise ctx.refuse(ctx.t("There is no open group here."), 404)
             with acting_as(ctx.actor):
                 return await handler(ctx)
         except _RefusedError as refused:
@@ -204,11 +216,10 @@ def staff(
 
 
 def _group(ctx: Ctx) -> Group:
-    with Session(ctx.app.engine) as s:
-        group = s.get(Group, int(ctx.request.path_params["gid"]))
-    if group is None or group.closed_at is not None:
+    """The group of the address, resolved against the request's scope by :func:`staff`."""
+    if ctx.group is None:
         raise ctx.refuse(ctx.t("There is no open group here."), 404)
-    return group
+    return ctx.group
 
 
 def _member(ctx: Ctx, group: Group) -> Member:
@@ -473,7 +484,9 @@ class Console:
                     "members": counts.get(g.id or 0, 0),
                     "closed": g.closed_at is not None,
                 }
-                for g in s.exec(select(Group).order_by(col(Group.name))).all()
+                for g in s.exec(
+                    select(Group).where(ctx.scope.where(Group.id)).order_by(col(Group.name))
+                ).all()
             ]
         basics = basics or {
             "lang": ctx.lang,
@@ -847,14 +860,24 @@ class Console:
         q = ctx.request.query_params
         gid = int(q["group"]) if q.get("group", "").isdigit() else None
         action = q.get("action") or None
+        if gid is not None and not ctx.scope.allows(gid):
+            raise ctx.refuse(ctx.t("There is no open group here."), 404)
+        in_scope = ctx.scope.where(AuditEvent.group_id)
         with Session(self.app.engine) as s:
-            groups = s.exec(select(Group).order_by(col(Group.name))).all()
+            groups = s.exec(
+                select(Group).where(ctx.scope.where(Group.id)).order_by(col(Group.name))
+            ).all()
             names = {g.id: g.name for g in groups}
             actions = s.exec(
-                select(AuditEvent.action).distinct().order_by(col(AuditEvent.action))
+                select(AuditEvent.action)
+                .where(in_scope)
+                .distinct()
+                .order_by(col(AuditEvent.action))
             ).all()
-            query = select(AuditEvent).order_by(
-                col(AuditEvent.at).desc(), col(AuditEvent.id).desc()
+            query = (
+                select(AuditEvent)
+                .where(in_scope)
+                .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
             )
             if gid is not None:
                 query = query.where(col(AuditEvent.group_id) == gid)
@@ -884,7 +907,7 @@ class Console:
 
     async def health(self, ctx: Ctx) -> Response:
         network = ctx.request.query_params.get("network") == "1"
-        values = await health_values(self.app, ctx.lang, network=network)
+        values = await health_values(self.app, ctx.lang, network=network, scope=ctx.scope)
         return ctx.page("health.html", ctx.t("Health"), section="health", **values)
 
     async def home(self, request: Request) -> Response:
