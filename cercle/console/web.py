@@ -29,6 +29,7 @@ from cercle.console import accounts, passkeys, sessions
 from cercle.console.health_facts import health_values
 from cercle.console.render import STATIC, render
 from cercle.console.scope import NOTHING, OutOfScopeError, Scope, check_path, resolve
+from cercle.console.staff_page import StaffPages
 from cercle.enrolment import channel_and_account
 from relay.core.actor import acting_as
 from relay.core.handlers import CHANNEL_NAMES
@@ -68,6 +69,8 @@ DONE = {
     "banned": T("Banned: the number can no longer join any group."),
     "unbanned": T("Ban lifted: the number can be enrolled again."),
     "revoked": T("The code can no longer be used."),
+    "access_ended": T("Saved. Access was taken away, so their console sessions were ended."),
+    "account_removed": T("The account, its passkeys and its sessions are deleted."),
 }
 ROLE_LABEL = {StaffRole.ADMIN: T("admin"), StaffRole.FACILITATOR: T("facilitator")}
 
@@ -260,6 +263,7 @@ class Console:
     def __init__(self, app: App, rp: passkeys.RelyingParty) -> None:
         self.app = app
         self.rp = rp
+        self.staff_pages = StaffPages(ROOT)
 
     def _anonymous(self, request: Request, lang: str | None) -> tuple[StaffSession, str | None]:
         """The browser's session, or a new anonymous one (its token returned to set)."""
@@ -920,6 +924,7 @@ class Console:
             return staff(app, handler, admin=admin)
 
         g = "/groups/{gid:int}"
+        a = "/accounts/{sid:int}"
         return [
             Route("/", self.home),
             Route("/signin", self.signin),
@@ -950,6 +955,12 @@ class Console:
             Route("/bans", s(self.bans, admin=True)),
             Route("/bans", s(self.ban_number, admin=True), methods=["POST"]),
             Route("/bans/lift", s(self.unban_number, admin=True), methods=["POST"]),
+            Route("/accounts", s(self.staff_pages.listing, admin=True)),
+            Route("/accounts", s(self.staff_pages.create, admin=True), methods=["POST"]),
+            Route(a + "/role", s(self.staff_pages.role, admin=True), methods=["POST"]),
+            Route(a + "/groups", s(self.staff_pages.groups, admin=True), methods=["POST"]),
+            Route(a + "/link", s(self.staff_pages.link, admin=True), methods=["POST"]),
+            Route(a + "/remove", s(self.staff_pages.remove, admin=True), methods=["POST"]),
             Route("/audit", s(self.audit)),
             Route("/health", s(self.health)),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
