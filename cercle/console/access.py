@@ -30,8 +30,6 @@ from relay.storage.models import (
     StaffSession,
 )
 
-ADMIN_HAS_ALL = "An admin sees every group: groups are given to facilitators only."
-
 
 @dataclass(frozen=True)
 class Change:
@@ -105,7 +103,7 @@ def add(
 ) -> str:
     """Create an account (a facilitator with ``groups``); return its setup link's token."""
     if groups and role != StaffRole.FACILITATOR:
-        raise CercleError(ADMIN_HAS_ALL)
+        raise CercleError("An admin sees every group: groups are given to facilitators only.")
     with transaction(engine) as s:
         found = [_open_group(s, g) for g in groups]
         account, token = accounts.create(s, keys, now, name, role, lang)
@@ -142,7 +140,7 @@ def change_groups(
     with transaction(engine) as s:
         account = accounts.named(s, name)
         if account.role != StaffRole.FACILITATOR:
-            raise CercleError(ADMIN_HAS_ALL)
+            raise CercleError("An admin sees every group: groups are given to facilitators only.")
         for group_name in add:
             _link(s, now, account, _open_group(s, group_name))
         removed = False
