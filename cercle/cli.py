@@ -1147,13 +1147,16 @@ def staff_link(name: str) -> None:
 
 @staff_cli.command("list")
 def staff_list(as_json: JsonOpt = False) -> None:
-    """Console accounts, their role, and whether they have a passkey."""
+    """Console accounts, their role, a facilitator's groups, and whether they have a passkey."""
     from dataclasses import asdict
 
     from cercle.console import accounts
 
     with wired() as app:
         rows = [asdict(r) for r in accounts.listing(app.engine, app.clock.now())]
+    if not as_json:  # a table cell reads "jeudi, mardi"; an admin sees every group
+        for row in rows:
+            row["groups"] = "(all)" if row["role"] == "admin" else ", ".join(row["groups"])
     emit(rows, as_json, "Staff accounts")
 
 

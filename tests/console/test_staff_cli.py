@@ -194,3 +194,16 @@ def test_lowering_an_admin_ends_its_sessions_and_raising_drops_its_groups(
     assert ("admin", "staff_role", "marie", "admin") in audit(env)
     assert invoke("staff", "groups", "marie", "--add", "mardi")[0] == 1  # an admin has all
     assert invoke("staff", "role", "nobody", "admin")[0] == 1
+
+
+def test_the_list_names_each_facilitators_groups(env: dict[str, str]) -> None:
+    invoke("group", "create", "mardi")
+    invoke("staff", "add", "sam", "--group", "mardi")
+    invoke("staff", "add", "marie", "--role", "admin")
+
+    code, output = invoke("staff", "list")
+
+    assert code == 0
+    [sam] = [line for line in output.splitlines() if "sam" in line]
+    [marie] = [line for line in output.splitlines() if "marie" in line]
+    assert "mardi" in sam and "(all)" in marie
