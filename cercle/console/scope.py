@@ -124,3 +124,24 @@ def check_path(s: Session, scope: Scope, params: Mapping[str, Any]) -> Group | N
         if check is None or not isinstance(value, int) or not check(value):
             raise OutOfScopeError
     return group
+
+
+@dataclass(frozen=True)
+class RequestScope:
+    """What :func:`for_request` found: the scope, the address's group, and whether an id in
+    the address is out of scope (answer 404 before the page runs)."""
+
+    scope: Scope
+    group: Group | None
+    refused: bool
+
+
+def for_request(
+    s: Session, account: StaffAccount | None, params: Mapping[str, Any]
+) -> RequestScope:
+    """The scope of one console request and the check of its address, in one call."""
+    scope = resolve(s, account)
+    try:
+        return RequestScope(scope, check_path(s, scope, params), False)
+    except OutOfScopeError:
+        return RequestScope(scope, None, True)

@@ -28,7 +28,7 @@ from cercle.bootstrap import App
 from cercle.console import accounts, passkeys, sessions
 from cercle.console.health_facts import health_values
 from cercle.console.render import STATIC, render
-from cercle.console.scope import NOTHING, OutOfScopeError, Scope, check_path, resolve
+from cercle.console.scope import NOTHING, Scope, for_request
 from cercle.console.staff_page import StaffPages
 from cercle.enrolment import channel_and_account
 from relay.core.actor import acting_as
@@ -187,17 +187,12 @@ def staff(
             row = sessions.load(s, request.cookies.get(sessions.COOKIE), now)
             account = s.get(StaffAccount, row.staff_id) if row and row.staff_id else None
             # Role and groups are read afresh on every request: a change holds at once.
-            scope = resolve(s, account)
-            try:
-                group = check_path(s, scope, request.path_params)
-                out_of_scope = False
-            except OutOfScopeError:
-                group, out_of_scope = None, True
+            scoped = for_request(s, account, request.path_params)
         if row is None or account is None:
             if request.method == "GET":
                 return RedirectResponse(f"{ROOT}/signin", status_code=303)
             return _headers(HTMLResponse("", status_code=403))
-        ctx = Ctx(request, app, row, account, scope=scope, group=group)
+        ctx = Ctx(request, app, row, account, scope=scoped.scope, group=scoped.group)
         try:
             if request.method == "POST":
                 form = await request.form()
@@ -208,7 +203,7 @@ def staff(
                     )
             if admin and not ctx.is_admin:
                 raise ctx.refuse(ctx.t("Only admins can do this."))
-            if out_of_scope:  # a foreign id looks exactly like a missing one
+            if scoped.refused:  # a foreign id looks exactly like a missing one
                 raise ctx.refuse(ctx.t("There is no open group here."), 404)
             with acting_as(ctx.actor):
                 return await handler(ctx)
