@@ -238,3 +238,15 @@ def test_a_facilitator_cannot_reach_the_staff_page(desk: Desk, role: StaffRole) 
         assert desk.post(path, name="evil", role="admin", **{"group-2": "on"}).status_code == 403
 
     assert snapshot(desk) == before
+
+
+def test_an_address_id_the_scope_does_not_know_is_refused_even_to_an_admin(desk: Desk) -> None:
+    from cercle.console.scope import OutOfScopeError, Scope, check_path
+
+    ids = two_groups(desk)
+    with Session(desk.app.engine) as s:
+        assert check_path(s, Scope(None), {"gid": ids["jeudi"]}) is not None
+        with pytest.raises(OutOfScopeError):  # a new route must say how its ids are scoped
+            check_path(s, Scope(None), {"gid": ids["jeudi"], "photo": 1})
+        with pytest.raises(OutOfScopeError):
+            check_path(s, Scope(frozenset()), {"gid": ids["mardi"]})
