@@ -227,10 +227,9 @@ def signed_in_again(desk: Desk, name: str) -> None:
     desk.web.cookies.set(sessions.COOKIE, token, domain="relay.example.org", path="/staff")
 
 
-@pytest.mark.parametrize("role", [StaffRole.FACILITATOR])
-def test_a_facilitator_cannot_reach_the_staff_page(desk: Desk, role: StaffRole) -> None:
+def test_a_facilitator_cannot_reach_the_staff_page(desk: Desk) -> None:
     two_groups(desk)
-    desk.sign_in("sam", role, groups=["mardi"])
+    desk.sign_in("sam", StaffRole.FACILITATOR, groups=["mardi"])
     before = snapshot(desk)
 
     assert desk.web.get("/staff/accounts").status_code == 403
