@@ -10,18 +10,15 @@ console's scope before these handlers run.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 from starlette.responses import RedirectResponse, Response
 
 from cercle.console import access, accounts
+from cercle.console.context import Ctx
 from relay.errors import CercleError
 from relay.language.i18n import LANGS, gettext
 from relay.storage.models import Group, StaffAccount, StaffRole
-
-if TYPE_CHECKING:
-    from cercle.console.web import Ctx
 
 PATH = "/accounts"
 

@@ -13,7 +13,8 @@ from sqlmodel import Session, SQLModel, col, select
 from starlette.routing import Route
 
 from cercle.console import access, passkeys
-from cercle.console.web import ROOT, Console
+from cercle.console.context import ROOT
+from cercle.console.web import routes
 from relay.messages import Channel
 from relay.service import groups as group_admin
 from relay.service.relay import GroupSettings
@@ -65,7 +66,7 @@ def console_routes(desk: Desk) -> list[tuple[str, str]]:
     """(method, path template) of every staff-only console route, read from the router."""
     rp = passkeys.RelyingParty.from_base_url("https://relay.example.org", "Org")
     found = []
-    for route in Console(desk.app, rp).routes():
+    for route in routes(desk.app, rp):
         if not isinstance(route, Route) or route.path == "/":
             continue
         if route.path.startswith(("/signin", "/setup")):
