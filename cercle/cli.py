@@ -69,7 +69,9 @@ def _join_link(app: App, code: str) -> str:
     config = app.providers.web_config
     if config is None:
         raise CercleError("The web door is off: set CERCLE_WEB=on and PUBLIC_BASE_URL first.")
-    return config.join_link(code)
+    from relay.service.links import link_maker
+
+    return link_maker(app.relay, config.join_link)(code)
 
 
 class Via(StrEnum):

@@ -55,6 +55,7 @@ CHECKS = (
     "outbox",
     "failures",
     "jobs",
+    "join_guesses",
 )
 # Exit codes of `cercle doctor` (documented in docs/operations.md).
 EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2
@@ -834,10 +835,14 @@ async def run_checks(app: App, *, network: bool = True) -> list[Finding]:
     )
     if migrations.status != "ok":
         skipped = T("Not checked: the database is not at the current level.")
-        late = ("outbox", "failures", "jobs")
+        late = ("outbox", "failures", "jobs", "join_guesses")
         return [*findings, *(Finding(c, "skip", skipped) for c in late)]
     now = app.clock.now()
     findings.append(await _guarded("outbox", in_thread(lambda: check_outbox(app.engine, now))))
     findings.append(await _guarded("failures", in_thread(lambda: check_failures(app.engine, now))))
     findings.append(await _guarded("jobs", in_thread(lambda: check_jobs(app.engine, now))))
+    from cercle.join_guesses import check_join_guesses  # noqa: PLC0415 - it imports Finding
+
+    guessing = in_thread(lambda: check_join_guesses(app.engine, now))
+    findings.append(await _guarded("join_guesses", guessing))
     return findings

@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bots.web.client import TrustedProxies
 from cercle.bootstrap import App
 from cercle.console import accounts, passkeys, sessions
 from cercle.console.health_facts import health_values
@@ -153,10 +154,6 @@ def _set_cookie(response: Response, token: str) -> None:
     )
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "?"
-
-
 def _pick_lang(request: Request, fallback: str | None) -> str:
     asked = request.query_params.get("lang")
     if asked in LANGS:
@@ -249,6 +246,11 @@ class Console:
     def __init__(self, app: App, rp: passkeys.RelyingParty) -> None:
         self.app = app
         self.rp = rp
+        self.proxies = TrustedProxies.parse(app.settings.trusted_proxies)
+
+    def _client(self, request: Request) -> str:
+        """The source limits count (the one rule of :mod:`bots.web.client`)."""
+        return self.proxies.source(request) or "?"
 
     def _anonymous(self, request: Request, lang: str | None) -> tuple[StaffSession, str | None]:
         """The browser's session, or a new anonymous one (its token returned to set)."""
@@ -334,7 +336,7 @@ class Console:
         if row is None:
             return self._json_error(None, T("This page has expired. Reload it and try again."), 403)
         if not sessions.attempt_allowed(
-            self.app.engine, self.app.keys, _client(request), self.app.clock.now()
+            self.app.engine, self.app.keys, self._client(request), self.app.clock.now()
         ):
             too_many = T("Too many attempts. Wait 15 minutes and try again.")
             return self._json_error(row, too_many, 429)
@@ -378,8 +380,9 @@ class Console:
             )
 
     async def setup(self, request: Request) -> Response:
-        # Guessing links: once a client is over the limit even a right guess is refused.
-        client, now = _client(request), self.app.clock.now()
+        # Guessing links: once a client is over its own limit even a right guess is refused;
+        # other clients are not affected.
+        client, now = self._client(request), self.app.clock.now()
         limited = sessions.over_limit(self.app.engine, self.app.keys, client, now)
         account = None if limited else self._setup_account(request)
         if account is None:

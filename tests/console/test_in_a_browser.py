@@ -69,7 +69,7 @@ def staff_flow(live: Live, page: Any, lang: str, number: str) -> None:
     page.get_by_role("link", name=t("Invite codes")).click()
     page.get_by_role("button", name=t("Make the code")).click()
     code_text = page.locator(".code").inner_text()
-    assert re.fullmatch(r"[A-Z2-9]{10}", code_text)
+    assert re.fullmatch(r"[A-Z2-9]{12}", code_text)
     assert f"JOIN {code_text}" in page.content() or f"REJOINDRE {code_text}" in page.content()
     checked("invite")
 

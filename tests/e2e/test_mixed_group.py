@@ -396,7 +396,7 @@ async def test_a_survivor_joins_by_texting_an_invite_code(world: World) -> None:
     newcomer = "+15145550124"
     w.signal.member(FAC, FAC_UUID).says("/invite")
     await w.until(lambda: any("Invite code" in t for t in w.signal_texts(FAC)), "code")
-    found = re.search(r"JOIN ([A-Z0-9]{10})", w.signal_texts(FAC)[-1])
+    found = re.search(r"JOIN ([A-Z0-9]{12})", w.signal_texts(FAC)[-1])
     assert found is not None
 
     assert (await w.sms(newcomer, "REJOINDRE 2345678923")).status_code == 200  # wrong: silence
