@@ -21,6 +21,7 @@ from cercle.join_guesses import SURGE, check_join_guesses
 from relay.groups import guesses, invites
 from relay.inbound.turn import Result
 from relay.messages import Channel
+from relay.service import jobs
 from relay.service.groups import create_invite
 from relay.storage.models import Invite, JoinAttempt, MemberState
 from tests.room import Person, Room
@@ -277,3 +278,24 @@ def test_stored_counts_of_other_doors_do_not_mix(phones: Room) -> None:
         seen = guesses.recent(s, phones.clock.now())
 
     assert seen.last_hour == {"web": 1, "signal": 1} and seen.day_total == 2
+
+
+def test_the_purge_forgets_senders_after_an_hour_and_counts_after_two_days(
+    phones: Room,
+) -> None:
+    room = phones
+    room.stranger("guesser").says("JOIN ABCDEFGHJKMN")
+    room.clock.advance(hours=2)
+    with room.session() as s:
+        keys_before = {a.key for a in s.exec(select(JoinAttempt)).all()}
+
+    jobs.purge(room.relay, room.clock.now())
+    with room.session() as s:
+        kept = {a.key for a in s.exec(select(JoinAttempt)).all()}
+    room.clock.advance(days=2)
+    jobs.purge(room.relay, room.clock.now())
+
+    assert len(keys_before) == 2  # the sender's keyed hash, and the hour's count
+    assert kept == {k for k in keys_before if k.startswith(guesses.PREFIX)}
+    with room.session() as s:
+        assert s.exec(select(JoinAttempt)).all() == []
