@@ -288,10 +288,13 @@ class _Handlers:
 
     async def _allowed(self, request: Request) -> bool:
         """Count a join-link request against its own client's limit (never everyone's)."""
-        if self.door.joins.allow(self.config.proxies.source(request)):
+        made = self.door.joins.hit(self.config.proxies.source(request))
+        if made <= self.door.joins.limit:
             return True
         log.info("join link refused: this client is over its limit")
-        await anyio.to_thread.run_sync(links.refused, self.relay, Channel.WEB)
+        if made == self.door.joins.limit + 1:
+            # Counted once per client and window: a flood from one client costs no writes.
+            await anyio.to_thread.run_sync(links.refused, self.relay, Channel.WEB)
         return False
 
     async def chat(self, request: Request) -> Response:

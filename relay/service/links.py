@@ -69,8 +69,8 @@ def _usable(
 
 
 def refused(relay: Relay, channel: str) -> None:
-    """Count an attempt the adapter refused before looking (a client over its limit): for the
-    health check's surge figures only."""
+    """Count an attempt the adapter refused before looking (a client that just went over its
+    limit): for the health check's surge figures only."""
     with transaction(relay.engine) as s:
         guesses.count(s, channel, relay.clock.now())
 
