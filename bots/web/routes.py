@@ -1,6 +1,6 @@
 """The web door's pages and endpoints (Starlette).
 
-``GET /j/<code>`` shows the welcome of a usable invite; ``POST /j/<code>`` (agreeing) makes a
+``GET /j/<token>`` shows the welcome of a usable invite; ``POST /j/<token>`` (agreeing) makes a
 seat and enrolls the member. ``GET /c`` is the chat page; ``GET /c/events`` streams copies as
 Server-Sent Events; ``POST /c/send`` sends; ``POST /c/ack`` wipes what the browser has;
 ``POST /c/exit`` forgets the browser (quick exit).
