@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col, select
 
@@ -49,9 +52,15 @@ def count(s: Session, door: str, now: datetime) -> None:
     """Add one refused attempt on ``door`` to the current hour's counter."""
     start = _hour(now)
     key = f"{PREFIX}{door}:{start:%Y%m%d%H}"
-    row = s.get(JoinAttempt, key) or JoinAttempt(key=key, window_start=start, count=0)
-    row.count += 1
-    s.add(row)
+    # One statement: many web processes and the worker count at once into the same row, and
+    # a read-then-write would lose counts or collide on the hour's first insert.
+    insert: Any = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(JoinAttempt).values(key=key, window_start=start, count=1)
+    s.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["key"], set_={"count": col(JoinAttempt.count) + 1}
+        )
+    )
 
 
 def recent(s: Session, now: datetime) -> Recent:

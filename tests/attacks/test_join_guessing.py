@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -23,6 +24,7 @@ from relay.inbound.turn import Result
 from relay.messages import Channel
 from relay.service import jobs
 from relay.service.groups import create_invite
+from relay.storage.engine import make_engine, transaction
 from relay.storage.models import Invite, JoinAttempt, MemberState
 from tests.room import Person, Room
 from tests.web.door import Door, door, run_door
@@ -270,14 +272,28 @@ def test_a_quiet_day_is_ok_in_the_doctor(phones: Room) -> None:
     assert finding.text("en")[0].startswith("0 join attempts were refused in the last 24 hours")
 
 
-def test_stored_counts_of_other_doors_do_not_mix(phones: Room) -> None:
-    with Session(phones.engine) as s:
-        guesses.count(s, "web", phones.clock.now())
-        guesses.count(s, "signal", phones.clock.now())
-        s.commit()
-        seen = guesses.recent(s, phones.clock.now())
+def test_counts_add_up_per_door_and_hour_on_each_database(db_url: str) -> None:
+    engine = make_engine(db_url)
+    now = datetime(2026, 12, 6, 4, 30, tzinfo=UTC)
+    for at, where in [
+        (now, "web"),
+        (now, "web"),
+        (now, "signal"),
+        (now - timedelta(hours=1), "sms"),
+    ]:
+        with transaction(engine) as s:
+            guesses.count(s, where, at)
+    with transaction(engine) as s:  # one session counting twice, as a flood in one request
+        guesses.count(s, "web", now)
+        guesses.count(s, "web", now)
 
-    assert seen.last_hour == {"web": 1, "signal": 1} and seen.day_total == 2
+    with Session(engine) as s:
+        seen = guesses.recent(s, now)
+        later = guesses.recent(s, now + timedelta(hours=2))
+    engine.dispose()
+
+    assert seen.last_hour == {"web": 4, "signal": 1, "sms": 1} and seen.day_total == 6
+    assert later.last_hour == {} and later.day_total == 6
 
 
 def test_the_purge_forgets_senders_after_an_hour_and_counts_after_two_days(
