@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def see_every_check(page: Any, heading: str) -> None:
+    page.get_by_role("heading", name=heading).wait_for()  # the click's page may still be loading
     assert page.get_by_role("heading", name=heading).is_visible()
     findings = page.locator(".finding").all_inner_texts()
     assert [f.split(" · ")[1].split(":")[0] for f in findings] == list(CHECKS), findings
