@@ -18,7 +18,7 @@ import pytest
 from sqlmodel import Session, select
 
 from cercle.health import run_checks
-from cercle.join_guesses import SURGE, check_join_guesses
+from cercle.health.join_guesses import SURGE, check_join_guesses
 from relay.groups import guesses, invites
 from relay.inbound.turn import Result
 from relay.messages import Channel

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from cercle.health import Finding
+from cercle.health.finding import Finding
 from relay.groups import guesses
 from relay.language.i18n import TN, T
 
