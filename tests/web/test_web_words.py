@@ -50,7 +50,7 @@ async def test_a_code_typed_into_the_page_is_not_about_a_number(door: Door) -> N
     member = await door.join(lang="en")
     await door.until(lambda: len(member.texts) >= 1)
 
-    said = await answer(door, member, f"JOIN {door.invite()}")
+    said = await answer(door, member, f"JOIN {door.typed_invite()}")
 
     assert said.startswith("This page is already in a group, so that code was not used")
 

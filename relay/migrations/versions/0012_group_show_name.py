@@ -1,7 +1,7 @@
 """a group may show its name on web members' chat page (off by default)
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0014 (the latest before it on main)
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0012'
-down_revision: str | None = '0010'
+down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
