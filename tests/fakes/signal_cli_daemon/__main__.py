@@ -29,7 +29,7 @@ async def main(args: argparse.Namespace) -> None:
             control_app(fake), host=host, port=int(port), log_config=None, access_log=False
         )
         tasks.append(asyncio.ensure_future(uvicorn.Server(config).serve()))
-    print("ready", flush=True)  # noqa: T201 - tells the parent test it may connect
+    print("ready", flush=True)
     await asyncio.gather(*tasks)
 
 
