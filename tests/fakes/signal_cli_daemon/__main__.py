@@ -22,6 +22,7 @@ async def main(args: argparse.Namespace) -> None:
     else:
         host, _, port = args.tcp.rpartition(":")
         server = await asyncio.start_server(fake.serve_connection, host, int(port))
+        fake.target = f"tcp://{args.tcp}"
     tasks = [asyncio.ensure_future(server.serve_forever())]
     if args.control:
         host, _, port = args.control.rpartition(":")
