@@ -133,6 +133,7 @@ class FakeSignalCliDaemon:
         self.connections_opened = 0
         self.subscriptions_opened = 0  # subscribeReceive calls and connect-time subscriptions
         self._cut_next = False
+        self.stalled: set[str] = set()  # methods the daemon never answers (tests set it)
         self._conns: list[_Conn] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -413,6 +414,8 @@ class FakeSignalCliDaemon:
             return
         if "result" in node or "error" in node:
             return  # a response from the client: signal-cli only logs it
+        if node.get("method") in self.stalled:
+            await asyncio.Event().wait()  # a hung signal-cli: no answer, ever
         answer = self._request(conn, node)
         if answer is not None:
             self._write(conn, answer)
