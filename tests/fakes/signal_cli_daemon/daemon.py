@@ -314,19 +314,26 @@ class FakeSignalCliDaemon:
             if not targets:
                 self.frames_dropped += 1  # on-start with nobody connected: stdout only
                 continue
+            written = False
             for conn in targets:
                 if conn.auto is not None:
-                    self._write(conn, {"jsonrpc": "2.0", "method": "receive", "params": frame})
+                    note = {"jsonrpc": "2.0", "method": "receive", "params": frame}
+                    written = self._write(conn, note) or written
                 for sub in sorted(conn.subs):
                     params = {"subscription": sub, "result": frame}
-                    self._write(conn, {"jsonrpc": "2.0", "method": "receive", "params": params})
-            self.frames_delivered += 1
+                    note = {"jsonrpc": "2.0", "method": "receive", "params": params}
+                    written = self._write(conn, note) or written
+            if written:
+                self.frames_delivered += 1
+            else:
+                self.frames_lost += 1  # acknowledged, then written to no live connection
 
-    def _write(self, conn: _Conn, message: object) -> None:
+    def _write(self, conn: _Conn, message: object) -> bool:
         if conn.writer.is_closing():
             conn.alive = False
-            return
+            return False
         conn.writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        return True
 
     def _drop(self, conn: _Conn, *, abort: bool) -> None:
         conn.alive = False
