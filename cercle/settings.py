@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from relay.errors import CercleError
+from relay.groups.video import check_server
 from relay.storage.crypto import DataKeyError, parse_key
 from relay.storage.engine import DEFAULT_URL
 
@@ -113,6 +115,9 @@ class Settings:
     web_enabled: bool = False
     web_title: str = "Notes"  # what the browser tab shows: neutral, never the group's name
     web_exit_url: str = "https://www.wikipedia.org/"  # where the quick exit goes
+    # The organization's own Jitsi Meet server, for groups that meet by video. No default:
+    # without it no group can turn video on (Cercle never uses a public service).
+    video_url: str | None = None
 
     @property
     def signal_enabled(self) -> bool:
@@ -257,6 +262,7 @@ class Settings:
             timezone=timezone,
             **_signal_pace(env),
             **web,
+            video_url=_video(env),
         )
 
 
@@ -291,3 +297,14 @@ def _web(env: Mapping[str, str | None], public: str | None) -> dict[str, Any]:
     if not exit_url.startswith(("https://", "http://")):
         raise SettingsError("CERCLE_WEB_EXIT_URL must be an absolute http(s) URL")
     return {"web_enabled": switch == "on", "web_title": title, "web_exit_url": exit_url}
+
+
+def _video(env: Mapping[str, str | None]) -> str | None:
+    """``CERCLE_VIDEO_URL``: the https address of the organization's own Jitsi Meet server."""
+    raw = _opt(env, "CERCLE_VIDEO_URL")
+    if raw is None:
+        return None
+    try:
+        return check_server(raw)
+    except CercleError as exc:
+        raise SettingsError(exc.safe_message) from exc

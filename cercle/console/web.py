@@ -38,6 +38,7 @@ from relay.language.i18n import LANGS, Raw, T, gettext
 from relay.phone import mask
 from relay.service import groups as group_admin
 from relay.service.relay import GroupSettings
+from relay.service.video import set_video
 from relay.storage.engine import transaction
 from relay.storage.models import (
     AuditEvent,
@@ -559,6 +560,7 @@ class Console:
             if ends
             else "",
             sms_segments=segments,
+            video_server=self.app.relay.video_url is not None,
             error=error,
             section="groups",
         )
@@ -633,6 +635,10 @@ class Console:
             group_admin.set_safety(self.app.relay, group.name, choices, self.app.settings.timezone)
 
         return await self._change(ctx, change)
+
+    async def group_video(self, ctx: Ctx) -> Response:
+        on = _checked(ctx, "video")
+        return await self._change(ctx, lambda g: set_video(self.app.relay, g.name, on))
 
     async def close_form(self, ctx: Ctx) -> Response:
         group = _group(ctx)
@@ -914,6 +920,7 @@ class Console:
             Route(g + "/schedule", s(self.group_schedule, admin=True), methods=["POST"]),
             Route(g + "/end", s(self.group_end, admin=True), methods=["POST"]),
             Route(g + "/safety", s(self.group_safety, admin=True), methods=["POST"]),
+            Route(g + "/video", s(self.group_video, admin=True), methods=["POST"]),
             Route(g + "/close", s(self.close_form, admin=True)),
             Route(g + "/close", s(self.close, admin=True), methods=["POST"]),
             Route(g + "/members", s(self.members)),
