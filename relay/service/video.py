@@ -26,16 +26,14 @@ from relay.storage.models import AuditEvent, Group, GroupPolicy
 
 log = logging.getLogger(__name__)
 
-NO_SERVER = (
-    "Video needs the organization's own Jitsi Meet server: set CERCLE_VIDEO_URL to its https "
-    "address (see docs/video.md). Cercle never uses a public video service."
-)
-
 
 def require_server(relay: Relay) -> str:
     """The organization's Jitsi Meet address, or a refusal that says what to set."""
     if not relay.video_url:
-        raise CercleError(NO_SERVER)
+        raise CercleError(
+            "Video needs the organization's own Jitsi Meet server: set CERCLE_VIDEO_URL to its "
+            "https address (see docs/video.md). Cercle never uses a public video service."
+        )
     return video.check_server(relay.video_url)
 
 
