@@ -112,6 +112,15 @@ def start_now(relay: Relay, name: str, ends_at: datetime) -> int:
         return video.open_room(s, OutboxWriter(s, relay.keys, now), group, server, now, ends_at)
 
 
+def end_now(relay: Relay, name: str) -> bool:
+    """End the group's video session now (the sandbox's ``:session end``)."""
+    now = relay.clock.now()
+    with transaction(relay.engine) as s:
+        group = relay.group(s, name)
+        assert group.id is not None  # noqa: S101 - a stored group has an id
+        return video.close_room(s, OutboxWriter(s, relay.keys, now), group.id)
+
+
 def end_due(relay: Relay, now: datetime) -> int:
     """Forget the room of every session that is over (or whose group stopped meeting by
     video, or closed). Returns how many rooms were forgotten."""
