@@ -64,6 +64,7 @@ def test_a_group_is_created_and_listed(env: dict[str, str]) -> None:
             "allow_rename": True,
             "allow_sms": True,
             "allow_media": False,
+            "video": False,
             "closed": False,
             "members": 0,
         }

@@ -355,3 +355,28 @@ def test_any_pseudonym_is_read_back_exactly(name: str) -> None:
 
 def raw_database(room: Room) -> bytes:
     return b"".join(p.read_bytes() for p in room.db_path.parent.glob("cercle.db*"))
+
+
+@pytest.mark.postgres
+def test_a_video_session_starts_and_ends_the_same_on_postgresql(
+    tmp_path: Path, pg_url: str
+) -> None:
+    room = Room(tmp_path, database_url=pg_url, channel=Channel.SIGNAL, also=(Channel.SMS,))
+    room.relay.video_url = SERVER
+    set_schedule(room.relay, room.group_name, add=("tue 19:00-20:30",), tz="America/Toronto")
+    set_video(room.relay, room.group_name, True)
+    alice = room.member("alice", uuid="6f1c2a8e-0000-4000-8000-000000000001")
+    bruno = room.member("bruno", via=Channel.SMS)
+
+    go_to(room, "2026-01-06T19:00")
+    go_to(room, "2026-01-06T19:01")
+    assert [len(links_in(p.new())) for p in (alice, bruno)] == [1, 1]
+
+    go_to(room, "2026-01-06T20:30")
+    alice.says("/video")
+    assert alice.new()[-1].startswith("There is no video session now.")
+    with room.session() as s:
+        assert s.exec(select(VideoRoom)).all() == []
+        assert s.exec(select(VideoLink)).all() == []
+    room.check_invariants()
+    room.engine.dispose()
