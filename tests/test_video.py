@@ -380,3 +380,20 @@ def test_a_video_session_starts_and_ends_the_same_on_postgresql(
         assert s.exec(select(VideoLink)).all() == []
     room.check_invariants()
     room.engine.dispose()
+
+
+def test_a_key_rotation_during_a_session_keeps_its_room(tuesdays: Room) -> None:
+    from relay.privacy.rotation import rotate
+    from relay.storage.crypto import DataKeys
+    from tests.test_rotation import rekey, rotating
+
+    alice, *_ = cast(tuesdays)
+    go_to(tuesdays, "2026-01-06T19:00")
+    sent = links_in(alice.new())
+    _, master = rotating(tuesdays)
+
+    rotate(tuesdays.engine, tuesdays.keys)
+    rekey(tuesdays, DataKeys.from_master(master))  # restarted without the old key
+    alice.says("/video")
+
+    assert links_in(alice.new()) == sent
