@@ -160,6 +160,22 @@ def test_video_resends_the_members_own_link_during_a_session(tuesdays: Room) -> 
     assert bruno.new() == []
 
 
+def test_someone_who_agrees_during_a_session_gets_their_link_after_the_welcome(
+    tuesdays: Room,
+) -> None:
+    alice, *_ = cast(tuesdays)
+    go_to(tuesdays, "2026-01-06T19:00")
+    sent = links_in(alice.new())
+    emma = tuesdays.member("emma", agree=False)
+
+    emma.agrees()
+
+    texts = emma.new()
+    assert texts[0].startswith("Thank you. You are now in the group as")
+    assert len(links_in(texts)) == 1 and room_of(links_in(texts)[0]) == room_of(sent[0])
+    assert jitsi_options(links_in(texts)[0])["userInfo.displayName"] == emma.name
+
+
 def test_video_outside_a_session_says_there_is_none(tuesdays: Room) -> None:
     alice, bruno, *_ = cast(tuesdays)
 

@@ -15,12 +15,9 @@ from relay.storage.models import Role
 
 
 def _resend(st: Store) -> Outcome:
-    assert st.group.id is not None and st.actor is not None  # noqa: S101 - a command has both
-    url = video.live_room(st.s, st.relay.keys, st.group.id, st.now)
-    if url is None:
-        return Outcome.of(Reply(video.no_session_text()))
-    video.send_links(st.s, st.writer, st.group.id, url, [st.actor])
-    return Outcome()
+    if video.send_own_link(st):
+        return Outcome()
+    return Outcome.of(Reply(video.no_session_text()))
 
 
 @command(

@@ -27,6 +27,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col, select
 
+from relay.core.outcome import Outcome, Store
 from relay.delivery.outbox import OutboxWriter
 from relay.delivery.recall import RECALLABLE, REVOKED, queue_deletes
 from relay.errors import CercleError
@@ -130,6 +131,29 @@ def live_room(s: Session, keys: DataKeys, group_id: int, now: datetime) -> str |
     if room is None or not room.starts_at <= now < room.ends_at:
         return None
     return keys.decrypt_text(room.url_enc, VIDEO_ROOM_CONTEXT)
+
+
+def send_if_live(s: Session, writer: OutboxWriter, group: Group, member: Member) -> bool:
+    """Queue ``member``'s own link if their group's session room is open now (in the
+    caller's transaction); whether there was one."""
+    if group.id is None or not group.video:
+        return False
+    url = live_room(s, writer.keys, group.id, writer.now)
+    if url is None:
+        return False
+    send_links(s, writer, group.id, url, [member])
+    return True
+
+
+def send_own_link(st: Store) -> bool:
+    """Queue the acting member's own link if a session room is open now (``/video``)."""
+    return st.actor is not None and send_if_live(st.s, st.writer, st.group, st.actor)
+
+
+def newcomer_link(st: Store) -> Outcome:
+    """Someone who agrees while a video session runs gets their link too, after the welcome."""
+    send_own_link(st)
+    return Outcome()
 
 
 def open_room(

@@ -80,3 +80,16 @@ async def test_the_button_is_only_ever_an_https_link(door: Door) -> None:
         assert "javascript:" not in shown and 'class="video"' not in shown
     finally:
         await browser.aclose()
+
+
+async def test_a_browser_that_joins_during_a_session_gets_its_link_after_the_welcome(
+    door: Door,
+) -> None:
+    await anyio.to_thread.run_sync(start_session, door)
+
+    iris = await door.join()
+    name = await door.welcomed(iris)
+    await door.until(lambda: any(e.get("link") for e in iris.seen))
+
+    link = str(next(e for e in iris.seen if e.get("link"))["link"])
+    assert jitsi_options(link)["userInfo.displayName"] == name
