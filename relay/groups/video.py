@@ -204,8 +204,8 @@ def send_links(
 def close_room(s: Session, writer: OutboxWriter, group_id: int) -> bool:
     """End the group's video session now: forget the room, cancel links not yet sent, take
     back those on phones and pages that can lose them (Signal, the web door), and wipe every
-    link's sealed body. Safe from several workers at once: only the one that deletes the row
-    does the rest. Returns whether there was a room."""
+    link's sealed body. Safe from several workers at once: the row's deletion orders them, and
+    a second caller finds nothing left to do. Returns whether there was a room."""
     deleted: CursorResult[tuple[()]] = s.execute(  # type: ignore[assignment]
         delete(VideoRoom).where(col(VideoRoom.group_id) == group_id)
     )
