@@ -413,3 +413,15 @@ def test_a_key_rotation_during_a_session_keeps_its_room(tuesdays: Room) -> None:
     alice.says("/video")
 
     assert links_in(alice.new()) == sent
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_the_link_message_stays_in_the_plain_sms_alphabet(lang: str) -> None:
+    from bots.sms.segments import Encoding, encoding_of, segment_count
+    from relay.groups.video import link_text, new_room_name, room_url
+
+    link = member_link(room_url("https://video.example.org", new_room_name()), "Lavande")
+    text = link_text(link).render(lang)
+
+    assert encoding_of(text) == Encoding.GSM7  # one accent outside it would double the cost
+    assert segment_count(text) <= 4
