@@ -31,13 +31,14 @@ from bots.sms.webhook import (
     WebhookVerifier,
     status_rank,
 )
+from bots.web.client import TrustedProxies
 from bots.web.config import WebConfig
 from bots.web.hub import PushHub
 from bots.web.routes import WebDoor
 from bots.web.store import WebStore
 from bots.web.transport import WebTransport
 from cercle.settings import Settings
-from relay.delivery.sender import Bell
+from relay.delivery.bell import Bell
 from relay.errors import DeliveryError
 from relay.messages import Attachment, Channel, Inbound
 from relay.service import accounts
@@ -92,6 +93,7 @@ class Providers:
                 public_base_url=settings.public_base_url,
                 title=settings.web_title,
                 exit_url=settings.web_exit_url,
+                proxies=TrustedProxies.parse(settings.trusted_proxies),
             )
             if relay is not None:
                 # The web door keeps its copies in Cercle's own database.

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bots.web.client import LOCAL as LOCAL_PROXIES
+from bots.web.client import ProxyListError, TrustedProxies
 from relay.errors import CercleError
 from relay.groups.video import check_server
 from relay.storage.crypto import DataKeyError, parse_key
@@ -106,15 +108,18 @@ class Settings:
     profile_avatar: Path | None = None
     # Where sessions and end dates are read when an admin does not say (IANA name).
     timezone: str = "America/Toronto"
-    # Issue 10: Signal sends in flight at once to signal-cli (per worker), and the pace of
+    # Signal sends in flight at once to signal-cli (per worker), and the pace of
     # each member's conversation (Signal allows 60 at once, then 1 a second, per recipient).
     signal_in_flight: int = 8
     signal_member_rate: float = 1.0
     signal_member_burst: int = 50
-    # The web door (issue 14): members who join from a private link in a browser.
+    # The web door: members who join from a private link in a browser.
     web_enabled: bool = False
     web_title: str = "Notes"  # what the browser tab shows: neutral, never the group's name
     web_exit_url: str = "https://www.wikipedia.org/"  # where the quick exit goes
+    # Proxies whose X-Forwarded-For names the client (addresses or networks); by default only
+    # one on the same machine. Everyone else is taken at the address they connect from.
+    trusted_proxies: tuple[str, ...] = LOCAL_PROXIES
     # The organization's own Jitsi Meet server, for groups that meet by video. No default:
     # without it no group can turn video on (Cercle never uses a public service).
     video_url: str | None = None
@@ -267,7 +272,7 @@ class Settings:
 
 
 def _signal_pace(env: Mapping[str, str | None]) -> dict[str, Any]:
-    """Issue 10's Signal settings: sends in flight, and each member's pace (at most what
+    """The Signal pacing settings: sends in flight, and each member's pace (at most what
     Signal allows per sender-recipient pair: a burst of 60, then 1 a second)."""
     burst = _positive(_int(env, "CERCLE_SIGNAL_MEMBER_BURST", 50), "CERCLE_SIGNAL_MEMBER_BURST")
     rate = _positive(_float(env, "CERCLE_SIGNAL_MEMBER_RATE", 1.0), "CERCLE_SIGNAL_MEMBER_RATE")
@@ -296,7 +301,28 @@ def _web(env: Mapping[str, str | None], public: str | None) -> dict[str, Any]:
     exit_url = _opt(env, "CERCLE_WEB_EXIT_URL") or "https://www.wikipedia.org/"
     if not exit_url.startswith(("https://", "http://")):
         raise SettingsError("CERCLE_WEB_EXIT_URL must be an absolute http(s) URL")
-    return {"web_enabled": switch == "on", "web_title": title, "web_exit_url": exit_url}
+    return {
+        "web_enabled": switch == "on",
+        "web_title": title,
+        "web_exit_url": exit_url,
+        "trusted_proxies": _trusted_proxies(env),
+    }
+
+
+def _trusted_proxies(env: Mapping[str, str | None]) -> tuple[str, ...]:
+    """``CERCLE_TRUSTED_PROXIES``: comma-separated addresses or networks, ``none`` for none;
+    unset, only a proxy on the same machine."""
+    raw = _opt(env, "CERCLE_TRUSTED_PROXIES")
+    if raw is None:
+        return LOCAL_PROXIES
+    if raw.lower() == "none":
+        return ()
+    entries = tuple(e.strip() for e in raw.split(",") if e.strip())
+    try:
+        TrustedProxies.parse(entries)
+    except ProxyListError as exc:
+        raise SettingsError(f"CERCLE_TRUSTED_PROXIES: {exc}") from exc
+    return entries
 
 
 def _video(env: Mapping[str, str | None]) -> str | None:

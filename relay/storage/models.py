@@ -141,6 +141,8 @@ class OutboxState(StrEnum):
         return self in (OutboxState.SENT, OutboxState.FAILED, OutboxState.CANCELLED)
 
 
+# The states of a row that is not final yet: what may still go out, the one definition the
+# claims (a recipient's oldest open row is their head), recalls and retention all use.
 OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.RETRY, OutboxState.HELD)
 
 
@@ -292,7 +294,7 @@ class Ban(SQLModel, table=True):
     created_at: datetime
 
 
-# --- sessions, invites and safety (issue 7) --------------------------------------------------
+# --- open hours, invites and safety choices -----------------------------------------------------
 
 
 class GroupPolicy(SQLModel, table=True):
@@ -344,6 +346,9 @@ class Invite(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     group_id: int = Field(foreign_key="group.id", index=True)
     code_hash: str = Field(max_length=64, unique=True)
+    # A keyed hash of the private web link's token; None for invites made before links had
+    # their own token (their link carries the typed code).
+    link_hash: str | None = Field(default=None, max_length=64, unique=True, index=True)
     role: str = Field(default=Role.MEMBER, max_length=16)
     lang: str | None = Field(default=None, max_length=8)  # None: the language of the word used
     created_by: str = Field(max_length=48)  # a pseudonym or "admin"
@@ -353,7 +358,8 @@ class Invite(SQLModel, table=True):
 
 
 class JoinAttempt(SQLModel, table=True):
-    """Recent JOIN attempts per keyed hash of a sender (or ``*`` for everyone): a counter only."""
+    """Recent JOIN attempts per keyed hash of a sender, and refused attempts per door and hour
+    (``guesses:<door>:<hour>``, :mod:`relay.groups.guesses`): counters only."""
 
     __tablename__ = "join_attempt"
 
@@ -388,7 +394,7 @@ class GroupTally(SQLModel, table=True):
     count: int = Field(default=0)
 
 
-# --- the web door (issue 14) -----------------------------------------------------------------
+# --- the web door -----------------------------------------------------------------------------
 
 
 class WebSeat(SQLModel, table=True):
@@ -434,7 +440,7 @@ class WebCopy(SQLModel, table=True):
     expires_at: datetime = Field(index=True)
 
 
-# --- the staff console (issue 13) ------------------------------------------------------------
+# --- the staff console --------------------------------------------------------------------
 
 
 class StaffRole(StrEnum):
@@ -490,7 +496,7 @@ class StaffSession(SQLModel, table=True):
 
 
 class PendingInbound(SQLModel, table=True):
-    """A provider webhook accepted but not yet handed to the core (issue 15).
+    """A provider webhook accepted but not yet handed to the core (the SMS inbox).
 
     Written in the webhook's own request, before the provider gets its answer, and deleted
     once the worker has fetched any media and the core has accepted the message: a crash of
@@ -511,7 +517,7 @@ class PendingInbound(SQLModel, table=True):
 
 
 class MediaLink(SQLModel, table=True):
-    """A stripped photo waiting for Twilio to fetch it for an MMS (issue 15).
+    """A stripped photo waiting for Twilio to fetch it for an MMS.
 
     Served once at an unguessable URL, then deleted; also deleted when its message's status is
     final or when it expires a few minutes after it was made. Only a keyed hash of the URL's
@@ -528,7 +534,7 @@ class MediaLink(SQLModel, table=True):
     created_at: datetime
 
 
-# --- issue 10: pacing per recipient, grouped join notices ---------------------------------
+# --- pacing per recipient, grouped join notices ------------------------------------------
 
 
 class RecipientPace(SQLModel, table=True):
