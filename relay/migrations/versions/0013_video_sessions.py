@@ -1,7 +1,7 @@
 """video sessions: a group's choice, the running session's room (sealed) and its links
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0014
 Create Date: 2026-12-06 04:30:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0013'
-down_revision: str | None = '0011'
+down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
