@@ -112,6 +112,7 @@ class Copy:
     text: str
     at: datetime
     expires_at: datetime
+    link: str | None = None  # a video room's address: the page shows it as a button
 
     def __repr__(self) -> str:
         return f"Copy({self.id}, {self.kind})"
@@ -142,6 +143,7 @@ class Copy:
             "text": self.text,
             "who": who,
             "body": body,
+            "link": self.link,
             "at": _utc(self.at).isoformat(),
             "expires": _utc(self.expires_at).isoformat(),
         }
@@ -262,6 +264,7 @@ class WebStore:
         *,
         target_ref: str | None = None,
         ref: str | None = None,
+        link: str | None = None,
     ) -> str | None:
         """Store one sealed copy for the seat at ``address``; its ref, or ``None`` if there is
         no such seat. A delete also wipes the target if the browser has not fetched it yet."""
@@ -271,7 +274,7 @@ class WebStore:
             seat = self._seat_for(s, address)
             if seat is None:
                 return None
-            self._put(s, seat, kind, text, target_ref, ref, now)
+            self._put(s, seat, kind, text, target_ref, ref, now, link)
         return ref
 
     def put_own(self, seat: Seat, text: str, ref: str) -> None:
@@ -291,8 +294,10 @@ class WebStore:
         target_ref: str | None,
         ref: str,
         now: datetime,
+        link: str | None = None,
     ) -> None:
-        payload = json.dumps({"text": text}, ensure_ascii=False).encode()
+        content: dict[str, str] = {"text": text} if link is None else {"text": text, "link": link}
+        payload = json.dumps(content, ensure_ascii=False).encode()
         if kind == CopyKind.DELETE and target_ref is not None:
             s.execute(
                 delete(WebCopy).where(
@@ -367,11 +372,18 @@ class WebStore:
             return [self._open(r) for r in rows]
 
     def _open(self, row: WebCopy) -> Copy:
-        text = ""
+        content: dict[str, str] = {}
         if row.payload_enc is not None:
-            text = json.loads(self.keys.decrypt(row.payload_enc, COPY_CONTEXT))["text"]
+            content = json.loads(self.keys.decrypt(row.payload_enc, COPY_CONTEXT))
         return Copy(
-            row.id or 0, row.kind, row.ref, row.target_ref, text, row.created_at, row.expires_at
+            row.id or 0,
+            row.kind,
+            row.ref,
+            row.target_ref,
+            content.get("text", ""),
+            row.created_at,
+            row.expires_at,
+            content.get("link"),
         )
 
     def ack(self, seat_hash: str, upto: int) -> int:

@@ -115,6 +115,17 @@
     text.className = "body";
     text.textContent = note.kind === "own" || !note.who ? note.text : note.body;  // never HTML
     el.appendChild(text);
+    if (note.link && note.link.indexOf("https://") === 0) {
+      // A video room's link: a button that opens it in a new tab, sending no referrer.
+      var join = document.createElement("a");
+      join.className = "video";
+      join.href = note.link;
+      join.target = "_blank";
+      join.rel = "noopener noreferrer";
+      join.textContent = body.dataset.joinVideo;
+      el.appendChild(document.createTextNode(" "));
+      el.appendChild(join);
+    }
     return el;
   }
   function find(ref) {
