@@ -9,7 +9,6 @@ other error is answered by the web process's guard with a reference only.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cercle.bootstrap import App
+from cercle.bounds import parse_json, query_int
 from cercle.console import accounts, passkeys, sessions
 from cercle.console.health_facts import health_values
 from cercle.console.render import STATIC, render
@@ -308,7 +308,7 @@ class Console:
 
     async def _body(self, request: Request) -> Any:
         try:
-            return json.loads(await request.body())
+            return parse_json(await request.body())
         except ValueError:
             return None
 
@@ -845,7 +845,8 @@ class Console:
 
     async def audit(self, ctx: Ctx) -> Response:
         q = ctx.request.query_params
-        gid = int(q["group"]) if q.get("group", "").isdigit() else None
+        number = query_int(q.get("group"), -1)
+        gid = number if number >= 0 else None
         action = q.get("action") or None
         with Session(self.app.engine) as s:
             groups = s.exec(select(Group).order_by(col(Group.name))).all()
@@ -961,4 +962,7 @@ def console_mount(app: App) -> Mount | None:
         log.info("staff console off: set PUBLIC_BASE_URL to serve it at /staff")
         return None
     rp = passkeys.RelyingParty.from_base_url(base, app.settings.org_name)
-    return Mount(ROOT, app=Starlette(routes=Console(app, rp).routes()))
+    # No trailing-slash redirects: Starlette builds them from the request's Host.
+    console = Starlette(routes=Console(app, rp).routes())
+    console.router.redirect_slashes = False
+    return Mount(ROOT, app=console)
