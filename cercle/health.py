@@ -51,6 +51,7 @@ CHECKS = (
     "signal",
     "twilio",
     "public_url",
+    "passkey_host",
     "clock",
     "outbox",
     "failures",
@@ -829,6 +830,9 @@ async def run_checks(app: App, *, network: bool = True) -> list[Finding]:
     findings.append(
         await _guarded("public_url", lambda: check_public_url(app.settings, network=network))
     )
+    from cercle.console.passkey_host import check_passkey_host  # noqa: PLC0415 - it imports Finding
+
+    findings.append(check_passkey_host(app.settings))
     findings.append(
         await _guarded("clock", in_thread(lambda: check_clock(app.engine, app.clock.now)))
     )

@@ -21,6 +21,7 @@ from bots.web.routes import web_routes
 from cercle.bootstrap import App
 from cercle.bounds import oversized_number
 from cercle.console.web import console_mount
+from cercle.edge import MAX_HEADER_BYTES
 from cercle.providers import twilio_routes, web_door
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,17 @@ class Guard:
                 message["headers"] = headers
             await send(message)
 
-        headers = dict(scope.get("headers", []))
+        raw = scope.get("headers", [])
+        if sum(len(k) + len(v) + 4 for k, v in raw) + len(scope.get("raw_path", b"")) > (
+            MAX_HEADER_BYTES
+        ):
+            # h11 bounds a header block that arrives in pieces; one that arrives whole is
+            # measured here.
+            await PlainTextResponse("request headers too large", 431, headers=CLOSE)(
+                scope, receive, with_headers
+            )
+            return
+        headers = dict(raw)
         if self.hosts is not None and scope["path"] != "/health":
             host = headers.get(b"host", b"").decode("latin-1").lower()
             if host not in self.hosts:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
 from sqlmodel import Session, col, select
@@ -27,6 +28,7 @@ from cercle.bootstrap import App
 from cercle.bounds import parse_json, query_int
 from cercle.console import accounts, passkeys, sessions
 from cercle.console.health_facts import health_values
+from cercle.console.passkey_host import ip_host
 from cercle.console.render import STATIC, render
 from cercle.enrolment import channel_and_account
 from relay.core.actor import acting_as
@@ -170,6 +172,17 @@ def _pick_lang(request: Request, fallback: str | None) -> str:
 Handler = Callable[[Ctx], Awaitable[Response]]
 
 
+def foreign_origin(request: Request, public_base_url: str | None) -> bool:
+    """Whether a POST names another site as its ``Origin``: refused, on top of the CSRF token.
+    A missing or ``null`` Origin (an older browser, a privacy setting) is let through to that
+    token."""
+    origin = request.headers.get("origin")
+    if origin in (None, "null") or not public_base_url:
+        return False
+    parts = urlsplit(public_base_url)
+    return origin.lower() != f"{parts.scheme}://{parts.netloc}".lower()
+
+
 def staff(
     app: App, handler: Handler, *, admin: bool = False
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -187,6 +200,8 @@ def staff(
         ctx = Ctx(request, app, row, account)
         try:
             if request.method == "POST":
+                if foreign_origin(request, app.settings.public_base_url):
+                    raise ctx.refuse(ctx.t("This form was sent from another site."))
                 form = await request.form()
                 ctx.form = {k: v for k, v in form.items() if isinstance(v, str)}
                 if not sessions.csrf_ok(row, ctx.form.get("csrf")):
@@ -290,7 +305,24 @@ class Console:
             title = ctx.t("Sign in")
             intro = ctx.t("Sign in to the staff console with your passkey.")
             button = ctx.t("Sign in with a passkey")
-        response = ctx.page("passkey.html", title, mode=mode, base=base, intro=intro, button=button)
+        no_domain = (
+            ctx.t(
+                "Passkeys cannot work at this address: browsers allow them only on a domain name "
+                "(such as relay.example.org), never on an IP address. Ask the person who runs "
+                "Cercle to give it a domain name and set PUBLIC_BASE_URL to it."
+            )
+            if ip_host(self.app.settings.public_base_url)
+            else None
+        )
+        response = ctx.page(
+            "passkey.html",
+            title,
+            mode=mode,
+            base=base,
+            intro=intro,
+            button=button,
+            no_domain=no_domain,
+        )
         if token:
             _set_cookie(response, token)
         return response
@@ -299,6 +331,8 @@ class Console:
         with transaction(self.app.engine) as s:
             row = sessions.load(s, request.cookies.get(sessions.COOKIE), self.app.clock.now())
         if row is None or not sessions.csrf_ok(row, request.headers.get("x-csrf-token")):
+            return None
+        if foreign_origin(request, self.app.settings.public_base_url):
             return None
         return row
 
