@@ -34,6 +34,7 @@ HEADER_TIMEOUT = 10.0  # seconds for the request line and headers: a phone on 2G
 BODY_TIMEOUT = 15.0  # seconds for a body of at most 64 KiB (cercle.web.MAX_BODY): 4.3 KiB/s
 MAX_CONNECTIONS = 500  # open sockets, including web members' event streams; fds stay < 1024
 MAX_HEADER_BYTES = 16 * 1024  # request line plus headers
+REFUSAL_LOG_EVERY = 60.0  # seconds between two log lines about refused connections
 KEEP_ALIVE = 5  # seconds an idle connection is kept between two requests
 
 
@@ -46,6 +47,7 @@ class GuardedH11Protocol(H11Protocol):
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
     max_connections: int = MAX_CONNECTIONS
+    _last_refusal_logged: float = float("-inf")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -56,7 +58,11 @@ class GuardedH11Protocol(H11Protocol):
         over = len(self.connections) >= self.max_connections
         super().connection_made(transport)
         if over:
-            log.warning("connection refused: %d connections open", self.max_connections)
+            now = self.loop.time()
+            if now - GuardedH11Protocol._last_refusal_logged >= REFUSAL_LOG_EVERY:
+                # Once a minute at most: a flood must not flood the log too.
+                GuardedH11Protocol._last_refusal_logged = now
+                log.warning("connections refused: %d already open", self.max_connections)
             transport.abort()
             return
         self._arm(self.header_timeout)
