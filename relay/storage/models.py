@@ -139,6 +139,8 @@ class OutboxState(StrEnum):
         return self in (OutboxState.SENT, OutboxState.FAILED, OutboxState.CANCELLED)
 
 
+# The states of a row that is not final yet: what may still go out, the one definition the
+# claims (a recipient's oldest open row is their head), recalls and retention all use.
 OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.RETRY, OutboxState.HELD)
 
 
@@ -290,7 +292,7 @@ class Ban(SQLModel, table=True):
     created_at: datetime
 
 
-# --- sessions, invites and safety (issue 7) --------------------------------------------------
+# --- open hours, invites and safety choices -----------------------------------------------------
 
 
 class GroupPolicy(SQLModel, table=True):
@@ -385,7 +387,7 @@ class GroupTally(SQLModel, table=True):
     count: int = Field(default=0)
 
 
-# --- the web door (issue 14) -----------------------------------------------------------------
+# --- the web door -----------------------------------------------------------------------------
 
 
 class WebSeat(SQLModel, table=True):
@@ -431,7 +433,7 @@ class WebCopy(SQLModel, table=True):
     expires_at: datetime = Field(index=True)
 
 
-# --- the staff console (issue 13) ------------------------------------------------------------
+# --- the staff console --------------------------------------------------------------------
 
 
 class StaffRole(StrEnum):
@@ -487,7 +489,7 @@ class StaffSession(SQLModel, table=True):
 
 
 class PendingInbound(SQLModel, table=True):
-    """A provider webhook accepted but not yet handed to the core (issue 15).
+    """A provider webhook accepted but not yet handed to the core (the SMS inbox).
 
     Written in the webhook's own request, before the provider gets its answer, and deleted
     once the worker has fetched any media and the core has accepted the message: a crash of
@@ -508,7 +510,7 @@ class PendingInbound(SQLModel, table=True):
 
 
 class MediaLink(SQLModel, table=True):
-    """A stripped photo waiting for Twilio to fetch it for an MMS (issue 15).
+    """A stripped photo waiting for Twilio to fetch it for an MMS.
 
     Served once at an unguessable URL, then deleted; also deleted when its message's status is
     final or when it expires a few minutes after it was made. Only a keyed hash of the URL's
@@ -525,7 +527,7 @@ class MediaLink(SQLModel, table=True):
     created_at: datetime
 
 
-# --- issue 10: pacing per recipient, grouped join notices ---------------------------------
+# --- pacing per recipient, grouped join notices ------------------------------------------
 
 
 class RecipientPace(SQLModel, table=True):

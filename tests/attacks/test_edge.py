@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from cercle.bootstrap import App
-from cercle.console.passkey_host import check_passkey_host
+from cercle.health.passkey_host import check_passkey_host
 from cercle.web import create_app
 from relay.service.groups import create_invite
 from relay.service.relay import GroupSettings

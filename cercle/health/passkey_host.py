@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from cercle.health import Finding
+from cercle.health.finding import Finding
 from cercle.settings import Settings
 from relay.language.i18n import T
 
