@@ -116,7 +116,8 @@ def server_config(app: Any, *, host: str, port: int, **limits: Any) -> uvicorn.C
     """uvicorn's configuration with Cercle's limits, for ``cercle web`` and ``cercle run``.
 
     Proxy headers are left alone here (``proxy_headers=False``): which client address a request
-    has is the app's decision, made from the proxies the operator trusts.
+    has is the app's decision, made in one place (bots/web/client.py) from the proxies the
+    operator trusts (``CERCLE_TRUSTED_PROXIES``).
     """
     return uvicorn.Config(
         app,
