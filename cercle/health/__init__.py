@@ -28,8 +28,8 @@ from cercle.health.database import check_clock, check_migrations
 from cercle.health.delivery import check_failures, check_outbox
 from cercle.health.finding import CHECKS, EXIT_FAIL, EXIT_OK, EXIT_WARN, Finding, exit_code
 from cercle.health.jobs import check_jobs
-from cercle.health.passkey_host import check_passkey_host
 from cercle.health.join_guesses import check_join_guesses
+from cercle.health.passkey_host import check_passkey_host
 from cercle.health.providers import check_public_url, check_signal, check_twilio
 from relay.language.i18n import T
 
