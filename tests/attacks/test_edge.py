@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from cercle.bootstrap import App
 from cercle.health.passkey_host import check_passkey_host
 from cercle.web import create_app
+from relay.groups.invites import link_token
 from relay.service.groups import create_invite
 from relay.service.relay import GroupSettings
 from relay.storage.models import StaffRole
@@ -50,7 +51,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     with TestClient(
         create_app(app), base_url=PUBLIC, raise_server_exceptions=False, follow_redirects=False
     ) as web:
-        code = create_invite(app.relay, "mardi", timedelta(hours=1))
+        code = link_token(app.relay.keys, create_invite(app.relay, "mardi", timedelta(hours=1)))
         joined = web.post(f"/j/{code}", data={"agree": "1", "mode": "js"})
         assert joined.status_code == 200
         yield Site(Desk(app, web), joined.json()["token"])
@@ -256,7 +257,9 @@ def test_a_csrf_token_that_is_not_ascii_is_refused_not_a_crash(site: Site) -> No
 
 
 def test_a_form_key_that_is_not_ascii_is_refused_not_a_crash(site: Site) -> None:
-    code = create_invite(site.app.relay, "mardi", timedelta(hours=1))
+    code = link_token(
+        site.app.relay.keys, create_invite(site.app.relay, "mardi", timedelta(hours=1))
+    )
     site.web.cookies.clear()
     joined = site.web.post(f"/j/{code}", data={"agree": "1", "mode": "form"})
     assert joined.status_code == 303 and site.web.cookies.get("n")

@@ -32,6 +32,7 @@ from cercle.bootstrap import App
 from cercle.console import accounts, sessions
 from cercle.edge import server_config
 from cercle.web import create_app
+from relay.groups.invites import link_token
 from relay.service.groups import create_invite
 from relay.service.relay import GroupSettings
 from relay.storage.models import StaffAccount, StaffRole, StaffSession
@@ -150,7 +151,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     cookie = sessions.open_session(app.engine, app.clock.now(), "en", account.id)
     with Session(app.engine) as s:
         csrf = s.exec(select(StaffSession)).one().csrf
-    code = create_invite(app.relay, "mardi", timedelta(hours=1))
+    code = link_token(app.relay.keys, create_invite(app.relay, "mardi", timedelta(hours=1)))
     joined = httpx.post(f"{base}/j/{code}", data={"agree": "1", "mode": "js"})
     assert joined.status_code == 200, joined.status_code
     yield Site(app, base, endpoints(list(asgi.routes)), cookie, csrf, joined.json()["token"])

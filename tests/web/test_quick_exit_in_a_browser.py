@@ -17,6 +17,7 @@ from cercle.bootstrap import bootstrap
 from cercle.edge import server_config
 from cercle.settings import Settings
 from cercle.web import create_app
+from relay.groups import invites
 from relay.service import groups as group_admin
 from relay.service.relay import GroupSettings
 from relay.storage.crypto import generate_key
@@ -60,7 +61,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started
-    yield base, exit_url, group_admin.create_invite(app.relay, "mardi")
+    code = group_admin.create_invite(app.relay, "mardi")
+    yield base, exit_url, invites.link_token(app.relay.keys, code)
     server.should_exit = True
     thread.join(10)
     app.close()
