@@ -52,6 +52,9 @@ class Group(SQLModel, table=True):
     allow_rename: bool = Field(default=False)
     allow_sms: bool = Field(default=True)
     allow_media: bool = Field(default=False)
+    # Whether a web member's chat page shows the group's name. Off: the page names nothing a
+    # glance at a watched screen could read.
+    show_name: bool = Field(default=False)
     created_at: datetime
     closed_at: datetime | None = None
 
