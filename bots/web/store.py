@@ -184,7 +184,8 @@ class WebStore:
 
     def form_key_ok(self, token: str, given: str) -> bool:
         """Whether a posted form carried this token's form key (constant time)."""
-        return hmac.compare_digest(self.form_key(token), given)
+        # Bytes: compare_digest raises TypeError on a str that is not ASCII (a forged field).
+        return hmac.compare_digest(self.form_key(token).encode(), given.encode())
 
     def authenticate(self, token: str | None) -> Seat | None:
         """The seat ``token`` opens, or ``None``. Tokens hashed under a previous data key

@@ -102,4 +102,7 @@ def console_mount(app: App) -> Mount | None:
         log.info("staff console off: set PUBLIC_BASE_URL to serve it at /staff")
         return None
     rp = passkeys.RelyingParty.from_base_url(base, app.settings.org_name)
-    return Mount(ROOT, app=Starlette(routes=routes(app, rp)))
+    # No trailing-slash redirects: Starlette builds them from the request's Host.
+    console = Starlette(routes=routes(app, rp))
+    console.router.redirect_slashes = False
+    return Mount(ROOT, app=console)

@@ -24,7 +24,10 @@
     var go = function () { clearAll(); location.replace(body.dataset.exit); };
     // Clears the cookie of the no-script mode, if any; leave even if it does not answer.
     var timer = setTimeout(go, 400);
-    fetch("/c/exit", { method: "POST", keepalive: true, credentials: "same-origin" })
+    // The server answers the script with 204; should a redirect come, it is not followed.
+    fetch("/c/exit", {
+      method: "POST", keepalive: true, credentials: "same-origin", redirect: "manual"
+    })
       .catch(function () { return null; })
       .then(function () { clearTimeout(timer); go(); });
   }
