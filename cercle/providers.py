@@ -27,7 +27,7 @@ from bots.sms.webhook import (
     FINAL_RANK,
     CarrierKeyword,
     MessageStatus,
-    ParsedInbound,
+    ParsedMessage,
     WebhookVerifier,
     status_rank,
 )
@@ -215,7 +215,7 @@ def twilio_routes(providers: Providers, relay: Relay) -> list[BaseRoute]:
         return []
     config = providers.sms_config
 
-    async def accept(parsed: ParsedInbound) -> None:
+    async def accept(parsed: ParsedMessage) -> None:
         if parsed.keyword in (CarrierKeyword.HELP,):
             # The carrier answers HELP itself; never rebroadcast it.
             log.info("sms inbound: carrier help keyword, not relayed")
@@ -235,12 +235,12 @@ def twilio_routes(providers: Providers, relay: Relay) -> list[BaseRoute]:
                 parsed.inbound.dedup_key,
                 parsed.to_payload(),
                 # Workers leave a text to this request unless it dies before handing it over.
-                not_before=None if parsed.media else now + INLINE_GRACE,
+                not_before=None if parsed.attachments else now + INLINE_GRACE,
             )
         )
         if row_id is None:
             log.info("sms inbound: already queued (a retry of the same message)")
-        elif not parsed.media:
+        elif not parsed.attachments:
             await hand_over_sms(providers, relay, row_id, parsed, attempts=1)
 
     async def on_status(sid: str, status: MessageStatus, error_code: int | None) -> None:
@@ -269,19 +269,19 @@ def twilio_routes(providers: Providers, relay: Relay) -> list[BaseRoute]:
 
 
 async def hand_over_sms(
-    providers: Providers, relay: Relay, row_id: int, parsed: ParsedInbound, attempts: int
+    providers: Providers, relay: Relay, row_id: int, parsed: ParsedMessage, attempts: int
 ) -> bool:
     """Fetch a queued message's photos, give it to the core, then forget it and delete the
     photos at Twilio. Never raises: a failure leaves the row for a later try (after
     :data:`MEDIA_TRIES` failed fetches, the text goes alone). True when the core has it."""
     attachments: tuple[Attachment, ...] = ()
     fetcher = None
-    if parsed.media and providers.sms is not None and providers.sms_config is not None:
+    if parsed.attachments and providers.sms is not None and providers.sms_config is not None:
         fetcher = MediaFetcher(providers.sms_config, providers.sms.client)
     try:
         if fetcher is not None:
             try:
-                attachments = tuple([await fetcher.fetch(ref) for ref in parsed.media])
+                attachments = tuple([await fetcher.fetch(ref) for ref in parsed.attachments])
             except Exception:  # noqa: BLE001 - retried, then the text goes alone
                 ref = secrets.token_hex(4)
                 if attempts < MEDIA_TRIES:
@@ -298,7 +298,7 @@ async def hand_over_sms(
             return False
         await anyio.to_thread.run_sync(inbox.done, relay.engine, row_id)
         if fetcher is not None:
-            for media in parsed.media:
+            for media in parsed.attachments:
                 try:
                     await fetcher.delete(media)
                 except Exception as exc:  # noqa: BLE001 - the record purge deletes it too
@@ -323,7 +323,7 @@ async def relay_pending_sms(providers: Providers, relay: Relay) -> int:
         lambda: inbox.claim(relay.engine, relay.keys, now, Channel.SMS)
     )
     for pending in claimed:
-        parsed = ParsedInbound.from_payload(pending.payload)
+        parsed = ParsedMessage.from_payload(pending.payload)
         await hand_over_sms(providers, relay, pending.id, parsed, pending.attempts)
     return len(claimed)
 

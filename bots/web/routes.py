@@ -64,7 +64,7 @@ from relay.service import links
 from relay.service.relay import Relay
 from relay.storage.models import Group, Member
 
-log = logging.getLogger("cercle.web.door")
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "n"  # neutral name: a glance at the browser's cookies says nothing
