@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from relay.commands.message_moderation import suggest_delete_all
 from relay.core.handlers import (
     CHANNEL_NAMES,
     MAX_TEXT,
@@ -117,6 +118,7 @@ def cmd_remove(ctx: Context) -> Outcome:
         ToGroup(
             T("{name} is no longer in the group.", name=display_name(target)), exclude=target.id
         ),
+        suggest_delete_all(member_id(target), display_name(target)),
         Audit("remove", target=target.pseudonym),
     )
 
