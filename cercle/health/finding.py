@@ -27,6 +27,7 @@ CHECKS = (
     "outbox",
     "failures",
     "jobs",
+    "join_guesses",
 )
 
 

@@ -85,7 +85,7 @@ def test_a_staff_member_chooses_the_language(desk: Desk) -> None:
 
 def test_an_invite_code_is_shown_once_and_can_be_revoked(desk: Desk) -> None:
     desk.app.relay.create_group(GroupSettings("mardi"))
-    desk.sign_in("sam", StaffRole.FACILITATOR)
+    desk.sign_in("sam", StaffRole.FACILITATOR, groups=["mardi"])
 
     made = desk.post("/staff/groups/1/invites", expires="48h", role="member", lang="fr").text
     code = made.split('class="code"', 1)[1].split(">", 1)[1].split("<", 1)[0]
@@ -154,3 +154,20 @@ def test_a_web_member_is_shown_as_web_with_no_number_to_reveal(desk: Desk) -> No
     assert "<td>web</td>" in row and "SMS" not in row
     assert "/reveal" not in row
     assert reveal.status_code == 404 and "no number" in reveal.text
+
+
+def test_the_health_page_shows_a_surge_of_refused_joins_in_the_staff_members_language(
+    desk: Desk,
+) -> None:
+    from relay.groups import guesses
+    from relay.storage.engine import transaction
+
+    with transaction(desk.app.engine) as s:
+        for _ in range(40):
+            guesses.count(s, "sms", desk.app.clock.now())
+    desk.sign_in("marie", StaffRole.FACILITATOR, lang="fr")
+
+    page = desk.web.get("/staff/health").text
+
+    assert "join_guesses: 40 tentatives d’adhésion ont été refusées dans la dernière heure" in page
+    assert "(SMS 40)" in page and "Les adhésions fonctionnent toujours" in page
