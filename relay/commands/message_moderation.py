@@ -3,7 +3,9 @@ facilitators about one. Each handler registers its row of the table
 (:mod:`relay.commands.table`).
 
 Both act on the message the sender quotes (replies to) on their phone; ``/delete NAME [n]``
-also works without a quote, for facilitators on SMS. What needs stored rows runs as a
+also works without a quote, for facilitators on SMS. ``/delete NAME all`` (or ``/delete all``
+replying to a message) takes back everything that member wrote inside the recall window, one
+message after another through the same removal. What needs stored rows runs as a
 :class:`~relay.core.outcome.Deferred` effect in the transaction of the command; the data side of a
 removal is :mod:`relay.delivery.recall`.
 """
