@@ -15,7 +15,8 @@ def run() -> None:
     s = settings()
     if not s.any_transport:
         raise fail(
-            "No transport is configured. Set SIGNAL_SERVICE and SIGNAL_NUMBER for Signal, "
+            "No transport is configured. Set SIGNAL_NUMBER and SIGNAL_CLI (or SIGNAL_SERVICE) "
+            "for Signal, "
             "and/or TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_NUMBER and PUBLIC_BASE_URL "
             "for SMS (see config/example.env).\nTo try Cercle without a provider, run "
             "`cercle sandbox`.",
@@ -63,6 +64,7 @@ def check() -> None:
     out.print(f"data key: {'set' if s.data_key else 'NOT SET (cercle keys generate)'}")
     out.print(f"signal: {'on' if s.signal_enabled else 'off'}")
     out.print(f"sms: {'on' if s.sms_enabled else 'off'}")
+    out.print(f"video: {'on (own server)' if s.video_url else 'off (CERCLE_VIDEO_URL)'}")
     if s.data_key is not None:
         with wired() as app:
             finding = check_data_key(app.engine, app.keys)

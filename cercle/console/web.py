@@ -68,6 +68,7 @@ def routes(app: App, rp: passkeys.RelyingParty) -> list[BaseRoute]:
         Route(g + "/schedule", s(groups.group_schedule, admin=True), methods=["POST"]),
         Route(g + "/end", s(groups.group_end, admin=True), methods=["POST"]),
         Route(g + "/safety", s(groups.group_safety, admin=True), methods=["POST"]),
+        Route(g + "/video", s(groups.group_video, admin=True), methods=["POST"]),
         Route(g + "/close", s(groups.close_form, admin=True)),
         Route(g + "/close", s(groups.close, admin=True), methods=["POST"]),
         Route(g + "/members", s(members.members)),
