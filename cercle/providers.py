@@ -35,14 +35,16 @@ from bots.web.client import TrustedProxies
 from bots.web.config import WebConfig
 from bots.web.hub import PushHub
 from bots.web.routes import WebDoor
-from bots.web.store import WebStore
 from bots.web.transport import WebTransport
 from cercle.settings import Settings
 from relay.delivery.bell import Bell
+from relay.doors import Accept, Result
 from relay.errors import DeliveryError
 from relay.messages import Attachment, Channel, Inbound
 from relay.service import accounts
 from relay.service.relay import Relay
+from relay.service.web_joins import WebJoining
+from relay.service.web_seats import WebStore
 from relay.storage import inbox, media_links
 from relay.transport import Transport
 
@@ -125,12 +127,24 @@ def web_door(providers: Providers, relay: Relay) -> WebDoor | None:
     config = providers.web_config
     hub = PushHub(providers.web.store, poll=config.poll, max_streams=config.max_streams)
     providers.web.on_stored(hub.poke)
-    return WebDoor(relay, providers.web.store, hub, config)
+    store = providers.web.store
+    assert isinstance(store, WebStore)  # noqa: S101 - built so by from_settings
+    return WebDoor(core_accept(relay), WebJoining(relay, store), store, hub, config)
+
+
+def core_accept(relay: Relay) -> Accept:
+    """The one way in every adapter is given (:data:`relay.doors.Accept`): an inbound event
+    to the core, in a worker thread so the event loop never blocks."""
+
+    async def accept(inbound: Inbound) -> Result:
+        return await anyio.to_thread.run_sync(relay.accept, inbound)
+
+    return accept
 
 
 async def accept_in_thread(relay: Relay, inbound: Inbound) -> None:
     """Hand one inbound event to the core without blocking the event loop."""
-    await anyio.to_thread.run_sync(relay.accept, inbound)
+    await core_accept(relay)(inbound)
 
 
 def signal_receiver(providers: Providers, relay: Relay) -> SignalReceiver | None:

@@ -422,7 +422,9 @@ class WebSeat(SQLModel, table=True):
     touched_at: datetime  # last copy stored: a removed member's seat goes once it is quiet
 
 
-WEB_COPY_CONTEXT = "web.copy"  # what a web copy's payload is sealed for (see bots/web/store)
+WEB_COPY_CONTEXT = (
+    "web.copy"  # what a web copy's payload is sealed for (see relay/service/web_seats)
+)
 
 
 class WebCopy(SQLModel, table=True):

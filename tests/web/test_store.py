@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from bots.web.store import CopyKind, WebStore, new_address, new_token
 from relay.clock import FakeClock
+from relay.doors import CopyKind, new_address, new_token
+from relay.service.web_seats import WebStore
 from relay.storage.crypto import DataKeys, generate_key
 from relay.storage.engine import make_engine, transaction, upgrade
 from relay.storage.models import Group, Member, MemberState, WebCopy, WebSeat
