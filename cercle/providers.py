@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 import anyio
@@ -19,15 +19,13 @@ from starlette.routing import BaseRoute, Route
 from bots.signal import DaemonClient, SignalClient, SignalReceiver, SignalTransport
 from bots.sms.config import SmsConfig
 from bots.sms.errors import error_for_code
-from bots.sms.media import MediaFetcher
+from bots.sms.intake import SmsIntake
 from bots.sms.routes import sms_routes
 from bots.sms.transport import SmsTransport
 from bots.sms.webhook import (
     FAILED_STATUSES,
     FINAL_RANK,
-    CarrierKeyword,
     MessageStatus,
-    ParsedMessage,
     WebhookVerifier,
     status_rank,
 )
@@ -42,6 +40,7 @@ from relay.doors import Accept, Result
 from relay.errors import DeliveryError
 from relay.messages import Attachment, Channel, Inbound
 from relay.service import accounts
+from relay.service.inbox import ChannelInbox
 from relay.service.relay import Relay
 from relay.service.web_joins import WebJoining
 from relay.service.web_seats import WebStore
@@ -51,7 +50,6 @@ from relay.transport import Transport
 log = logging.getLogger(__name__)
 
 INLINE_GRACE = timedelta(seconds=30)  # workers leave a text to its own request this long
-MEDIA_TRIES = 3  # fetches of a message's photos before its text goes alone
 
 
 @dataclass
@@ -142,20 +140,12 @@ def core_accept(relay: Relay) -> Accept:
     return accept
 
 
-async def accept_in_thread(relay: Relay, inbound: Inbound) -> None:
-    """Hand one inbound event to the core without blocking the event loop."""
-    await core_accept(relay)(inbound)
-
-
 def signal_receiver(providers: Providers, relay: Relay) -> SignalReceiver | None:
     """The Signal receive loop, feeding the core."""
     if providers.signal is None:
         return None
 
-    async def accept(inbound: Inbound) -> None:
-        await accept_in_thread(relay, inbound)
-
-    return SignalReceiver(providers.signal, accept)
+    return SignalReceiver(providers.signal, core_accept(relay))
 
 
 MEDIA_PATH = "/twilio/media/"
@@ -217,45 +207,21 @@ def media_route(relay: Relay) -> Route:
     return Route(MEDIA_PATH + "{token}", serve, methods=["GET"], name="twilio_media")
 
 
-def twilio_routes(providers: Providers, relay: Relay) -> list[BaseRoute]:
-    """The webhook and status-callback routes, wired to the core.
-
-    Every inbound message is first written to the inbox (sealed) in its own request, before
-    Twilio gets its answer: a crash after that loses nothing. A text is then handed to the
-    core at once, in the same request, so a live session waits for no poll; a message with
-    photos is left to the worker, which fetches, strips and relays them.
-    """
+def sms_intake(providers: Providers, relay: Relay) -> SmsIntake | None:
+    """The SMS adapter's way in, over the core's inbox and ``accept``, when SMS is on."""
     if providers.sms is None or providers.sms_config is None:
+        return None
+    box = ChannelInbox(relay, Channel.SMS, hold=INLINE_GRACE)
+    return SmsIntake(providers.sms_config, providers.sms.client, core_accept(relay), box)
+
+
+def twilio_routes(providers: Providers, relay: Relay) -> list[BaseRoute]:
+    """The webhook and status-callback routes, wired to the core: each received message goes
+    to :meth:`bots.sms.intake.SmsIntake.received` (stored, then handed over)."""
+    intake = sms_intake(providers, relay)
+    if intake is None or providers.sms is None or providers.sms_config is None:
         return []
     config = providers.sms_config
-
-    async def accept(parsed: ParsedMessage) -> None:
-        if parsed.keyword in (CarrierKeyword.HELP,):
-            # The carrier answers HELP itself; never rebroadcast it.
-            log.info("sms inbound: carrier help keyword, not relayed")
-            return
-        now = relay.clock.now()
-        if await anyio.to_thread.run_sync(
-            inbox.accepted, relay.engine, relay.keys, parsed.inbound.dedup_key
-        ):
-            log.info("sms inbound: already relayed (a retry of the same message)")
-            return
-        row_id = await anyio.to_thread.run_sync(
-            lambda: inbox.queue(
-                relay.engine,
-                relay.keys,
-                now,
-                Channel.SMS,
-                parsed.inbound.dedup_key,
-                parsed.to_payload(),
-                # Workers leave a text to this request unless it dies before handing it over.
-                not_before=None if parsed.attachments else now + INLINE_GRACE,
-            )
-        )
-        if row_id is None:
-            log.info("sms inbound: already queued (a retry of the same message)")
-        elif not parsed.attachments:
-            await hand_over_sms(providers, relay, row_id, parsed, attempts=1)
 
     async def on_status(sid: str, status: MessageStatus, error_code: int | None) -> None:
         failure = None
@@ -276,70 +242,17 @@ def twilio_routes(providers: Providers, relay: Relay) -> list[BaseRoute]:
             await anyio.sleep(0.2)
         log.info("status callback for an unknown message ignored")
 
-    routes: list[BaseRoute] = [*sms_routes(WebhookVerifier.from_config(config), accept, on_status)]
+    verifier = WebhookVerifier.from_config(config)
+    routes: list[BaseRoute] = [*sms_routes(verifier, intake.received, on_status)]
     if providers.sms.supports_media:
         routes.append(media_route(relay))
     return routes
 
 
-async def hand_over_sms(
-    providers: Providers, relay: Relay, row_id: int, parsed: ParsedMessage, attempts: int
-) -> bool:
-    """Fetch a queued message's photos, give it to the core, then forget it and delete the
-    photos at Twilio. Never raises: a failure leaves the row for a later try (after
-    :data:`MEDIA_TRIES` failed fetches, the text goes alone). True when the core has it."""
-    attachments: tuple[Attachment, ...] = ()
-    fetcher = None
-    if parsed.attachments and providers.sms is not None and providers.sms_config is not None:
-        fetcher = MediaFetcher(providers.sms_config, providers.sms.client)
-    try:
-        if fetcher is not None:
-            try:
-                attachments = tuple([await fetcher.fetch(ref) for ref in parsed.attachments])
-            except Exception:  # noqa: BLE001 - retried, then the text goes alone
-                ref = secrets.token_hex(4)
-                if attempts < MEDIA_TRIES:
-                    log.warning("sms media not fetched yet, try %d (ref %s)", attempts, ref)
-                    await _retry_later(relay, row_id, attempts)
-                    return False
-                log.warning("sms media could not be fetched: the text goes alone (ref %s)", ref)
-        try:
-            await accept_in_thread(relay, replace(parsed.inbound, attachments=attachments))
-        except Exception as exc:  # noqa: BLE001 - the row stays: nothing is lost
-            ref = secrets.token_hex(4)
-            log.error("sms inbound not accepted yet: %s (ref %s)", type(exc).__name__, ref)  # noqa: TRY400
-            await _retry_later(relay, row_id, attempts)
-            return False
-        await anyio.to_thread.run_sync(inbox.done, relay.engine, row_id)
-        if fetcher is not None:
-            for media in parsed.attachments:
-                try:
-                    await fetcher.delete(media)
-                except Exception as exc:  # noqa: BLE001 - the record purge deletes it too
-                    log.warning("sms media not deleted at twilio: %s", type(exc).__name__)
-        return True
-    finally:
-        if fetcher is not None:
-            await fetcher.aclose()
-
-
-async def _retry_later(relay: Relay, row_id: int, attempts: int) -> None:
-    now = relay.clock.now()
-    await anyio.to_thread.run_sync(lambda: inbox.retry_later(relay.engine, row_id, now, attempts))
-
-
 async def relay_pending_sms(providers: Providers, relay: Relay) -> int:
-    """Hand every due queued SMS to the core; return how many were claimed."""
-    if providers.sms is None:
-        return 0
-    now = relay.clock.now()
-    claimed = await anyio.to_thread.run_sync(
-        lambda: inbox.claim(relay.engine, relay.keys, now, Channel.SMS)
-    )
-    for pending in claimed:
-        parsed = ParsedMessage.from_payload(pending.payload)
-        await hand_over_sms(providers, relay, pending.id, parsed, pending.attempts)
-    return len(claimed)
+    """Hand every due stored SMS to the core; return how many were taken."""
+    intake = sms_intake(providers, relay)
+    return 0 if intake is None else await intake.relay_pending()
 
 
 async def sms_inbox(
