@@ -289,3 +289,17 @@ def test_the_rules_see_imports_under_type_checking_and_in_functions() -> None:
     )
     seen = {i.imported for i in imports_in(code, "relay.delivery.sender", "probe.py")}
     assert seen == {"typing", "relay.service.relay", "twilio.rest", "relay.delivery.outbox"}
+
+
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_is_over_600_lines() -> None:
+    """Small modules named for what they hold: past this, a module holds several jobs."""
+    found = [
+        f"{path.relative_to(ROOT)}: {lines} lines"
+        for top in ("relay", "bots", "cercle")
+        for path in sources(top)
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    ]
+    assert not found, "\n".join(found)
