@@ -23,7 +23,7 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -45,6 +45,16 @@ from starlette.routing import BaseRoute, Route
 from bots.web.config import WebConfig
 from bots.web.hub import Listener, PushHub
 from bots.web.limits import ClientLimit
+from bots.web.photos import (
+    MAX_PHOTO_BYTES,
+    UploadError,
+    hand_out,
+    is_multipart,
+    photo_response,
+    photo_words,
+    read_multipart,
+    refused,
+)
 from bots.web.store import (
     FETCH_LIMIT,
     Copy,
@@ -59,7 +69,7 @@ from relay.core.handlers import MAX_TEXT
 from relay.inbound.turn import Result
 from relay.language.durations import describe
 from relay.language.i18n import LANGS
-from relay.messages import Channel, Inbound, Sender
+from relay.messages import Attachment, Channel, Inbound, Sender
 from relay.service import links
 from relay.service.relay import Relay
 from relay.storage.models import Group, Member
@@ -112,7 +122,7 @@ class WebDoor:
         parts = urlsplit(self.config.exit_url)
         exit_origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
         return (
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
             f"connect-src 'self'; form-action 'self' {exit_origin}; base-uri 'none'; "
             "frame-ancestors 'none'"
         ).replace("  ", " ")
@@ -126,7 +136,9 @@ class WebDoor:
             exit_url=self.config.exit_url,
             page=name,
             w=words,
+            p=photo_words(lang),
             max_text=MAX_TEXT,
+            max_photo=MAX_PHOTO_BYTES,
             **context,
         )
         return HTMLResponse(html, status, headers=self.headers())
@@ -348,6 +360,8 @@ class _Handlers:
         )
 
     async def send(self, request: Request) -> Response:
+        if is_multipart(request):
+            return await self._send_with_photo(request)
         try:
             form = await _form(request)
         except _BadRequestError as exc:
@@ -380,6 +394,70 @@ class _Handlers:
         if by_cookie:
             return RedirectResponse("/c", 303, headers=self.door.headers())
         return Response(status_code=204, headers=self.door.headers())
+
+    async def _send_with_photo(self, request: Request) -> Response:
+        """The chat form posted with its file box (``multipart/form-data``): the seat is
+        known from the headers before a byte of the body is read."""
+        headers = self.door.headers()
+        seat = await self.door.bearer(request)
+        token: str | None = None
+        by_cookie = seat is None and "authorization" not in request.headers
+        if by_cookie:
+            seat, token = await self.door.cookie(request)
+            if seat is None or token is None or self.door.foreign(request):
+                log.info("web send refused: no seat or another site")
+                return PlainTextResponse("403", 403, headers=headers)
+        if seat is None:
+            return PlainTextResponse("401", 401, headers=headers)
+        if seat.removed or seat.address is None:
+            return PlainTextResponse("410", 410, headers=headers)
+        try:
+            posted = await read_multipart(request)
+        except UploadError as exc:
+            log.info("web photo refused: HTTP %d", exc.status)
+            if not by_cookie:
+                return refused(exc, seat.lang, headers)
+            message = photo_words(seat.lang)[exc.key] if exc.key else str(exc.status)
+            return self.door.page("gone", seat.lang, exc.status, message=message, back=True)
+        form = posted.fields
+        if by_cookie and (
+            token is None or not self.store.form_key_ok(token, form.get("form_key", ""))
+        ):
+            log.info("web send refused: a bad form key")
+            return PlainTextResponse("403", 403, headers=headers)
+        text = form.get("text", "").replace("\r\n", "\n")
+        if not text.strip() and posted.photo is None:
+            if by_cookie:  # an empty form without script: back to the page, nothing sent
+                return RedirectResponse("/c", 303, headers=headers)
+            return PlainTextResponse("400", 400, headers=headers)
+        if len(text) > MAX_TEXT:
+            return PlainTextResponse("413", 413, headers=headers)
+        nonce = form.get("nonce", "")
+        if not _NONCE.match(nonce):
+            nonce = secrets.token_urlsafe(12)
+        await _deliver(self.door, seat, text, nonce, posted.photo)
+        if by_cookie:
+            return RedirectResponse("/c", 303, headers=headers)
+        return Response(status_code=204, headers=headers)
+
+    async def photo(self, request: Request) -> Response:
+        """One photo of one of this seat's copies; 404 for anything else, whoever asks. With
+        the no-script cookie it works once (a link on the page)."""
+        seat = await self.door.bearer(request)
+        once = False
+        if seat is None and "authorization" not in request.headers:
+            seat, _ = await self.door.cookie(request)
+            once = True
+        if seat is None:
+            return PlainTextResponse("404", 404, headers=self.door.headers())
+        seat_hash = seat.seat_hash
+        copy_id, index = request.path_params["copy"], request.path_params["n"]
+        got = await anyio.to_thread.run_sync(
+            lambda: hand_out(self.store, seat_hash, copy_id, index, once=once)
+        )
+        if got is None:
+            return PlainTextResponse("404", 404, headers=self.door.headers())
+        return photo_response(got, self.door.headers())
 
     async def ack(self, request: Request) -> Response:
         try:
@@ -418,6 +496,7 @@ def web_routes(door: WebDoor) -> list[BaseRoute]:
         Route("/c/events", h.events, methods=["GET"]),
         Route("/c/send", h.send, methods=["POST"]),
         Route("/c/ack", h.ack, methods=["POST"]),
+        Route("/c/photo/{copy:int}/{n:int}", h.photo, methods=["GET"]),
         Route("/c/exit", h.leave_page, methods=["POST"]),
         Route("/w/{name}", h.asset, methods=["GET"]),
     ]
@@ -430,32 +509,34 @@ def _fold(copies: list[Copy]) -> list[Copy]:
         if c.kind in (CopyKind.MESSAGE, CopyKind.OWN):
             shown.append(c)
         elif c.kind == CopyKind.EDIT:
-            shown = [
-                Copy(x.id, x.kind, x.ref, x.target_ref, c.text, x.at, x.expires_at)
-                if x.ref == c.target_ref
-                else x
-                for x in shown
-            ]
+            shown = [replace(x, text=c.text) if x.ref == c.target_ref else x for x in shown]
         elif c.kind == CopyKind.DELETE:
             shown = [x for x in shown if x.ref != c.target_ref]
     return shown
 
 
-async def _deliver(door: WebDoor, seat: Seat, text: str, nonce: str) -> None:
-    """Show the member their own words, then hand them to the core like any message."""
+async def _deliver(
+    door: WebDoor, seat: Seat, text: str, nonce: str, photo: Attachment | None = None
+) -> None:
+    """Show the member their own words, then hand them to the core like any message (with
+    the photo, already stripped, if one came with them)."""
     assert seat.address is not None  # noqa: S101 - checked by the caller
     store = door.store
     dedup_key = f"web:{seat.seat_hash}:{nonce}"
     if await anyio.to_thread.run_sync(links.already_accepted, door.relay, dedup_key):
         return  # a retried post: its words are on the page already
     # Their words first, so that on their page any answer comes after them.
-    await anyio.to_thread.run_sync(lambda: store.put_own(seat, text.strip(), nonce))
+    own = text.strip()
+    if photo is not None:  # their page notes the photo; it is not kept for them
+        own = "\n".join(p for p in (own, photo_words(seat.lang)["sent_photo"]) if p)
+    await anyio.to_thread.run_sync(lambda: store.put_own(seat, own, nonce))
     inbound = Inbound(
         channel=Channel.WEB,
         sender=Sender(address=seat.address),
         dedup_key=dedup_key,
         text=text,
         ref=nonce,
+        attachments=(photo,) if photo is not None else (),
     )
     result = await anyio.to_thread.run_sync(door.relay.accept, inbound)
     if result == Result.DUPLICATE:

@@ -90,6 +90,7 @@ class Copy:
     text: str
     at: datetime
     expires_at: datetime
+    photos: tuple[bool, ...] = ()  # per photo: can it still be opened (bots/web/photos.py)
 
     def __repr__(self) -> str:
         return f"Copy({self.id}, {self.kind})"
@@ -104,6 +105,7 @@ class Copy:
             "text": self.text,
             "at": self.at.isoformat(),
             "expires": self.expires_at.isoformat(),
+            "photos": [i for i, here in enumerate(self.photos) if here],
         }
 
 
@@ -220,6 +222,7 @@ class WebStore:
         *,
         target_ref: str | None = None,
         ref: str | None = None,
+        photos: list[dict[str, str]] | None = None,
     ) -> str | None:
         """Store one sealed copy for the seat at ``address``; its ref, or ``None`` if there is
         no such seat. A delete also wipes the target if the browser has not fetched it yet."""
@@ -229,7 +232,7 @@ class WebStore:
             seat = self._seat_for(s, address)
             if seat is None:
                 return None
-            self._put(s, seat, kind, text, target_ref, ref, now)
+            self._put(s, seat, kind, text, target_ref, ref, now, photos)
         return ref
 
     def put_own(self, seat: Seat, text: str, ref: str) -> None:
@@ -249,8 +252,11 @@ class WebStore:
         target_ref: str | None,
         ref: str,
         now: datetime,
+        photos: list[dict[str, str]] | None = None,
     ) -> None:
-        payload = json.dumps({"text": text}, ensure_ascii=False).encode()
+        # Photos travel sealed inside their copy, so every wipe of the copy wipes them too.
+        content: dict[str, object] = {"text": text, **({"photos": photos} if photos else {})}
+        payload = json.dumps(content, ensure_ascii=False).encode()
         if kind == CopyKind.DELETE and target_ref is not None:
             s.execute(
                 delete(WebCopy).where(
@@ -308,10 +314,20 @@ class WebStore:
 
     def _open(self, row: WebCopy) -> Copy:
         text = ""
+        photos: tuple[bool, ...] = ()
         if row.payload_enc is not None:
-            text = json.loads(self.keys.decrypt(row.payload_enc, COPY_CONTEXT))["text"]
+            content = json.loads(self.keys.decrypt(row.payload_enc, COPY_CONTEXT))
+            text = content["text"]
+            photos = tuple("data" in p for p in content.get("photos", ()))
         return Copy(
-            row.id or 0, row.kind, row.ref, row.target_ref, text, row.created_at, row.expires_at
+            row.id or 0,
+            row.kind,
+            row.ref,
+            row.target_ref,
+            text,
+            row.created_at,
+            row.expires_at,
+            photos,
         )
 
     def ack(self, seat_hash: str, upto: int) -> int:
