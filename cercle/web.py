@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bots.web.photos import upload_limit
 from bots.web.routes import web_routes
 from cercle.bootstrap import App
 from cercle.console.web import console_mount
@@ -68,8 +69,13 @@ class Guard:
                 message["headers"] = headers
             await send(message)
 
+        # A photo from the web door's page may be larger; that route refuses an oversize
+        # one from its declared size, in the member's language, before reading it.
+        upload = upload_limit(scope)
+        limit = upload or MAX_BODY
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        too_big = declared is not None and (not declared.isdigit() or int(declared) > limit)
+        if too_big and upload is None:
             await PlainTextResponse("request too large", 413)(scope, receive, with_headers)
             return
         received = 0
@@ -78,7 +84,7 @@ class Guard:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > MAX_BODY:
+            if received > limit:
                 raise _TooLargeError
             return message
 

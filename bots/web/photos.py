@@ -33,6 +33,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from bots.web.store import COPY_CONTEXT, WebStore
 from relay.inbound.media import UnsupportedMedia, sanitize
@@ -82,6 +83,18 @@ class SendForm:
 
     fields: dict[str, str]
     photo: Attachment | None
+
+
+def upload_limit(scope: Scope) -> int | None:
+    """For the app's size guard: the body limit of a photo post to ``/c/send`` (which checks
+    the declared size itself, to say why in the member's language), ``None`` for any other
+    request (the guard's own small limit applies)."""
+    if scope.get("method") != "POST" or scope.get("path") != "/c/send":
+        return None
+    ctype = dict(scope.get("headers", [])).get(b"content-type", b"")
+    if ctype.split(b";")[0].strip().lower() != b"multipart/form-data":
+        return None
+    return MAX_UPLOAD
 
 
 def is_multipart(request: Request) -> bool:
@@ -236,4 +249,5 @@ __all__ = [
     "photo_words",
     "read_multipart",
     "refused",
+    "upload_limit",
 ]
