@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import anyio
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
@@ -210,6 +210,14 @@ def hand_out(
     return str(photo["type"]), base64.b64decode(photo["data"])
 
 
+def wipe_waiting(store: WebStore, seat_hash: str) -> int:
+    """Wipe every copy (photos included) waiting for a seat whose browser just left by the
+    quick exit without script: its cookie is gone, so nothing can open them any more."""
+    with transaction(store.engine) as s:
+        gone = s.execute(delete(WebCopy).where(col(WebCopy.seat_hash) == seat_hash))
+    return int(gone.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def _own_copy(s: Session, seat_hash: str, copy_id: int, now: datetime) -> WebCopy | None:
     return s.execute(
         select(WebCopy).where(
@@ -250,4 +258,5 @@ __all__ = [
     "read_multipart",
     "refused",
     "upload_limit",
+    "wipe_waiting",
 ]

@@ -54,6 +54,7 @@ from bots.web.photos import (
     photo_words,
     read_multipart,
     refused,
+    wipe_waiting,
 )
 from bots.web.store import (
     FETCH_LIMIT,
@@ -472,8 +473,11 @@ class _Handlers:
             await anyio.to_thread.run_sync(self.store.ack, seat.seat_hash, int(upto))
         return Response(status_code=204, headers=self.door.headers())
 
-    async def leave_page(self, _: Request) -> Response:
+    async def leave_page(self, request: Request) -> Response:
         # Forget this browser: the cookie and anything the site stored, then a neutral page.
+        seat, _ = await self.door.cookie(request)
+        if seat is not None:  # without script, what waited (photos too) can never be opened
+            await anyio.to_thread.run_sync(wipe_waiting, self.store, seat.seat_hash)
         response = RedirectResponse(self.config.exit_url, 303, headers=self.door.headers())
         response.headers["clear-site-data"] = '"cache", "cookies", "storage"'
         response.delete_cookie(COOKIE, path="/c")

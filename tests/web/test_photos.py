@@ -345,3 +345,28 @@ async def test_a_removed_member_s_photos_go_with_their_seat(door: Door) -> None:
     assert (await browser.get(link.group(1))).status_code == 404
     assert copies_left(door) == 0
     await browser.aclose()
+
+
+async def test_the_quick_exit_without_script_wipes_what_waited(door: Door) -> None:
+    photos_on(door)
+    await door.phone("alice", ALICE)
+    browser = await join_without_script(door)
+    await door.until(lambda: any("has joined" in t for t in door.texts_of("alice")))
+    await alice_sends_a_photo(door)
+
+    async def page() -> str:
+        return (await browser.get("/c")).text
+
+    text = await door.until_async(lambda t: "/c/photo/" in t, page)
+    link = re.search(r'href="(/c/photo/\d+/0)"', text)
+    assert link is not None
+    cookie = browser.cookies["n"]
+
+    assert (await browser.post("/c/exit")).status_code == 303
+
+    assert copies_left(door) == 0
+    # Whoever kept a copy of the cookie finds the seat, but neither the photo nor the words.
+    seat_page = (await door.client.get("/c", cookies={"n": cookie})).text
+    assert 'name="form_key"' in seat_page and ": look" not in seat_page
+    assert (await door.client.get(link.group(1), cookies={"n": cookie})).status_code == 404
+    await browser.aclose()
