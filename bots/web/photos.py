@@ -85,6 +85,13 @@ class SendForm:
     photo: Attachment | None
 
 
+class _InMemoryParser(MultiPartParser):
+    """Starlette's parser, keeping the file in memory: by default it spills files over 1 MB to
+    a temporary file, which would put a photo, GPS and all, on the disk in clear."""
+
+    spool_max_size = MAX_UPLOAD + 1
+
+
 def upload_limit(scope: Scope) -> int | None:
     """For the app's size guard: the body limit of a photo post to ``/c/send`` (which checks
     the declared size itself, to say why in the member's language), ``None`` for any other
@@ -118,7 +125,7 @@ async def read_multipart(request: Request) -> SendForm:
                 raise UploadError(413, "too_big")
             yield chunk
 
-    parser = MultiPartParser(
+    parser = _InMemoryParser(
         request.headers, capped(), max_files=1, max_fields=8, max_part_size=MAX_UPLOAD
     )
     try:

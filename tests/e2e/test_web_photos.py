@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from bots.web.store import COPY_CONTEXT
 from relay.service import groups as group_admin
 from relay.storage.models import WebCopy
-from tests.browser import chromium
+from tests.browser import assert_accessible, chromium
 from tests.e2e.test_web_door import FAC, FAC_UUID, Mixed, enroll_phones, mixed, pseudonym
 from tests.fakes.signal_server import jpeg_with_gps
 
@@ -102,6 +102,7 @@ def test_photos_reach_the_page_stripped_and_leave_from_the_page_to_every_door(
     (shown,) = fetched
     assert_stripped(shown)
     assert Image.open(io.BytesIO(shown)).size == (32, 24)
+    assert_accessible(page)
 
     # Once the browser has it, the copy is acknowledged: the photo is gone from storage and
     # its address answers 404 even to the seat that had it.

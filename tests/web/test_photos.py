@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import anyio
@@ -370,3 +372,30 @@ async def test_the_quick_exit_without_script_wipes_what_waited(door: Door) -> No
     assert 'name="form_key"' in seat_page and ": look" not in seat_page
     assert (await door.client.get(link.group(1), cookies={"n": cookie})).status_code == 404
     await browser.aclose()
+
+
+async def test_an_uploaded_photo_never_touches_the_disk_in_clear(
+    door: Door, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos_on(door)
+    web = await door.join()
+    await door.welcomed(web)
+    noise = Image.frombytes("RGB", (800, 600), os.urandom(800 * 600 * 3))
+    out = io.BytesIO()
+    noise.save(out, format="PNG")  # over a megabyte: past what Starlette keeps in memory
+    assert out.tell() > 1024 * 1024
+    to_disk: list[object] = []
+    real = tempfile.TemporaryFile
+
+    def counted(*args: object, **kwargs: object) -> object:
+        to_disk.append(args)
+        return real(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", counted)  # the standard library's
+
+    sent = await door.client.post(
+        "/c/send", files=photo_file(out.getvalue(), "IMG_1.png", "image/png"), headers=web.headers
+    )
+
+    assert sent.status_code == 204
+    assert to_disk == []
