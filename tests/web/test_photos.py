@@ -8,6 +8,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -22,7 +23,7 @@ from relay.messages import Attachment, InboundKind
 from relay.service import groups as group_admin
 from relay.storage.models import Role, WebCopy
 from tests.fakes.signal_server import jpeg_with_gps
-from tests.web.door import GROUP, Door, WebMember
+from tests.web.door import GROUP, Door, WebMember, run_door
 from tests.web.test_no_script import form_key, join_without_script
 from tests.web.test_store import seat_in, store
 
@@ -77,7 +78,15 @@ def copies_left(door: Door) -> int:
         return len(s.exec(select(WebCopy)).all())
 
 
-async def test_a_photo_from_a_phone_is_shown_to_its_seat_only_stripped(door: Door) -> None:
+@pytest.fixture
+async def served(db_url: str, tmp_path: Path) -> AsyncIterator[Door]:
+    """The web door on each backend in turn."""
+    async for door in run_door(tmp_path, db_url):
+        yield door
+
+
+async def test_a_photo_from_a_phone_is_shown_to_its_seat_only_stripped(served: Door) -> None:
+    door = served
     photos_on(door)
     await door.phone("alice", ALICE)
     web, other = await door.join(read=False), await door.join(read=False)
@@ -111,7 +120,8 @@ async def test_the_page_asks_for_images_from_itself_or_its_own_blobs_only(door: 
     assert 'type="file"' in page.text and 'accept="image/jpeg,image/png,image/webp"' in page.text
 
 
-async def test_without_script_a_photo_is_a_link_that_works_once(door: Door) -> None:
+async def test_without_script_a_photo_is_a_link_that_works_once(served: Door) -> None:
+    door = served
     photos_on(door)
     await door.phone("alice", ALICE)
     browser = await join_without_script(door)
