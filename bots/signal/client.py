@@ -12,7 +12,8 @@ import base64
 import logging
 import mimetypes
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -27,6 +28,7 @@ from bots.signal.errors import (
     error_for_recipient_reason,
     error_for_response,
 )
+from bots.signal.websocket import websocket_frames
 from relay.errors import PermanentError, Reason
 
 log = logging.getLogger(__name__)
@@ -578,3 +580,14 @@ class SignalClient:
     async def is_registered(self, number: str) -> bool:
         """Whether one number is registered on Signal."""
         return (await self.registered([number])).get(number, False)
+
+    # --- receiving ---------------------------------------------------------------------------
+
+    def receive_frames(
+        self, *, keepalive: float | None = 20.0
+    ) -> AbstractAsyncContextManager[AsyncIterator[object]]:
+        """The receive websocket: inside the block, each text frame until it closes.
+
+        The server drops what arrives while no websocket is attached: reconnect at once.
+        """
+        return websocket_frames(self.receive_url, self._http, keepalive=keepalive)

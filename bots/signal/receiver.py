@@ -1,8 +1,9 @@
-"""The Signal receive loop: websocket ``GET /v1/receive/{number}`` → parsed → ``accept``.
+"""The Signal receive loop: the backend's receive session → parsed → ``accept``.
 
-signal-cli-rest-api drops messages that arrive while no websocket is attached, so the loop
-never ends on its own: after any close, clean (1000) or not, it reconnects at once, then
-with short jittered backoff while connections keep failing. Nothing about a frame's
+The session is signal-cli-rest-api's websocket ``GET /v1/receive/{number}`` or a
+subscription on signal-cli's own daemon (see :mod:`bots.signal.seam`). The loop never ends
+on its own: after any close, clean or not, it reconnects at once, then with short jittered
+backoff while connections keep failing. Nothing about a frame's
 content is logged: drop reasons, kinds, counts, close codes and exception *types* only.
 """
 
@@ -16,8 +17,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
-import wsproto.events
-from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, WebSocketNetworkError, aconnect_ws
 
 from bots.signal.envelope import Dropped, DropReason, ParsedMessage, parse_frame
 from bots.signal.transport import SignalTransport
@@ -27,8 +26,6 @@ log = logging.getLogger(__name__)
 
 Accept = Callable[[Inbound], Awaitable[None]]
 
-# Frames are small JSON; this allows long texts and many attachment descriptions.
-_MAX_FRAME_BYTES = 1024 * 1024
 # Drops too frequent to log above debug level.
 _QUIET_DROPS = frozenset({DropReason.TYPING, DropReason.RECEIPT})
 
@@ -134,38 +131,22 @@ class SignalReceiver:
         self._scope = None
 
     async def _session(self) -> None:
-        """One websocket connection, from connect to close. Never raises an Exception."""
+        """One receive session, from connect to close. Never raises an Exception."""
+        opened = anyio.current_time()
         try:
-            async with aconnect_ws(
-                self._client.receive_url,
-                self._client.http,
-                max_message_size_bytes=_MAX_FRAME_BYTES,
-                keepalive_ping_interval_seconds=self._keepalive,
-                keepalive_ping_timeout_seconds=self._keepalive,
-                session_class=AsyncWebSocketSession,
-            ) as ws:
+            async with self._client.receive_frames(keepalive=self._keepalive) as frames:
                 self.stats.connections += 1
                 log.info("signal receive: connected")
-                opened = anyio.current_time()
-                while True:
-                    try:
-                        event = await ws.receive()
-                    except WebSocketDisconnect as exc:
-                        log.info("signal receive: closed by the server (code %s)", exc.code)
-                        break
-                    except WebSocketNetworkError:
-                        log.warning("signal receive: connection lost")
-                        break
-                    if anyio.current_time() - opened >= self._healthy_after:
-                        self._backoff.reset()
-                    if isinstance(event, (wsproto.events.TextMessage, wsproto.events.BytesMessage)):
-                        # A frame arrived: the connection works, so reconnect at once next time.
-                        self._backoff.reset()
-                        await self._handle(event.data)
+                async for frame in frames:
+                    # A frame arrived: the connection works, so reconnect at once next time.
+                    self._backoff.reset()
+                    await self._handle(frame)
         except Exception as exc:  # noqa: BLE001  (the loop must outlive any failure)
             log.warning("signal receive: connection failed (%s)", _type_names(exc))
+        if anyio.current_time() - opened >= self._healthy_after:
+            self._backoff.reset()
 
-    async def _handle(self, raw: str | bytes | bytearray) -> None:
+    async def _handle(self, raw: object) -> None:
         """One frame: parse, de-duplicate, fetch attachments, hand to the core."""
         self.stats.frames += 1
         result = parse_frame(raw, own_number=self._client.number)

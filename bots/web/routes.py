@@ -323,7 +323,13 @@ class _Handlers:
             # What was left is shown once; then the seat and the cookie go.
             await anyio.to_thread.run_sync(self.store.forget, seat.seat_hash)
             response = self.door.page(
-                "chat", lang, mode="cookie", copies=shown, ended=True, timer=timer
+                "chat",
+                lang,
+                mode="cookie",
+                copies=shown,
+                ended=True,
+                timer=timer,
+                heading=seat.group_name,
             )
             response.delete_cookie(COOKIE, path="/c")
             return response
@@ -336,6 +342,7 @@ class _Handlers:
             form_key=seat.form_key,
             nonce=secrets.token_urlsafe(12),
             timer=timer,
+            heading=seat.group_name,
         )
 
     async def events(self, request: Request) -> Response:
@@ -555,6 +562,11 @@ async def _stream(
     """Copies as Server-Sent Events: what is waiting, then each new one as it arrives."""
     store, hub = door.store, door.hub
     last = after
+    farewell_waits = 20  # half-seconds the page waits for its last message
+    timer = describe(seat.timer_seconds)
+    words = page_words(seat.lang, timer=timer)
+    hello = {"disappear": words["disappear"], "name": seat.group_name}
+    yield f"event: seat\ndata: {json.dumps(hello, ensure_ascii=False)}\n\n"
     try:
         while True:
             copies = await anyio.to_thread.run_sync(store.fetch, seat.seat_hash, last)
@@ -566,6 +578,12 @@ async def _stream(
             if not await anyio.to_thread.run_sync(store.still_seated, seat.id):
                 if copies:
                     continue  # what is left goes out first (the farewell)
+                if farewell_waits > 0 and await anyio.to_thread.run_sync(
+                    store.farewell_on_its_way, seat.id
+                ):
+                    farewell_waits -= 1  # bounded: a stuck outbox cannot hold the stream
+                    await listener.wait(0.5)
+                    continue
                 yield "event: end\ndata: {}\n\n"
                 return
             # Quiet streams cost nothing but a ping now and then: no query until woken.

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, func, select, update
 from sqlmodel import Session, col
@@ -22,7 +23,16 @@ from relay.clock import Clock
 from relay.delivery.outbox import ADDRESS_CONTEXT
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import transaction
-from relay.storage.models import WEB_COPY_CONTEXT, Member, MemberState, WebCopy, WebSeat
+from relay.storage.models import (
+    OPEN_STATES,
+    WEB_COPY_CONTEXT,
+    Group,
+    Member,
+    MemberState,
+    Outbox,
+    WebCopy,
+    WebSeat,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +66,17 @@ def new_address() -> str:
     return "w" + secrets.token_hex(16)
 
 
+# "Name: words" or "Name (staff): words" ("Nom : mots" in French): a pseudonym (one or two
+# words, no sentence punctuation) before the first colon. Cercle's notices do not match.
+_NAME = r"[^\s.,!?;:()]{1,32}(?: [^\s.,!?;:()]{1,32})?(?: \([^\s()]{1,16}\))?"
+_SPEAKER = re.compile(rf"^({_NAME})[ \u00a0\u202f]?: (.*)$", re.S)
+
+
+def _utc(moment: datetime) -> datetime:
+    """An aware UTC time (SQLite gives back naive ones)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Seat:
     """An authenticated seat, as the routes need it."""
@@ -69,6 +90,7 @@ class Seat:
     pseudonym: str | None
     timer_seconds: int
     form_key: str  # what the no-script send form must carry (see routes: CSRF)
+    group_name: str | None = None  # only when the group chose to show it on the page
 
     @property
     def removed(self) -> bool:
@@ -95,16 +117,34 @@ class Copy:
     def __repr__(self) -> str:
         return f"Copy({self.id}, {self.kind})"
 
+    @property
+    def when(self) -> datetime:
+        """When it was stored, in UTC (the page's script shows it in the reader's time)."""
+        return _utc(self.at)
+
+    @property
+    def speaker(self) -> tuple[str | None, str]:
+        """Who speaks and what they say, for a message relayed as ``Name: words``; a notice
+        from Cercle has no speaker."""
+        spoken = self.kind in (CopyKind.MESSAGE, CopyKind.EDIT)
+        found = _SPEAKER.match(self.text) if spoken else None
+        if found is None:
+            return None, self.text
+        return found.group(1), found.group(2)
+
     def as_event(self) -> dict[str, object]:
         """What the page's script receives."""
+        who, body = self.speaker
         return {
             "id": self.id,
             "kind": self.kind,
             "ref": self.ref,
             "target": self.target_ref,
             "text": self.text,
-            "at": self.at.isoformat(),
-            "expires": self.expires_at.isoformat(),
+            "who": who,
+            "body": body,
+            "at": _utc(self.at).isoformat(),
+            "expires": _utc(self.expires_at).isoformat(),
             "photos": [i for i, here in enumerate(self.photos) if here],
         }
 
@@ -167,6 +207,7 @@ class WebStore:
             )
             if seat.token_hash != hashes[0]:
                 self._rekey(s, seat, hashes[0], address)
+            group = s.get(Group, member.group_id)
             return Seat(
                 id=seat.id or 0,
                 member_id=member.id or 0,
@@ -177,6 +218,7 @@ class WebStore:
                 pseudonym=member.pseudonym,
                 timer_seconds=seat.timer_seconds,
                 form_key=self.form_key(token),
+                group_name=group.name if group is not None and group.show_name else None,
             )
 
     def _rekey(self, s: Session, seat: WebSeat, token_hash: str, address: str | None) -> None:
@@ -295,6 +337,24 @@ class WebStore:
             seat = s.get(WebSeat, seat_id)
             member = s.get(Member, seat.member_id) if seat is not None else None
             return member is not None and member.state != MemberState.REMOVED
+
+    def farewell_on_its_way(self, seat_id: int) -> bool:
+        """Whether a last message for the seat's removed member is still in the outbox: the
+        removal commits before the delivery engine writes the copy, and the page must show it
+        before it ends."""
+        with Session(self.engine) as s:
+            seat = s.get(WebSeat, seat_id)
+            if seat is None:
+                return False
+            waiting = s.execute(
+                select(func.count())
+                .select_from(Outbox)
+                .where(
+                    col(Outbox.recipient_id) == seat.member_id,
+                    col(Outbox.state).in_(OPEN_STATES),
+                )
+            ).scalar_one()
+            return bool(waiting)
 
     def fetch(self, seat_hash: str, after: int = 0) -> list[Copy]:
         """Copies after id ``after`` that the timer has not yet removed, oldest first."""

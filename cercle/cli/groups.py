@@ -27,6 +27,9 @@ def group_create(
     allow_rename: Annotated[bool, typer.Option(help="Members may choose their own name")] = False,
     allow_sms: Annotated[bool, typer.Option(help="Accept members on SMS")] = True,
     allow_media: Annotated[bool, typer.Option(help="Relay photos (metadata stripped)")] = False,
+    show_name: Annotated[
+        bool, typer.Option(help="Show the group's name on web members' page")
+    ] = False,
     as_json: JsonOpt = False,
     schedule: Annotated[
         list[str] | None, typer.Option(help='Weekly session, e.g. "tue 19:00-20:30" (repeat)')
@@ -47,7 +50,9 @@ def group_create(
     with wired() as app:
         _check_safety_options(schedule or [], tz, exit_word)
         group = app.relay.create_group(
-            GroupSettings(name, lang.value, seconds, allow_rename, allow_sms, allow_media)
+            GroupSettings(
+                name, lang.value, seconds, allow_rename, allow_sms, allow_media, show_name
+            )
         )
         _apply_group_options(
             app, name, schedule or [], tz, last_day, premoderate, require_approval, exit_word
@@ -63,6 +68,7 @@ def _group_row(g: Group, members: int | None = None) -> dict[str, Any]:
         "allow_rename": g.allow_rename,
         "allow_sms": g.allow_sms,
         "allow_media": g.allow_media,
+        "show_name": g.show_name,
         "closed": g.closed_at is not None,
     }
     if members is not None:
@@ -120,6 +126,10 @@ def group_set(
     allow_media: Annotated[
         bool | None, typer.Option("--allow-media/--no-allow-media", help="Relay photos")
     ] = None,
+    show_name: Annotated[
+        bool | None,
+        typer.Option("--show-name/--no-show-name", help="The group's name on web members' page"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change a group's language, timer (set on every conversation) or what members may do."""
@@ -133,7 +143,12 @@ def group_set(
             app.relay,
             name,
             GroupBasics(
-                lang.value if lang else None, seconds, allow_rename, allow_sms, allow_media
+                lang.value if lang else None,
+                seconds,
+                allow_rename,
+                allow_sms,
+                allow_media,
+                show_name,
             ),
         )
     emit([_group_row(group)], as_json, "Group changed")

@@ -15,7 +15,8 @@ def run() -> None:
     s = settings()
     if not s.any_transport:
         raise fail(
-            "No transport is configured. Set SIGNAL_SERVICE and SIGNAL_NUMBER for Signal, "
+            "No transport is configured. Set SIGNAL_NUMBER and SIGNAL_CLI (or SIGNAL_SERVICE) "
+            "for Signal, "
             "and/or TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_NUMBER and PUBLIC_BASE_URL "
             "for SMS (see config/example.env).\nTo try Cercle without a provider, run "
             "`cercle sandbox`.",

@@ -32,7 +32,8 @@ def signal_register(
     ],
     voice: Annotated[bool, typer.Option("--voice", help="Get the code by a call, not SMS")] = False,
 ) -> None:
-    """Register SIGNAL_NUMBER with signal-cli-rest-api: Signal sends it a code (docs/signal.md)."""
+    """Register SIGNAL_NUMBER with signal-cli-rest-api: Signal sends it a code (docs/signal.md).
+    On signal-cli's own daemon, says which signal-cli command to run instead."""
     _with_signal(lambda app, client: client.register(captcha, voice=voice))
     way = "a call" if voice else "SMS"
     out.print(f"Signal is sending a code by {way} to SIGNAL_NUMBER.")
@@ -91,7 +92,7 @@ def signal_status(as_json: JsonOpt = False) -> None:
     else:
         _print_signal_status(status)
     others = [d for d in status["devices"] if not d["primary"]]
-    if status["mode"] != "json-rpc" or not status["registered"] or others:
+    if status["mode"] not in ("json-rpc", "daemon") or not status["registered"] or others:
         raise typer.Exit(1)
 
 
@@ -107,8 +108,13 @@ def signal_unlink(
 
 
 def _print_signal_status(status: dict[str, Any]) -> None:
-    mode_note = "" if status["mode"] == "json-rpc" else "  [red]← Cercle needs MODE=json-rpc[/]"
-    out.print(f"service: signal-cli-rest-api {status['version']}, mode {status['mode']}{mode_note}")
+    if status["mode"] == "daemon":
+        out.print(f"service: signal-cli {status['version']}, its own daemon (SIGNAL_CLI)")
+    else:
+        ok = status["mode"] == "json-rpc"
+        mode_note = "" if ok else "  [red]← Cercle needs MODE=json-rpc[/]"
+        version = status["version"]
+        out.print(f"service: signal-cli-rest-api {version}, mode {status['mode']}{mode_note}")
     if status["registered"]:
         out.print("number: registered")
     else:
@@ -137,7 +143,7 @@ def _print_signal_status(status: dict[str, Any]) -> None:
 
 
 def _with_signal(work: Callable[[App, Any], Awaitable[Any]]) -> Any:
-    """Run ``work(app, client)`` against signal-cli-rest-api, with clear errors."""
+    """Run ``work(app, client)`` against the configured way to Signal, with clear errors."""
     import anyio
 
     from bots.signal import SignalServiceError
@@ -145,7 +151,9 @@ def _with_signal(work: Callable[[App, Any], Awaitable[Any]]) -> Any:
 
     with wired() as app:
         if app.providers.signal is None:
-            raise CercleError("Signal is not configured (SIGNAL_SERVICE, SIGNAL_NUMBER).")
+            raise CercleError(
+                "Signal is not configured (SIGNAL_NUMBER with SIGNAL_CLI or SIGNAL_SERVICE)."
+            )
         client = app.providers.signal.client
 
         async def main() -> Any:
@@ -159,6 +167,5 @@ def _with_signal(work: Callable[[App, Any], Awaitable[Any]]) -> Any:
         except SignalServiceError as exc:
             raise fail(str(exc)) from exc
         except DeliveryError as exc:
-            raise fail(
-                f"signal-cli-rest-api refused ({exc.reason}): read its container log."
-            ) from exc
+            service = "signal-cli" if app.settings.signal_cli else "signal-cli-rest-api"
+            raise fail(f"{service} refused ({exc.reason}): read its log.") from exc

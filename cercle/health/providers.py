@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from bots.signal.daemon import DaemonClient
 from bots.signal.errors import SignalServiceError
 from bots.sms.config import INBOUND_PATH
 from cercle.settings import Settings
@@ -15,6 +16,7 @@ from relay.language.i18n import TN, T
 if TYPE_CHECKING:
     from cercle.bootstrap import App
 from cercle.health.finding import Finding
+from cercle.health.signal_daemon import check_signal_daemon
 
 HTTP_TIMEOUT = httpx.Timeout(5.0)
 
@@ -26,6 +28,8 @@ async def check_signal(app: App, *, network: bool = True) -> Finding:
     if not network:
         return Finding("signal", "skip", T("Signal not checked (no network checks)."))
     client = app.providers.signal.client
+    if isinstance(client, DaemonClient):
+        return await check_signal_daemon(client)
     try:
         about = await client.about()
     except SignalServiceError:

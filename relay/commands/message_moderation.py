@@ -28,6 +28,7 @@ from relay.core.handlers import (
 from relay.core.outcome import Audit, Deferred, Effect, Outcome, Reply, Store, ToMember, ToStaff
 from relay.core.words import CommandWord
 from relay.delivery import recall, reports
+from relay.language.channels import PerChannel
 from relay.language.i18n import TN, Joined, Raw, Renderable, T
 from relay.storage.models import Inbound, Member, MemberState, Role
 
@@ -288,11 +289,29 @@ def cmd_report(ctx: Context) -> Outcome:
     """Tell the facilitators privately about the quoted message."""
     if not ctx.quote_ref:
         raise Refusal(
-            T(
-                "To report a message, reply to it (quote it) with {report}. On SMS, write to the "
-                "facilitators with {staff}.",
-                report=CommandWord("report"),
-                staff=CommandWord("staff"),
+            PerChannel(
+                T(
+                    "To report a message, reply to it (quote it) with {report}. On SMS, write to "
+                    "the facilitators with {staff}.",
+                    report=CommandWord("report"),
+                    staff=CommandWord("staff"),
+                ),
+                {
+                    "web": T(
+                        "To report a message from this page, write to the facilitators with "
+                        "{staff}: only they will read it.",
+                        staff=CommandWord("staff"),
+                    ),
+                    "sms": T(
+                        "A text message cannot be quoted. To report a message, write to the "
+                        "facilitators with {staff}: only they will read it.",
+                        staff=CommandWord("staff"),
+                    ),
+                    "signal": T(
+                        "To report a message, reply to it (quote it) with {report}.",
+                        report=CommandWord("report"),
+                    ),
+                },
             )
         )
     why = ctx.args.strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from relay.core import farewells
 from relay.core.handlers import (
     CHANNEL_NAMES,
     MAX_TEXT,
@@ -107,9 +108,7 @@ def cmd_remove(ctx: Context) -> Outcome:
     target, reason = _target(ctx)
     if not _outranks(ctx.member, target):
         raise Refusal(T("You cannot remove {name}.", name=display_name(target)))
-    farewell: Renderable = T(
-        "A facilitator has removed you from the group. Your number and your data have been deleted."
-    )
+    farewell: Renderable = farewells.removed_by_facilitator()
     if reason.strip():
         farewell = Joined((farewell, T("Reason: {reason}", reason=Raw(reason.strip()))))
     return Outcome.of(
@@ -285,10 +284,7 @@ def cmd_ban(ctx: Context) -> Outcome:
         Ban(member_id(target), BanReason.STAFF),
         Remove(
             member_id(target),
-            T(
-                "A facilitator has removed you from the group. Your number and your data have "
-                "been deleted."
-            ),
+            farewells.removed_by_facilitator(),
         ),
         ToGroup(
             T("{name} is no longer in the group.", name=display_name(target)), exclude=target.id

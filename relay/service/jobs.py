@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from relay.delivery.outbox import OutboxWriter
 from relay.errors import CercleError
 from relay.groups import guesses, policy, schedule
+from relay.language.channels import PerChannel
 from relay.language.durations import describe
 from relay.language.i18n import T
 from relay.service.relay import Relay
@@ -147,10 +148,20 @@ def _end_notice(relay: Relay, group_id: int, now: datetime) -> int:
             )
         ).all()
         last_day = pol.ends_at - timedelta(seconds=1)
-        text = T(
-            "This group ends on {date}. At the end, Cercle will send you a last message with "
-            "resources, and your number and your data will be deleted.",
-            date=schedule.LocalTime(last_day, schedule.zone(pol.tz), "date"),
+        date = schedule.LocalTime(last_day, schedule.zone(pol.tz), "date")
+        text = PerChannel(
+            T(
+                "This group ends on {date}. At the end, Cercle will send you a last message with "
+                "resources, and your number and your data will be deleted.",
+                date=date,
+            ),
+            {
+                "web": T(
+                    "This group ends on {date}. At the end, this page will show a last message "
+                    "with resources, and your key to it and your data will be deleted.",
+                    date=date,
+                )
+            },
         )
         return OutboxWriter(s, relay.keys, now).fan_out(members, text)
 

@@ -52,6 +52,9 @@ class Group(SQLModel, table=True):
     allow_rename: bool = Field(default=False)
     allow_sms: bool = Field(default=True)
     allow_media: bool = Field(default=False)
+    # Whether a web member's chat page shows the group's name. Off: the page names nothing a
+    # glance at a watched screen could read.
+    show_name: bool = Field(default=False)
     created_at: datetime
     closed_at: datetime | None = None
 
@@ -460,6 +463,16 @@ class StaffAccount(SQLModel, table=True):
     created_at: datetime
     setup_hash: str | None = Field(default=None, max_length=64, unique=True)
     setup_expires_at: datetime | None = None
+
+
+class StaffGroup(SQLModel, table=True):
+    """A group a facilitator account may see and act on in the console. Admins see every
+    group and have no rows here; a facilitator with no rows sees no group at all."""
+
+    __tablename__ = "staff_group"
+
+    staff_id: int = Field(foreign_key="staff_account.id", primary_key=True)
+    group_id: int = Field(foreign_key="group.id", primary_key=True, index=True)
 
 
 class StaffCredential(SQLModel, table=True):

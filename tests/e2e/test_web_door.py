@@ -32,6 +32,7 @@ from relay.storage.engine import upgrade
 from relay.storage.models import Role
 from tests.browser import assert_accessible, chromium
 from tests.e2e.test_mixed_group import providers_env
+from tests.fakes.signal_cli_daemon import run_fake_signal_cli_daemon
 from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
 from tests.fakes.twilio_server import FakeTwilio
 from tests.web.door import free_port, local_server
@@ -96,12 +97,14 @@ async def serving(app: App, port: int) -> AsyncIterator[None]:
         server.should_exit = True
 
 
-@pytest.fixture
-def mixed(tmp_path: Path) -> Iterator[Mixed]:
+@pytest.fixture(params=["rest", "daemon"])
+def mixed(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Mixed]:
+    """Signal (through signal-cli-rest-api or signal-cli's own daemon), SMS and the web door."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    run = run_fake_signal_cli_daemon if request.param == "daemon" else run_fake_signal_server
     with (
-        run_fake_signal_server(ORG) as signal,
+        run(ORG) as signal,
         FakeTwilio() as twilio,
         start_blocking_portal() as portal,
     ):
@@ -119,7 +122,7 @@ def mixed(tmp_path: Path) -> Iterator[Mixed]:
         app.relay.create_group(GroupSettings("mardi", lang="en", timer_seconds=86400))
         with portal.wrap_async_context_manager(serving(app, port)):
             m = Mixed(app, base, signal, twilio, portal)
-            m.wait(lambda: signal.connected > 0)
+            m.wait(lambda: signal.subscribed > 0)
             yield m
         app.close()
         assert signal.violations == []
@@ -141,6 +144,13 @@ def pseudonym(texts: list[str]) -> str:
         if found := re.search(r"now in the group as (\w+)", t):
             return found.group(1)
     raise AssertionError("no welcome")
+
+
+def said_apart(name: str, words: str, page: str) -> bool:
+    """Whether the no-script page shows ``words`` under ``name``, the two set apart."""
+    return (
+        f'<span class="who">{name}</span>' in page and f'<span class="body">{words}</span>' in page
+    )
 
 
 def test_signal_sms_and_web_members_talk_under_pseudonyms_only(
@@ -181,12 +191,15 @@ def test_signal_sms_and_web_members_talk_under_pseudonyms_only(
     page.keyboard.press("Enter")
     said = f"{carol}: hello from the library computer"
     m.wait(lambda: said in m.signal_texts(FAC) and said in m.sms_texts(BOB))
-    m.wait(lambda: said in dan_browser.get("/c").text)
+    # His page sets the name apart from the words.
+    m.wait(lambda: said_apart(carol, "hello from the library computer", dan_browser.get("/c").text))
 
     # SMS and Signal reach the page at once; markup shows as text and never runs.
     m.sms(BOB, "hi from a flip phone")
     bob = pseudonym(m.sms_texts(BOB))
-    page.get_by_text(f"{bob}: hi from a flip phone").wait_for()
+    page.locator("#log p", has_text="hi from a flip phone").locator(
+        f".who:text-is('{bob}')"
+    ).wait_for()
     m.fac_says('<img src=x onerror=alert("x")><script>alert(1)</script>')
     page.get_by_text("<script>alert(1)</script>", exact=False).wait_for()
     assert dialogs == [] and page.locator("#log img, #log script").count() == 0

@@ -86,6 +86,7 @@ class WebMember:
     lang: str
     seen: list[dict[str, object]] = field(default_factory=list)
     ended: bool = False
+    about: dict[str, object] = field(default_factory=dict)
     _scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
 
     @property
@@ -130,6 +131,9 @@ class WebMember:
                             self.ended = True
                             return
                         data = json.loads(line[6:])
+                        if event == "seat":  # what the page says of the seat (its timer)
+                            self.about = data
+                            continue
                         self.seen.append(data)
                         after = max(after, int(data["id"]))
                     elif not line:

@@ -63,6 +63,16 @@
     });
   }
 
+  // Times in the reader's own clock (the server wrote them in UTC).
+  function clock(iso) {
+    var d = new Date(iso);
+    return isNaN(d) ? "" : d.toLocaleTimeString(document.documentElement.lang,
+      { hour: "2-digit", minute: "2-digit" });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("#log time"), function (t) {
+    t.textContent = clock(t.getAttribute("datetime")) || t.textContent;
+  });
+
   if (body.dataset.page !== "chat" || body.dataset.mode === "cookie") { return; }
 
   var log = document.getElementById("log");
@@ -86,15 +96,25 @@
     var el = document.createElement("p");
     el.className = note.kind;
     el.dataset.ref = note.ref;
-    if (note.kind === "own") {
+    var meta = document.createElement("span");
+    meta.className = "meta";
+    var name = note.kind === "own" ? body.dataset.you : note.who;
+    if (name) {
       var who = document.createElement("span");
       who.className = "who";
-      who.textContent = body.dataset.you + ": ";
-      el.appendChild(who);
+      who.textContent = name;
+      meta.appendChild(who);
+      meta.appendChild(document.createTextNode(" "));
     }
+    var time = document.createElement("time");
+    time.setAttribute("datetime", note.at);
+    time.textContent = clock(note.at);
+    meta.appendChild(time);
+    el.appendChild(meta);
+    el.appendChild(document.createTextNode(" "));
     var text = document.createElement("span");
     text.className = "body";
-    text.textContent = note.text;  // always text: never HTML
+    text.textContent = note.kind === "own" || !note.who ? note.text : note.body;  // never HTML
     el.appendChild(text);
     return el;
   }
@@ -143,8 +163,10 @@
       showPhotos(el, note);
     } else if (note.kind === "edit") {
       var shown = find(note.target);
-      if (shown) { shown.querySelector(".body").textContent = note.text; }
-      notes.forEach(function (n) { if (n.ref === note.target) { n.text = note.text; } });
+      if (shown) { shown.querySelector(".body").textContent = note.who ? note.body : note.text; }
+      notes.forEach(function (n) {
+        if (n.ref === note.target) { n.text = note.text; n.who = note.who; n.body = note.body; }
+      });
     } else if (note.kind === "delete") {
       var gone = find(note.target);
       if (gone) { gone.remove(); }
@@ -168,21 +190,38 @@
   setInterval(prune, 5000);
 
   var ackTimer = null;
+  var reader = null;
   function ack() {
     clearTimeout(ackTimer);
+    if (!token) { return; }
     ackTimer = setTimeout(function () {
+      if (!token) { return; }
       // Never past a copy whose photo is still loading: acknowledging wipes it.
       var upto = last;
       Object.keys(pending).forEach(function (id) { upto = Math.min(upto, Number(id) - 1); });
       if (upto <= 0) { return; }
-      post("/c/ack", { upto: String(upto) }, token).catch(function () { return null; });
+      post("/c/ack", { upto: String(upto) }, token).then(function (r) {
+        if (r.status === 401 || r.status === 410) { ended(); }
+      }).catch(function () { return null; });
     }, 200);
   }
+  // The seat is gone: no more calls of any kind, and the stream is closed.
   function ended() {
     clearAll();
     token = null;
+    clearTimeout(ackTimer);
+    if (reader) { reader.cancel().catch(function () { return null; }); reader = null; }
     status.textContent = body.dataset.ended;
     if (form) { form.hidden = true; }
+  }
+
+  // What the page learns of its seat: the timer in words, and the group's name if it chose
+  // to show it.
+  function seatLine(seat) {
+    var line = document.getElementById("timer");
+    if (line && seat.disappear) { line.textContent = seat.disappear; }
+    var heading = document.getElementById("heading");
+    if (heading && seat.name) { heading.textContent = seat.name; heading.className = ""; }
   }
 
   var wait = 1000;
@@ -195,10 +234,11 @@
       if (!r.ok || !r.body) { throw new Error("stream"); }
       status.textContent = "";
       wait = 1000;
-      var reader = r.body.getReader();
+      reader = r.body.getReader();
       var decoder = new TextDecoder();
       var buffer = "";
       function pump() {
+        if (!reader) { return null; }
         return reader.read().then(function (chunk) {
           if (chunk.done) { throw new Error("closed"); }
           buffer += decoder.decode(chunk.value, { stream: true });
@@ -212,7 +252,8 @@
               if (line.indexOf("data: ") === 0) { data += line.slice(6); }
             });
             if (kind === "end") { ended(); return; }
-            if (data) { apply(JSON.parse(data)); got = true; }
+            if (kind === "seat") { seatLine(JSON.parse(data)); return; }
+            if (data && token) { apply(JSON.parse(data)); got = true; }
           });
           if (got) { save(); ack(); }
           return token ? pump() : null;

@@ -51,7 +51,9 @@ class GroupPages:
                     "members": counts.get(g.id or 0, 0),
                     "closed": g.closed_at is not None,
                 }
-                for g in s.exec(select(Group).order_by(col(Group.name))).all()
+                for g in s.exec(
+                    select(Group).where(ctx.scope.where(Group.id)).order_by(col(Group.name))
+                ).all()
             ]
         basics = basics or {
             "lang": ctx.lang,
@@ -59,6 +61,7 @@ class GroupPages:
             "allow_rename": False,
             "allow_sms": True,
             "allow_media": False,
+            "show_name": False,
         }
         return ctx.page(
             "groups.html",
@@ -66,6 +69,7 @@ class GroupPages:
             status,
             groups=groups,
             basics=basics,
+            sms_ready=self.app.providers.sms is not None,
             error=error,
             section="groups",
         )
@@ -84,6 +88,7 @@ class GroupPages:
                     bool(basics.allow_rename),
                     bool(basics.allow_sms),
                     bool(basics.allow_media),
+                    bool(basics.show_name),
                 )
             )
         except CercleError as exc:
@@ -97,6 +102,7 @@ class GroupPages:
             checked(ctx, "allow_rename"),
             checked(ctx, "allow_sms"),
             checked(ctx, "allow_media"),
+            checked(ctx, "show_name"),
         )
 
     def _basics_values(self, ctx: Ctx) -> dict[str, Any]:
@@ -106,6 +112,7 @@ class GroupPages:
             "allow_rename": checked(ctx, "allow_rename"),
             "allow_sms": checked(ctx, "allow_sms"),
             "allow_media": checked(ctx, "allow_media"),
+            "show_name": checked(ctx, "show_name"),
         }
 
     def _group_page(
@@ -121,6 +128,7 @@ class GroupPages:
             "allow_rename": group.allow_rename,
             "allow_sms": group.allow_sms,
             "allow_media": group.allow_media,
+            "show_name": group.show_name,
         }
         sessions_text = (
             "" if policy["schedule"] == "always open" else policy["schedule"].replace("; ", "\n")
@@ -130,6 +138,7 @@ class GroupPages:
             ctx.t("Group {name}", name=group.name),
             status,
             group=group,
+            sms_ready=self.app.providers.sms is not None,
             policy=policy,
             basics=basics,
             sessions=sessions_text,
