@@ -46,6 +46,7 @@ log = logging.getLogger("cercle.web.photos")
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024  # one phone photo, comfortably; the page says so
 MAX_UPLOAD = MAX_PHOTO_BYTES + 64 * 1024  # the photo, the text and the form's own fields
+UPLOADS_AT_ONCE = 4  # per web process; more wait their turn before a byte is read
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
 _SNIFF = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 
@@ -254,6 +255,7 @@ def photo_response(photo: tuple[str, bytes], headers: dict[str, str]) -> Respons
 
 __all__ = [
     "MAX_PHOTO_BYTES",
+    "UPLOADS_AT_ONCE",
     "SendForm",
     "UploadError",
     "can_show",

@@ -45,17 +45,8 @@ from starlette.routing import BaseRoute, Route
 from bots.web.config import WebConfig
 from bots.web.hub import Listener, PushHub
 from bots.web.limits import ClientLimit
-from bots.web.photos import (
-    MAX_PHOTO_BYTES,
-    UploadError,
-    hand_out,
-    is_multipart,
-    photo_response,
-    photo_words,
-    read_multipart,
-    refused,
-    wipe_waiting,
-)
+from bots.web.photo_routes import PhotoRoutes
+from bots.web.photos import MAX_PHOTO_BYTES, is_multipart, photo_words, wipe_waiting
 from bots.web.store import (
     FETCH_LIMIT,
     Copy,
@@ -240,6 +231,7 @@ class _Handlers:
             door.hub,
             door.config,
         )
+        self.photos = PhotoRoutes(door, _deliver)
 
     async def join_page(self, request: Request) -> Response:
         code = request.path_params["code"]
@@ -369,7 +361,7 @@ class _Handlers:
 
     async def send(self, request: Request) -> Response:
         if is_multipart(request):
-            return await self._send_with_photo(request)
+            return await self.photos.send(request)
         try:
             form = await _form(request)
         except _BadRequestError as exc:
@@ -402,70 +394,6 @@ class _Handlers:
         if by_cookie:
             return RedirectResponse("/c", 303, headers=self.door.headers())
         return Response(status_code=204, headers=self.door.headers())
-
-    async def _send_with_photo(self, request: Request) -> Response:
-        """The chat form posted with its file box (``multipart/form-data``): the seat is
-        known from the headers before a byte of the body is read."""
-        headers = self.door.headers()
-        seat = await self.door.bearer(request)
-        token: str | None = None
-        by_cookie = seat is None and "authorization" not in request.headers
-        if by_cookie:
-            seat, token = await self.door.cookie(request)
-            if seat is None or token is None or self.door.foreign(request):
-                log.info("web send refused: no seat or another site")
-                return PlainTextResponse("403", 403, headers=headers)
-        if seat is None:
-            return PlainTextResponse("401", 401, headers=headers)
-        if seat.removed or seat.address is None:
-            return PlainTextResponse("410", 410, headers=headers)
-        try:
-            posted = await read_multipart(request)
-        except UploadError as exc:
-            log.info("web photo refused: HTTP %d", exc.status)
-            if not by_cookie:
-                return refused(exc, seat.lang, headers)
-            message = photo_words(seat.lang)[exc.key] if exc.key else str(exc.status)
-            return self.door.page("gone", seat.lang, exc.status, message=message, back=True)
-        form = posted.fields
-        if by_cookie and (
-            token is None or not self.store.form_key_ok(token, form.get("form_key", ""))
-        ):
-            log.info("web send refused: a bad form key")
-            return PlainTextResponse("403", 403, headers=headers)
-        text = form.get("text", "").replace("\r\n", "\n")
-        if not text.strip() and posted.photo is None:
-            if by_cookie:  # an empty form without script: back to the page, nothing sent
-                return RedirectResponse("/c", 303, headers=headers)
-            return PlainTextResponse("400", 400, headers=headers)
-        if len(text) > MAX_TEXT:
-            return PlainTextResponse("413", 413, headers=headers)
-        nonce = form.get("nonce", "")
-        if not _NONCE.match(nonce):
-            nonce = secrets.token_urlsafe(12)
-        await _deliver(self.door, seat, text, nonce, posted.photo)
-        if by_cookie:
-            return RedirectResponse("/c", 303, headers=headers)
-        return Response(status_code=204, headers=headers)
-
-    async def photo(self, request: Request) -> Response:
-        """One photo of one of this seat's copies; 404 for anything else, whoever asks. With
-        the no-script cookie it works once (a link on the page)."""
-        seat = await self.door.bearer(request)
-        once = False
-        if seat is None and "authorization" not in request.headers:
-            seat, _ = await self.door.cookie(request)
-            once = True
-        if seat is None:
-            return PlainTextResponse("404", 404, headers=self.door.headers())
-        seat_hash = seat.seat_hash
-        copy_id, index = request.path_params["copy"], request.path_params["n"]
-        got = await anyio.to_thread.run_sync(
-            lambda: hand_out(self.store, seat_hash, copy_id, index, once=once)
-        )
-        if got is None:
-            return PlainTextResponse("404", 404, headers=self.door.headers())
-        return photo_response(got, self.door.headers())
 
     async def ack(self, request: Request) -> Response:
         try:
@@ -507,7 +435,7 @@ def web_routes(door: WebDoor) -> list[BaseRoute]:
         Route("/c/events", h.events, methods=["GET"]),
         Route("/c/send", h.send, methods=["POST"]),
         Route("/c/ack", h.ack, methods=["POST"]),
-        Route("/c/photo/{copy:int}/{n:int}", h.photo, methods=["GET"]),
+        Route("/c/photo/{copy:int}/{n:int}", h.photos.photo, methods=["GET"]),
         Route("/c/exit", h.leave_page, methods=["POST"]),
         Route("/w/{name}", h.asset, methods=["GET"]),
     ]
