@@ -65,6 +65,7 @@ def test_a_group_is_created_and_listed(env: dict[str, str]) -> None:
             "allow_sms": True,
             "allow_media": False,
             "show_name": False,
+            "video": False,
             "closed": False,
             "members": 0,
         }

@@ -410,10 +410,20 @@ class _Handlers:
 
     async def leave_page(self, request: Request) -> Response:
         # Forget this browser: the cookie and anything the site stored, then a neutral page.
+        # Another site must not make a member's browser forget its key (a missing or "null"
+        # Origin is a browser that does not say, or a page opened from a file: accepted).
+        if self.door.foreign(request):
+            log.info("quick exit refused: posted from another site")
+            return PlainTextResponse("403", 403, headers=self.door.headers())
         seat, _ = await self.door.cookie(request)
         if seat is not None:  # without script, what waited (photos too) can never be opened
             await anyio.to_thread.run_sync(wipe_waiting, self.store, seat.seat_hash)
-        response = RedirectResponse(self.config.exit_url, 303, headers=self.door.headers())
+        if request.headers.get("sec-fetch-mode", "navigate") != "navigate":
+            # The page's own script: it leaves by itself, so no redirect to follow (the CSP
+            # would block it, and the browser would log an error).
+            response: Response = Response(status_code=204, headers=self.door.headers())
+        else:
+            response = RedirectResponse(self.config.exit_url, 303, headers=self.door.headers())
         response.headers["clear-site-data"] = '"cache", "cookies", "storage"'
         response.delete_cookie(COOKIE, path="/c")
         return response

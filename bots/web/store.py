@@ -15,6 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, delete, func, select, update
 from sqlmodel import Session, col
@@ -112,6 +113,7 @@ class Copy:
     text: str
     at: datetime
     expires_at: datetime
+    link: str | None = None  # a video room's address: the page shows it as a button
     photos: tuple[bool, ...] = ()  # per photo: can it still be opened (bots/web/photos.py)
 
     def __repr__(self) -> str:
@@ -143,6 +145,7 @@ class Copy:
             "text": self.text,
             "who": who,
             "body": body,
+            "link": self.link,
             "at": _utc(self.at).isoformat(),
             "expires": _utc(self.expires_at).isoformat(),
             "photos": [i for i, here in enumerate(self.photos) if here],
@@ -184,7 +187,8 @@ class WebStore:
 
     def form_key_ok(self, token: str, given: str) -> bool:
         """Whether a posted form carried this token's form key (constant time)."""
-        return hmac.compare_digest(self.form_key(token), given)
+        # Bytes: compare_digest raises TypeError on a str that is not ASCII (a forged field).
+        return hmac.compare_digest(self.form_key(token).encode(), given.encode())
 
     def authenticate(self, token: str | None) -> Seat | None:
         """The seat ``token`` opens, or ``None``. Tokens hashed under a previous data key
@@ -264,6 +268,7 @@ class WebStore:
         *,
         target_ref: str | None = None,
         ref: str | None = None,
+        link: str | None = None,
         photos: list[dict[str, str]] | None = None,
     ) -> str | None:
         """Store one sealed copy for the seat at ``address``; its ref, or ``None`` if there is
@@ -274,7 +279,7 @@ class WebStore:
             seat = self._seat_for(s, address)
             if seat is None:
                 return None
-            self._put(s, seat, kind, text, target_ref, ref, now, photos)
+            self._put(s, seat, kind, text, target_ref, ref, now, link, photos)
         return ref
 
     def put_own(self, seat: Seat, text: str, ref: str) -> None:
@@ -294,10 +299,15 @@ class WebStore:
         target_ref: str | None,
         ref: str,
         now: datetime,
+        link: str | None = None,
         photos: list[dict[str, str]] | None = None,
     ) -> None:
         # Photos travel sealed inside their copy, so every wipe of the copy wipes them too.
-        content: dict[str, object] = {"text": text, **({"photos": photos} if photos else {})}
+        content: dict[str, object] = {"text": text}
+        if link is not None:
+            content["link"] = link
+        if photos:
+            content["photos"] = photos
         payload = json.dumps(content, ensure_ascii=False).encode()
         if kind == CopyKind.DELETE and target_ref is not None:
             s.execute(
@@ -373,20 +383,19 @@ class WebStore:
             return [self._open(r) for r in rows]
 
     def _open(self, row: WebCopy) -> Copy:
-        text = ""
-        photos: tuple[bool, ...] = ()
+        content: dict[str, Any] = {}
         if row.payload_enc is not None:
             content = json.loads(self.keys.decrypt(row.payload_enc, COPY_CONTEXT))
-            text = content["text"]
-            photos = tuple("data" in p for p in content.get("photos", ()))
+        photos = tuple("data" in p for p in content.get("photos", ()))
         return Copy(
             row.id or 0,
             row.kind,
             row.ref,
             row.target_ref,
-            text,
+            content.get("text", ""),
             row.created_at,
             row.expires_at,
+            content.get("link"),
             photos,
         )
 

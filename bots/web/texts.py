@@ -30,6 +30,7 @@ PAGE: dict[str, T] = {
     "offline": T("Connection lost. Trying again…"),
     "not_sent": T("Not sent. Please try again."),
     "skip": T("Skip to the message box"),
+    "join_video": T("Join the video session (camera and microphone off)"),
 }
 
 

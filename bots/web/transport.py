@@ -59,9 +59,15 @@ class WebTransport:
             kind, text, target = CopyKind.MESSAGE, message.text, None
             if message.quote is not None and message.quote.text:
                 text = f"> {message.quote.text[:80]}\n{text}"
+        # A video room's link (only ever an https address the core made) becomes a button.
+        link = message.extra.get("video_url") if kind == CopyKind.MESSAGE else None
+        if link is not None and not link.startswith("https://"):
+            link = None
         photos = photo_payload(message.attachments) if kind == CopyKind.MESSAGE else None
         ref = await anyio.to_thread.run_sync(
-            lambda: self.store.put(message.address, kind, text, target_ref=target, photos=photos)
+            lambda: self.store.put(
+                message.address, kind, text, target_ref=target, link=link, photos=photos
+            )
         )
         if ref is None:
             raise RecipientGoneError(Reason.UNREGISTERED, "no web seat")

@@ -14,6 +14,8 @@ from relay.errors import CercleError
 from relay.language.durations import parse_duration
 from relay.messages import Channel
 from relay.service.relay import GroupSettings
+from relay.service.video import require_server as require_video_server
+from relay.service.video import set_video
 from relay.storage.models import Group
 
 group_cli = typer.Typer(no_args_is_help=True, help="Support groups.")
@@ -41,6 +43,9 @@ def group_create(
         bool, typer.Option(help="Invite codes wait for a facilitator's /approve")
     ] = False,
     exit_word: Annotated[str | None, typer.Option(help="The group's default exit word")] = None,
+    video: Annotated[
+        bool, typer.Option(help="Sessions also meet by video (needs CERCLE_VIDEO_URL)")
+    ] = False,
 ) -> None:
     """Create a support group."""
     seconds = parse_duration(timer)
@@ -49,6 +54,8 @@ def group_create(
     last_day = _date_option(ends, "--ends") if ends else None
     with wired() as app:
         _check_safety_options(schedule or [], tz, exit_word)
+        if video:
+            require_video_server(app.relay)  # refuse before anything is created
         group = app.relay.create_group(
             GroupSettings(
                 name, lang.value, seconds, allow_rename, allow_sms, allow_media, show_name
@@ -57,6 +64,8 @@ def group_create(
         _apply_group_options(
             app, name, schedule or [], tz, last_day, premoderate, require_approval, exit_word
         )
+        if video:
+            group = set_video(app.relay, name, True)
     emit([_group_row(group)], as_json, "Group created")
 
 
@@ -69,6 +78,7 @@ def _group_row(g: Group, members: int | None = None) -> dict[str, Any]:
         "allow_sms": g.allow_sms,
         "allow_media": g.allow_media,
         "show_name": g.show_name,
+        "video": g.video,
         "closed": g.closed_at is not None,
     }
     if members is not None:
@@ -275,6 +285,23 @@ def group_safety(
         "ends_at",
     )
     emit([{k: info[k] for k in keys}], as_json, f"Safety choices of {name}")
+
+
+@group_cli.command("video")
+def group_video(
+    name: str,
+    on: Annotated[
+        bool | None, typer.Option("--on/--off", help="Sessions also meet by video, or not")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a group's sessions also meet by video on the organization's own Jitsi Meet
+    (CERCLE_VIDEO_URL), or stop: --off ends a running session's room at once."""
+    if on is None:
+        raise fail("Say --on or --off.")
+    with wired() as app:
+        group = set_video(app.relay, name, on)
+    emit([_group_row(group)], as_json, "Group changed")
 
 
 @group_cli.command("close")

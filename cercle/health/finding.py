@@ -23,6 +23,7 @@ CHECKS = (
     "signal",
     "twilio",
     "public_url",
+    "passkey_host",
     "clock",
     "outbox",
     "failures",

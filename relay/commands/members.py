@@ -55,7 +55,9 @@ def cmd_help(ctx: Context) -> Outcome:
     """List what this person may run, in their language."""
     lines: list[Renderable] = [T("What you can send:")]
     lines.extend(
-        Joined((cmd.usage, Raw("—"), cmd.help), " ") for cmd in allowed_commands(ctx.member)
+        Joined((cmd.usage, Raw("—"), cmd.help), " ")
+        for cmd in allowed_commands(ctx.member)
+        if cmd.applies_to(ctx.group)
     )
     lines.append(
         T(

@@ -1,5 +1,6 @@
-"""Scheduled work the worker runs every minute: session reminders, end-of-group notices, the
-end of time-limited groups, and deleting what has expired (held messages, join counters,
+"""Scheduled work the worker runs every minute: session reminders, video links at a session's
+start and forgetting its room at the end, end-of-group notices, the end of time-limited
+groups, and deleting what has expired (held messages, join counters,
 old invites).
 
 Every step is safe to run twice and from several workers at once: what was sent is marked
@@ -23,6 +24,7 @@ from relay.groups import guesses, policy, schedule
 from relay.language.channels import PerChannel
 from relay.language.durations import describe
 from relay.language.i18n import T
+from relay.service import video
 from relay.service.relay import Relay
 from relay.storage.engine import transaction
 from relay.storage.models import (
@@ -65,6 +67,8 @@ def run_due(relay: Relay) -> Counter[str]:
             continue
         done["end_notices"] += _end_notice(relay, group_id, now)
         done["reminders"] += _remind(relay, group_id, now)
+        done["video_links"] += video.start_due(relay, group_id, now)
+    done["video_rooms_ended"] += video.end_due(relay, now)
     done["purged"] += purge(relay, now)
     if any(done.values()):
         log.info("scheduled jobs: %s", dict(done))

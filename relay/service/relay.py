@@ -62,6 +62,9 @@ class Relay:
 
     # Makes the private web link of an invite code, when the web door is on.
     join_link: Callable[[str], str] | None = None
+    # The organization's own Jitsi Meet server (CERCLE_VIDEO_URL), for groups that meet by
+    # video; without it no group can (relay.service.video).
+    video_url: str | None = None
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from bots.sandbox.transport import LoopbackTransport
 from bots.web.routes import WebDoor
 from cercle.bootstrap import App, bootstrap
+from cercle.edge import server_config
 from cercle.settings import Settings
 from cercle.web import create_app
 from relay.delivery.sender import Deliverer, DeliveryPolicy
@@ -46,17 +47,10 @@ def free_port() -> int:
 
 
 def local_server(asgi: Starlette, port: int) -> uvicorn.Server:
-    """A uvicorn for the web app on 127.0.0.1 (open streams get a second to end on exit)."""
+    """The web app served as ``cercle web`` serves it (its limits included) on 127.0.0.1; open
+    streams get a second to end on exit."""
     return uvicorn.Server(
-        uvicorn.Config(
-            asgi,
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=1,
-            proxy_headers=False,  # as `cercle web`: bots/web/client.py reads X-Forwarded-For
-        )
+        server_config(asgi, host="127.0.0.1", port=port, timeout_graceful_shutdown=1)
     )
 
 

@@ -252,7 +252,7 @@ async def test_a_declared_oversize_body_is_refused_before_it_is_read(door: Door)
     web = await door.join(read=False)
     port = int(door.base.rsplit(":", 1)[1])
     head = (
-        "POST /c/send HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"POST /c/send HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
         f"Authorization: Bearer {web.token}\r\n"
         "Content-Type: multipart/form-data; boundary=x\r\n"
         f"Content-Length: {50 * 1024 * 1024}\r\n\r\n--x\r\n"

@@ -24,7 +24,10 @@
     var go = function () { clearAll(); location.replace(body.dataset.exit); };
     // Clears the cookie of the no-script mode, if any; leave even if it does not answer.
     var timer = setTimeout(go, 400);
-    fetch("/c/exit", { method: "POST", keepalive: true, credentials: "same-origin" })
+    // The server answers the script with 204; should a redirect come, it is not followed.
+    fetch("/c/exit", {
+      method: "POST", keepalive: true, credentials: "same-origin", redirect: "manual"
+    })
       .catch(function () { return null; })
       .then(function () { clearTimeout(timer); go(); });
   }
@@ -116,6 +119,17 @@
     text.className = "body";
     text.textContent = note.kind === "own" || !note.who ? note.text : note.body;  // never HTML
     el.appendChild(text);
+    if (note.link && note.link.indexOf("https://") === 0) {
+      // A video room's link: a button that opens it in a new tab, sending no referrer.
+      var join = document.createElement("a");
+      join.className = "video";
+      join.href = note.link;
+      join.target = "_blank";
+      join.rel = "noopener noreferrer";
+      join.textContent = body.dataset.joinVideo;
+      el.appendChild(document.createTextNode(" "));
+      el.appendChild(join);
+    }
     return el;
   }
   function find(ref) {

@@ -1,5 +1,5 @@
 """The console's group pages: the list, creating a group, its settings (basics, open hours,
-end date, safety choices) and closing it."""
+end date, safety choices, video sessions) and closing it."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from relay.errors import CercleError
 from relay.language.durations import describe, parse_duration
 from relay.service import groups as group_admin
 from relay.service.relay import GroupSettings
+from relay.service.video import set_video
 from relay.storage.models import (
     Group,
 )
@@ -146,6 +147,7 @@ class GroupPages:
             if ends
             else "",
             sms_segments=segments,
+            video_server=self.app.relay.video_url is not None,
             error=error,
             section="groups",
         )
@@ -220,6 +222,10 @@ class GroupPages:
             group_admin.set_safety(self.app.relay, group.name, choices, self.app.settings.timezone)
 
         return await self._change(ctx, change)
+
+    async def group_video(self, ctx: Ctx) -> Response:
+        on = checked(ctx, "video")
+        return await self._change(ctx, lambda g: set_video(self.app.relay, g.name, on))
 
     async def close_form(self, ctx: Ctx) -> Response:
         group = group_of(ctx)
