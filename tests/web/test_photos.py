@@ -409,3 +409,26 @@ async def test_an_uploaded_photo_never_touches_the_disk_in_clear(
 
     assert sent.status_code == 204
     assert to_disk == []
+
+
+async def test_without_script_the_form_with_an_empty_photo_box_sends_the_words(
+    door: Door,
+) -> None:
+    await door.phone("alice", ALICE)
+    browser = await join_without_script(door)
+    key = form_key((await browser.get("/c")).text)
+
+    # What a browser posts when the photo box was left empty: a part with no name and no bytes.
+    r = await browser.post(
+        "/c/send",
+        data={"text": "just words", "form_key": key, "nonce": "words0001"},
+        files={"photo": ("", b"", "application/octet-stream")},
+    )
+    empty = await browser.post(
+        "/c/send", data={"text": "  ", "form_key": key}, files={"photo": ("", b"", "")}
+    )
+
+    assert r.status_code == 303 and r.headers["location"] == "/c"
+    await door.until(lambda: any(t.endswith(": just words") for t in door.texts_of("alice")))
+    assert empty.status_code == 303  # nothing to send: back to the page
+    await browser.aclose()
