@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from relay.commands.message_moderation import suggest_delete_all
 from relay.core import farewells
 from relay.core.handlers import (
     CHANNEL_NAMES,
@@ -116,6 +117,7 @@ def cmd_remove(ctx: Context) -> Outcome:
         ToGroup(
             T("{name} is no longer in the group.", name=display_name(target)), exclude=target.id
         ),
+        suggest_delete_all(member_id(target), display_name(target)),
         Audit("remove", target=target.pseudonym),
     )
 

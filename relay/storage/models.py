@@ -381,6 +381,9 @@ class HeldMessage(SQLModel, table=True):
     group_id: int = Field(foreign_key="group.id", index=True)
     member_id: int = Field(foreign_key="member.id", index=True)
     body_id: int = Field(foreign_key="outbox_body.id")
+    # The message as it arrived (review and alert holds): released, it becomes the group
+    # message its copies point at, so /delete and the author's own edits and deletes reach them.
+    inbound_id: int | None = Field(default=None, foreign_key="inbound.id")
     reason: str = Field(max_length=16)  # review | alert | closed
     created_at: datetime
     expires_at: datetime = Field(index=True)

@@ -7,6 +7,7 @@ post to the send form, exactly as the page's script does.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import socket
@@ -71,6 +72,9 @@ def door_settings(
     )
 
 
+_SEND_KEYS = itertools.count(1)
+
+
 @dataclass
 class WebMember:
     """A browser holding a seat (its token), reading its stream into ``seen``."""
@@ -92,7 +96,9 @@ class WebMember:
         return {"Authorization": f"Bearer {self.token}"}
 
     async def says(self, text: str, nonce: str | None = None) -> httpx.Response:
-        data = {"text": text, "nonce": nonce or f"n{len(self.seen):04d}{id(text) % 9999:04d}"}
+        # Each send gets its own key, as the page's script does: two quick sends must never
+        # share one and be taken for a repeat.
+        data = {"text": text, "nonce": nonce or f"n{next(_SEND_KEYS):08d}"}
         return await self.door.client.post("/c/send", data=data, headers=self.headers)
 
     async def read(self, tg: anyio.abc.TaskGroup) -> None:
