@@ -28,6 +28,8 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from bots.web.photos import upload_limit
+
 log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT = 10.0  # seconds for the request line and headers: a phone on 2G needs < 2
@@ -36,6 +38,10 @@ MAX_CONNECTIONS = 500  # open sockets, including web members' event streams; fds
 MAX_HEADER_BYTES = 16 * 1024  # request line plus headers
 REFUSAL_LOG_EVERY = 60.0  # seconds between two log lines about refused connections
 KEEP_ALIVE = 5  # seconds an idle connection is kept between two requests
+# A photo posted from the web door's page (up to 8 MB) gets, on top of BODY_TIMEOUT, the time
+# to arrive at this rate: a slow mobile link. Only a seated member's post is read that long;
+# anyone else's is answered (and the connection closed) from the headers alone.
+UPLOAD_RATE = 16 * 1024  # bytes a second
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -46,6 +52,7 @@ class GuardedH11Protocol(H11Protocol):
 
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
+    upload_rate: float = UPLOAD_RATE
     max_connections: int = MAX_CONNECTIONS
     _last_refusal_logged: float = float("-inf")
 
@@ -90,10 +97,21 @@ class GuardedH11Protocol(H11Protocol):
         elif state is h11.SEND_BODY:
             if not self._reading_body:
                 self._reading_body = True
-                self._arm(self.body_timeout)
+                self._arm(self._body_seconds())
         else:  # the request is in (DONE), or the connection is ending: the app has it now
             self._reading_body = False
             self._disarm()
+
+    def _body_seconds(self) -> float:
+        """How long this request's body may take: ``body_timeout``, and for a photo posted
+        from the web door's page, the time its declared size takes at ``upload_rate``."""
+        scope = getattr(self, "scope", None)
+        limit = upload_limit(scope) if scope is not None else None
+        if scope is None or limit is None:
+            return self.body_timeout
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        size = int(declared) if declared.isdigit() else limit  # no length: the most allowed
+        return self.body_timeout + min(size, limit) / self.upload_rate
 
     def _arm(self, seconds: float) -> None:
         self._disarm()

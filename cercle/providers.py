@@ -38,6 +38,7 @@ from cercle.settings import Settings
 from relay.delivery.bell import Bell
 from relay.doors import Accept, Result
 from relay.errors import DeliveryError
+from relay.inbound.media import sanitize
 from relay.messages import Attachment, Channel, Inbound
 from relay.service import accounts
 from relay.service.inbox import ChannelInbox
@@ -127,7 +128,7 @@ def web_door(providers: Providers, relay: Relay) -> WebDoor | None:
     providers.web.on_stored(hub.poke)
     store = providers.web.store
     assert isinstance(store, WebStore)  # noqa: S101 - built so by from_settings
-    return WebDoor(core_accept(relay), WebJoining(relay, store), store, hub, config)
+    return WebDoor(core_accept(relay), WebJoining(relay, store), store, hub, config, sanitize)
 
 
 def core_accept(relay: Relay) -> Accept:

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bots.web.photos import upload_limit
 from bots.web.routes import web_routes
 from cercle.bootstrap import App
 from cercle.bounds import oversized_number
@@ -97,8 +98,13 @@ class Guard:
         if oversized_number(scope.get("query_string", b"")):
             await PlainTextResponse("number out of bounds", 400)(scope, receive, with_headers)
             return
+        # A photo from the web door's page may be larger; that route refuses an oversize
+        # one from its declared size, in the member's language, before reading it.
+        upload = upload_limit(scope)
+        limit = upload or MAX_BODY
         declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        too_big = declared is not None and (not declared.isdigit() or int(declared) > limit)
+        if too_big and upload is None:
             # Refused before a byte of the body is read; the connection closes with the answer.
             await PlainTextResponse("request too large", 413, headers=CLOSE)(
                 scope, receive, with_headers
@@ -110,7 +116,7 @@ class Guard:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > MAX_BODY:
+            if received > limit:
                 raise _TooLargeError
             return message
 

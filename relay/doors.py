@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from relay.messages import Inbound
+from relay.messages import Attachment, Inbound
 
 MAX_TEXT = 4000  # characters in one message, whichever door it comes through
 TOKEN_BYTES = 32  # a web seat's bearer token: 256 bits, far beyond guessing
@@ -43,6 +43,11 @@ class Result(StrEnum):
 Accept = Callable[[Inbound], Awaitable[Result]]
 """Hand one inbound event to the core (in one transaction) without blocking the event loop.
 Raises when the core could not take it: the adapter keeps the event for a later try."""
+
+CleanPhoto = Callable[[Attachment], Attachment]
+"""The core's photo cleaner (metadata stripped, re-encoded, neutral name), for a door that
+cleans a photo before it keeps it even briefly. Blocking; raises ``ValueError`` for a file
+it will not relay."""
 
 
 # --- the inbox of received events not yet accepted --------------------------------------
@@ -157,6 +162,7 @@ class Copy:
     at: datetime
     expires_at: datetime
     link: str | None = None  # a video room's address: the page shows it as a button
+    photos: tuple[bool, ...] = ()  # per photo: can it still be opened (bots/web/photos.py)
 
     def __repr__(self) -> str:
         return f"Copy({self.id}, {self.kind})"
@@ -190,6 +196,7 @@ class Copy:
             "link": self.link,
             "at": _utc(self.at).isoformat(),
             "expires": _utc(self.expires_at).isoformat(),
+            "photos": [i for i, here in enumerate(self.photos) if here],
         }
 
 
@@ -214,9 +221,11 @@ class WebSeats(Protocol):
         target_ref: str | None = None,
         ref: str | None = None,
         link: str | None = None,
+        photos: list[dict[str, str]] | None = None,
     ) -> str | None:
-        """Store one sealed copy for the seat at ``address``; its ref, or ``None`` if there
-        is no such seat."""
+        """Store one sealed copy for the seat at ``address`` (``photos``, each ``{"type",
+        "data"}`` in base64, sealed inside it); its ref, or ``None`` if there is no such
+        seat."""
         ...
 
     def put_own(self, seat: Seat, text: str, ref: str) -> None:
@@ -261,6 +270,17 @@ class WebSeats(Protocol):
 
     def purge(self) -> int:
         """Wipe copies whose timer passed, and the seats of removed members once quiet."""
+        ...
+
+    def hand_out(
+        self, seat_hash: str, copy_id: int, index: int, *, once: bool
+    ) -> tuple[str, bytes] | None:
+        """Photo ``index`` of this seat's copy ``copy_id`` (its type and bytes), or ``None``;
+        with ``once`` it is taken out of the copy as it is handed out."""
+        ...
+
+    def wipe_waiting(self, seat_hash: str) -> int:
+        """Wipe every copy waiting for a seat (photos included); how many."""
         ...
 
     def notifies(self) -> bool:

@@ -23,7 +23,7 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -44,11 +44,14 @@ from starlette.routing import BaseRoute, Route
 from bots.web.config import WebConfig
 from bots.web.hub import Listener, PushHub
 from bots.web.limits import ClientLimit
+from bots.web.photo_routes import PhotoRoutes
+from bots.web.photos import MAX_PHOTO_BYTES, is_multipart, photo_words
 from bots.web.texts import page_words
 from relay.doors import (
     FETCH_LIMIT,
     MAX_TEXT,
     Accept,
+    CleanPhoto,
     Copy,
     CopyKind,
     Result,
@@ -60,7 +63,7 @@ from relay.doors import (
 )
 from relay.language.durations import describe
 from relay.language.i18n import LANGS
-from relay.messages import Channel, Inbound, Sender
+from relay.messages import Attachment, Channel, Inbound, Sender
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +88,14 @@ class _BadRequestError(Exception):
 class WebDoor:
     """Everything the routes share: the way in to the core (``accept``), what the door asks
     of the core (``links``: joining by a private link; ``store``: the seats and their sealed
-    copies), the push hub and the limits."""
+    copies; ``clean``: its photo cleaner), the push hub and the limits."""
 
     accept: Accept
     links: WebJoins
     store: WebSeats
     hub: PushHub
     config: WebConfig
+    clean: CleanPhoto  # the core's photo cleaner, for photos sent from the page
     joins: ClientLimit = field(init=False)
     failures: ClientLimit = field(init=False)
     env: Environment = field(init=False)
@@ -113,7 +117,7 @@ class WebDoor:
         parts = urlsplit(self.config.exit_url)
         exit_origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
         return (
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
             f"connect-src 'self'; form-action 'self' {exit_origin}; base-uri 'none'; "
             "frame-ancestors 'none'"
         ).replace("  ", " ")
@@ -127,7 +131,9 @@ class WebDoor:
             exit_url=self.config.exit_url,
             page=name,
             w=words,
+            p=photo_words(lang),
             max_text=MAX_TEXT,
+            max_photo=MAX_PHOTO_BYTES,
             **context,
         )
         return HTMLResponse(html, status, headers=self.headers())
@@ -228,6 +234,7 @@ class _Handlers:
             door.hub,
             door.config,
         )
+        self.photos = PhotoRoutes(door, _deliver)
 
     async def join_page(self, request: Request) -> Response:
         code = request.path_params["code"]
@@ -341,6 +348,8 @@ class _Handlers:
         )
 
     async def send(self, request: Request) -> Response:
+        if is_multipart(request):
+            return await self.photos.send(request)
         try:
             form = await _form(request)
         except _BadRequestError as exc:
@@ -394,6 +403,9 @@ class _Handlers:
         if self.door.foreign(request):
             log.info("quick exit refused: posted from another site")
             return PlainTextResponse("403", 403, headers=self.door.headers())
+        seat, _ = await self.door.cookie(request)
+        if seat is not None:  # without script, what waited (photos too) can never be opened
+            await anyio.to_thread.run_sync(self.store.wipe_waiting, seat.seat_hash)
         if request.headers.get("sec-fetch-mode", "navigate") != "navigate":
             # The page's own script: it leaves by itself, so no redirect to follow (the CSP
             # would block it, and the browser would log an error).
@@ -421,6 +433,7 @@ def web_routes(door: WebDoor) -> list[BaseRoute]:
         Route("/c/events", h.events, methods=["GET"]),
         Route("/c/send", h.send, methods=["POST"]),
         Route("/c/ack", h.ack, methods=["POST"]),
+        Route("/c/photo/{copy:int}/{n:int}", h.photos.photo, methods=["GET"]),
         Route("/c/exit", h.leave_page, methods=["POST"]),
         Route("/w/{name}", h.asset, methods=["GET"]),
     ]
@@ -433,32 +446,34 @@ def _fold(copies: list[Copy]) -> list[Copy]:
         if c.kind in (CopyKind.MESSAGE, CopyKind.OWN):
             shown.append(c)
         elif c.kind == CopyKind.EDIT:
-            shown = [
-                Copy(x.id, x.kind, x.ref, x.target_ref, c.text, x.at, x.expires_at)
-                if x.ref == c.target_ref
-                else x
-                for x in shown
-            ]
+            shown = [replace(x, text=c.text) if x.ref == c.target_ref else x for x in shown]
         elif c.kind == CopyKind.DELETE:
             shown = [x for x in shown if x.ref != c.target_ref]
     return shown
 
 
-async def _deliver(door: WebDoor, seat: Seat, text: str, nonce: str) -> None:
-    """Show the member their own words, then hand them to the core like any message."""
+async def _deliver(
+    door: WebDoor, seat: Seat, text: str, nonce: str, photo: Attachment | None = None
+) -> None:
+    """Show the member their own words, then hand them to the core like any message (with
+    the photo, already stripped, if one came with them)."""
     assert seat.address is not None  # noqa: S101 - checked by the caller
     store = door.store
     dedup_key = f"web:{seat.seat_hash}:{nonce}"
     if await anyio.to_thread.run_sync(door.links.already_accepted, dedup_key):
         return  # a retried post: its words are on the page already
     # Their words first, so that on their page any answer comes after them.
-    await anyio.to_thread.run_sync(lambda: store.put_own(seat, text.strip(), nonce))
+    own = text.strip()
+    if photo is not None:  # their page notes the photo; it is not kept for them
+        own = "\n".join(p for p in (own, photo_words(seat.lang)["sent_photo"]) if p)
+    await anyio.to_thread.run_sync(lambda: store.put_own(seat, own, nonce))
     inbound = Inbound(
         channel=Channel.WEB,
         sender=Sender(address=seat.address),
         dedup_key=dedup_key,
         text=text,
         ref=nonce,
+        attachments=(photo,) if photo is not None else (),
     )
     result = await door.accept(inbound)
     if result == Result.DUPLICATE:

@@ -11,12 +11,14 @@ address, a token or a message in clear.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import logging
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, delete, func, select, update
 from sqlmodel import Session, col
@@ -164,6 +166,7 @@ class WebStore:
         target_ref: str | None = None,
         ref: str | None = None,
         link: str | None = None,
+        photos: list[dict[str, str]] | None = None,
     ) -> str | None:
         """Store one sealed copy for the seat at ``address``; its ref, or ``None`` if there is
         no such seat. A delete also wipes the target if the browser has not fetched it yet."""
@@ -173,7 +176,7 @@ class WebStore:
             seat = self._seat_for(s, address)
             if seat is None:
                 return None
-            self._put(s, seat, kind, text, target_ref, ref, now, link)
+            self._put(s, seat, kind, text, target_ref, ref, now, link, photos)
         return ref
 
     def put_own(self, seat: Seat, text: str, ref: str) -> None:
@@ -194,8 +197,14 @@ class WebStore:
         ref: str,
         now: datetime,
         link: str | None = None,
+        photos: list[dict[str, str]] | None = None,
     ) -> None:
-        content: dict[str, str] = {"text": text} if link is None else {"text": text, "link": link}
+        # Photos travel sealed inside their copy, so every wipe of the copy wipes them too.
+        content: dict[str, object] = {"text": text}
+        if link is not None:
+            content["link"] = link
+        if photos:
+            content["photos"] = photos
         payload = json.dumps(content, ensure_ascii=False).encode()
         if kind == CopyKind.DELETE and target_ref is not None:
             s.execute(
@@ -271,9 +280,10 @@ class WebStore:
             return [self._open(r) for r in rows]
 
     def _open(self, row: WebCopy) -> Copy:
-        content: dict[str, str] = {}
+        content: dict[str, Any] = {}
         if row.payload_enc is not None:
             content = json.loads(self.keys.decrypt(row.payload_enc, COPY_CONTEXT))
+        photos = tuple("data" in p for p in content.get("photos", ()))
         return Copy(
             row.id or 0,
             row.kind,
@@ -283,6 +293,7 @@ class WebStore:
             row.created_at,
             row.expires_at,
             content.get("link"),
+            photos,
         )
 
     def ack(self, seat_hash: str, upto: int) -> int:
@@ -327,6 +338,37 @@ class WebStore:
             return after, set()
         return max(r[0] for r in rows), {r[1] for r in rows}
 
+    # --- photos inside copies -------------------------------------------------------------
+
+    def hand_out(
+        self, seat_hash: str, copy_id: int, index: int, *, once: bool
+    ) -> tuple[str, bytes] | None:
+        """The photo ``index`` of copy ``copy_id`` if that copy is this seat's and still here;
+        with ``once`` it is taken out of the copy as it is handed out. ``None`` otherwise."""
+        now = self.clock.now()
+        with transaction(self.engine) as s:
+            row = _own_copy(s, seat_hash, copy_id, now)
+            if row is None or row.payload_enc is None:
+                return None
+            payload = json.loads(self.keys.decrypt(row.payload_enc, COPY_CONTEXT))
+            photos = payload.get("photos", [])
+            if not 0 <= index < len(photos) or "data" not in photos[index]:
+                return None
+            photo = photos[index]
+            if once:
+                photos[index] = {"type": photo["type"]}  # taken: the link shows as opened
+                sealed = json.dumps(payload, ensure_ascii=False).encode()
+                row.payload_enc = self.keys.encrypt(sealed, COPY_CONTEXT)
+                s.add(row)
+        return str(photo["type"]), base64.b64decode(photo["data"])
+
+    def wipe_waiting(self, seat_hash: str) -> int:
+        """Wipe every copy (photos included) waiting for a seat whose browser just left by the
+        quick exit without script: its cookie is gone, so nothing can open them any more."""
+        with transaction(self.engine) as s:
+            gone = s.execute(delete(WebCopy).where(col(WebCopy.seat_hash) == seat_hash))
+        return int(gone.rowcount or 0)  # type: ignore[attr-defined]
+
     def notifies(self) -> bool:
         """On PostgreSQL, other processes' stored copies are announced (``NOTIFY``)."""
         return is_postgres(self.engine)
@@ -334,3 +376,13 @@ class WebStore:
     async def listen(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` when another process stores copies (``LISTEN``), until cancelled."""
         await listen(self.engine, NOTIFY_CHANNEL, wake, "web copies")
+
+
+def _own_copy(s: Session, seat_hash: str, copy_id: int, now: datetime) -> WebCopy | None:
+    return s.execute(
+        select(WebCopy).where(
+            col(WebCopy.id) == copy_id,
+            col(WebCopy.seat_hash) == seat_hash,
+            col(WebCopy.expires_at) > now,
+        )
+    ).scalar_one_or_none()

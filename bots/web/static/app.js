@@ -89,6 +89,7 @@
   }
   var notes = [];
   var last = 0;
+  var pending = {};  // copy id -> photos still loading: not acknowledged until shown
 
   function save() {
     if (leaving) { return; }  // the quick exit has cleared storage: keep it empty
@@ -137,11 +138,43 @@
     }
     return null;
   }
+  // A photo is fetched with the seat's key (never a cookie), shown from a blob: address, and
+  // only then may its copy be acknowledged (which wipes it on the server).
+  function showPhotos(el, note) {
+    var waits = [];
+    (note.photos || []).forEach(function (i) {
+      var holder = document.createElement("span");
+      holder.className = "photo";
+      el.appendChild(holder);
+      pending[note.id] = (pending[note.id] || 0) + 1;
+      waits.push(fetch("/c/photo/" + note.id + "/" + i, {
+        headers: { Authorization: "Bearer " + token }, cache: "no-store", credentials: "omit"
+      }).then(function (r) {
+        if (!r.ok) { throw new Error("photo"); }
+        return r.blob();
+      }).then(function (blob) {
+        var img = document.createElement("img");
+        img.alt = body.dataset.photo;
+        img.src = URL.createObjectURL(blob);
+        holder.appendChild(img);
+      }).catch(function () {
+        holder.textContent = body.dataset.photoGone;
+      }).then(function () {
+        pending[note.id] -= 1;
+        if (!pending[note.id]) { delete pending[note.id]; }
+        ack();
+      }));
+    });
+    return waits;
+  }
   function apply(note) {
     if (note.id > last) { last = note.id; }
     if (note.kind === "message" || note.kind === "own") {
+      if (find(note.ref)) { return; }  // already on the page (a reconnect sent it again)
       notes.push(note);
-      log.appendChild(item(note));
+      var el = item(note);
+      log.appendChild(el);
+      showPhotos(el, note);
     } else if (note.kind === "edit") {
       var shown = find(note.target);
       if (shown) { shown.querySelector(".body").textContent = note.who ? note.body : note.text; }
@@ -177,7 +210,11 @@
     if (!token) { return; }
     ackTimer = setTimeout(function () {
       if (!token) { return; }
-      post("/c/ack", { upto: String(last) }, token).then(function (r) {
+      // Never past a copy whose photo is still loading: acknowledging wipes it.
+      var upto = last;
+      Object.keys(pending).forEach(function (id) { upto = Math.min(upto, Number(id) - 1); });
+      if (upto <= 0) { return; }
+      post("/c/ack", { upto: String(upto) }, token).then(function (r) {
         if (r.status === 401 || r.status === 410) { ended(); }
       }).catch(function () { return null; });
     }, 200);
@@ -248,17 +285,42 @@
 
   if (form) {
     var box = document.getElementById("text");
+    var photoBox = document.getElementById("photo");
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var text = box.value;
-      if (!text.trim()) { return; }
+      var file = photoBox && photoBox.files.length ? photoBox.files[0] : null;
+      if (!text.trim() && !file) { return; }
+      if (file && file.size > Number(body.dataset.maxPhoto)) {
+        status.textContent = body.dataset.tooBig;
+        return;
+      }
       var nonce = Array.prototype.map.call(crypto.getRandomValues(new Uint8Array(12)),
         function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
-      post("/c/send", { text: text, nonce: nonce }, token).then(function (r) {
-        if (r.status === 401 || r.status === 410) { ended(); return; }
-        if (!r.ok) { throw new Error("send"); }
+      var sending;
+      if (file) {
+        var data = new FormData();
+        data.set("text", text);
+        data.set("nonce", nonce);
+        data.set("photo", file, "photo");  // the file's own name never leaves the browser
+        sending = fetch("/c/send", {
+          method: "POST", headers: { Authorization: "Bearer " + token }, body: data,
+          credentials: "same-origin", cache: "no-store"
+        });
+      } else {
+        sending = post("/c/send", { text: text, nonce: nonce }, token);
+      }
+      sending.then(function (r) {
+        if (r.status === 401 || r.status === 410) { ended(); return null; }
+        if (!r.ok) {
+          // A refused photo says why (too large, not a photo) in the member's language.
+          return r.json().then(function (why) { status.textContent = why.error; },
+            function () { throw new Error("send"); });
+        }
         box.value = "";
+        if (photoBox) { photoBox.value = ""; }
         status.textContent = "";
+        return null;
       }).catch(function () { status.textContent = body.dataset.notSent; });
     });
     box.addEventListener("keydown", function (ev) {
