@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -39,9 +38,10 @@ from relay.delivery.bell import Bell
 from relay.doors import Accept, Result
 from relay.errors import DeliveryError
 from relay.inbound.media import sanitize
-from relay.messages import Attachment, Channel, Inbound
+from relay.messages import Channel, Inbound
 from relay.service import accounts
 from relay.service.inbox import ChannelInbox
+from relay.service.media_host import PublicMedia
 from relay.service.relay import Relay
 from relay.service.web_joins import WebJoining
 from relay.service.web_seats import WebStore
@@ -51,6 +51,7 @@ from relay.transport import Transport
 log = logging.getLogger(__name__)
 
 INLINE_GRACE = timedelta(seconds=30)  # workers leave a text to its own request this long
+MEDIA_PATH = "/twilio/media/"  # photos hosted for Twilio to fetch (relay/service/media_host.py)
 
 
 @dataclass
@@ -66,7 +67,8 @@ class Providers:
     @classmethod
     def from_settings(cls, settings: Settings, relay: Relay | None = None) -> Providers:
         """Build each adapter whose variables are set; with ``relay``, SMS members also get
-        photos by MMS (hosted briefly through the relay's database, see :class:`PublicMedia`)."""
+        photos by MMS (hosted briefly in the core's database: ``PublicMedia``, served by
+        :func:`media_route`)."""
         providers = cls()
         if settings.signal_cli and settings.signal_number:
             # signal-cli's own daemon: messages wait at Signal while no worker subscribes.
@@ -91,7 +93,8 @@ class Providers:
                 api_base=settings.twilio_api_base,
                 supports_media=relay is not None,
             )
-            host = PublicMedia(relay, settings.public_base_url) if relay is not None else None
+            base = settings.public_base_url.rstrip("/") + MEDIA_PATH
+            host = PublicMedia(relay, base) if relay is not None else None
             providers.sms = SmsTransport(providers.sms_config, media_host=host)
         if settings.web_enabled:
             assert settings.public_base_url  # noqa: S101 - checked by Settings
@@ -147,48 +150,6 @@ def signal_receiver(providers: Providers, relay: Relay) -> SignalReceiver | None
         return None
 
     return SignalReceiver(providers.signal, core_accept(relay))
-
-
-MEDIA_PATH = "/twilio/media/"
-
-
-class PublicMedia:
-    """Hosts stripped photos for Twilio at ``PUBLIC_BASE_URL/twilio/media/{token}``: a random
-    256-bit token, served once, deleted when fetched, when the message is final, or after
-    :data:`relay.storage.media_links.TTL`. Only Twilio is ever given the URL; nothing logs it."""
-
-    def __init__(self, relay: Relay, public_base_url: str) -> None:
-        self._relay = relay
-        self._base = public_base_url.rstrip("/") + MEDIA_PATH
-
-    def _token(self, url: str) -> str:
-        return url.removeprefix(self._base)
-
-    async def publish(self, attachment: Attachment) -> str:
-        """Host one photo; return its URL."""
-        r = self._relay
-        token = await anyio.to_thread.run_sync(
-            media_links.publish,
-            r.engine,
-            r.keys,
-            r.clock.now(),
-            attachment.content_type,
-            attachment.data,
-        )
-        return self._base + token
-
-    async def withdraw(self, urls: Sequence[str]) -> None:
-        """Delete photos whose send failed."""
-        tokens = [self._token(u) for u in urls]
-        await anyio.to_thread.run_sync(
-            media_links.withdraw, self._relay.engine, self._relay.keys, tokens
-        )
-
-    async def bind(self, urls: Sequence[str], message_sid: str) -> None:
-        """Tie photos to their message, so its final status deletes what Twilio left."""
-        tokens = [self._token(u) for u in urls]
-        r = self._relay
-        await anyio.to_thread.run_sync(media_links.bind, r.engine, r.keys, tokens, message_sid)
 
 
 def media_route(relay: Relay) -> Route:

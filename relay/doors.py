@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -90,6 +90,25 @@ class Inbox(Protocol):
 
     async def take(self) -> list[Stashed]:
         """Stored events due for a hand-over, oldest first, each leased to the caller."""
+        ...
+
+
+# --- photos sent by MMS ----------------------------------------------------------------------
+
+
+class MediaHost(Protocol):
+    """Makes stripped photos reachable by Twilio, briefly, at unguessable public URLs."""
+
+    async def publish(self, attachment: Attachment) -> str:
+        """Host one file; return its URL (given to Twilio only, never logged)."""
+        ...
+
+    async def withdraw(self, urls: Sequence[str]) -> None:
+        """Delete hosted files now: their send failed."""
+        ...
+
+    async def bind(self, urls: Sequence[str], message_sid: str) -> None:
+        """These files belong to this message (deleted when its status is final)."""
         ...
 
 

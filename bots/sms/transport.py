@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -17,8 +16,9 @@ from bots.sms.client import HttpxTwilioClient, build_rest_client
 from bots.sms.config import SmsConfig
 from bots.sms.errors import error_for_exception
 from bots.sms.segments import MAX_BODY_CHARS, segment_count, split_message
+from relay.doors import MediaHost
 from relay.errors import DeliveryError, PermanentError, Reason, RetryableError
-from relay.messages import Attachment, Channel, Outgoing, SendReceipt
+from relay.messages import Channel, Outgoing, SendReceipt
 
 log = logging.getLogger(__name__)
 
@@ -26,22 +26,6 @@ _MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 
 # Twilio refuses an MMS whose media add up to more than 5 MB.
 MMS_MAX_BYTES = 5 * 1024 * 1024
-
-
-class MediaHost(Protocol):
-    """Makes stripped photos reachable by Twilio, briefly, at unguessable public URLs."""
-
-    async def publish(self, attachment: Attachment) -> str:
-        """Host one file; return its URL (given to Twilio only, never logged)."""
-        ...
-
-    async def withdraw(self, urls: Sequence[str]) -> None:
-        """Delete hosted files now: their send failed."""
-        ...
-
-    async def bind(self, urls: Sequence[str], message_sid: str) -> None:
-        """These files belong to this message (deleted when its status is final)."""
-        ...
 
 
 def mms_reaches(message: Outgoing) -> bool:
