@@ -4,7 +4,8 @@ Every adapter in ``bots/`` hands what it received to an :data:`Accept` callable,
 :class:`~relay.messages.Inbound` at a time; the application (``cercle/providers.py``) gives
 it one bound to the core. What a channel genuinely needs from the core beyond that is named
 here as a small protocol: the durable inbox a webhook writes to before it answers
-(:class:`Inbox`), the seats and sealed copies of the web door (:class:`WebSeats`) and joining
+(:class:`Inbox`, over :class:`relay.transport.InboundStash`), photos hosted for MMS
+(:class:`MediaHost`), the seats and sealed copies of the web door (:class:`WebSeats`) and joining
 by a private link (:class:`WebJoins`). The core implements them (``relay/service/``) and the
 application wires them; an adapter imports nothing of the core but these contract modules.
 """
@@ -20,6 +21,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from relay.messages import Attachment, Inbound
+from relay.transport import InboundStash
 
 MAX_TEXT = 4000  # characters in one message, whichever door it comes through
 TOKEN_BYTES = 32  # a web seat's bearer token: 256 bits, far beyond guessing
@@ -53,43 +55,23 @@ it will not relay."""
 # --- the inbox of received events not yet accepted --------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Stashed:
-    """One event taken back from an :class:`Inbox`; ``attempts`` counts this try."""
-
-    ticket: int
-    payload: dict[str, Any]
-    attempts: int
-
-    def __repr__(self) -> str:  # the payload holds who wrote and what
-        return f"Stashed({self.ticket}, attempt {self.attempts})"
-
-
-class Inbox(Protocol):
-    """Where an adapter writes what a provider handed it, sealed and durable, before it
-    answers the provider; one inbox serves one channel. An event stays until :meth:`done`, so
-    a crash between the write and the core's commit loses nothing: the worker takes it back
-    with :meth:`take`, and the core's de-duplication makes a second hand-over harmless."""
+class Inbox(InboundStash, Protocol):
+    """One channel's durable inbox, as a webhook uses it (:class:`relay.transport.InboundStash`,
+    which the Signal receiver uses too, plus what a webhook asks before it stores): what a
+    provider handed the adapter is written sealed before the provider gets its answer; the
+    worker takes it back with :meth:`take`, and the core's de-duplication makes a second
+    hand-over harmless."""
 
     async def accepted(self, dedup_key: str) -> bool:
         """Whether the core already accepted this provider event (a retried webhook)."""
         ...
 
-    async def put(self, dedup_key: str, payload: dict[str, Any], *, hold: bool) -> int | None:
-        """Store one event; its ticket, or ``None`` when it is already stored. With ``hold``,
-        workers leave it to the caller a while (the caller hands it over itself first)."""
-        ...
-
-    async def done(self, ticket: int) -> None:
-        """The core has the event: forget it and its sealed copy."""
-        ...
-
-    async def later(self, ticket: int, attempts: int) -> None:
-        """The hand-over failed: try again after a backoff that grows with ``attempts``."""
-        ...
-
-    async def take(self) -> list[Stashed]:
-        """Stored events due for a hand-over, oldest first, each leased to the caller."""
+    async def put(
+        self, dedup_key: str, payload: dict[str, Any], *, hold: bool = True
+    ) -> int | None:
+        """Store one event; its ticket, or ``None`` when it is already stored or accepted.
+        With ``hold``, workers leave it to the caller a while (the caller hands it over
+        itself first); without, it is due at once."""
         ...
 
 

@@ -1,6 +1,7 @@
-"""The core's side of :class:`relay.doors.Inbox`: one channel's share of the durable inbox of
-received events not yet accepted (:mod:`relay.storage.inbox`), for an adapter that must write
-what it received before it answers its provider."""
+"""The core's side of :class:`relay.doors.Inbox` (and so of
+:class:`relay.transport.InboundStash`): one channel's share of the durable inbox of received
+events not yet accepted (:mod:`relay.storage.inbox`), for an adapter that writes what it
+received before it does anything else with it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 
 import anyio
 
-from relay.doors import Stashed
 from relay.service.relay import Relay
 from relay.storage import inbox
+from relay.transport import Stashed
 
 
 class ChannelInbox:
@@ -28,12 +29,18 @@ class ChannelInbox:
         r = self._relay
         return await anyio.to_thread.run_sync(inbox.accepted, r.engine, r.keys, dedup_key)
 
-    async def put(self, dedup_key: str, payload: dict[str, Any], *, hold: bool) -> int | None:
-        """Store one event, sealed; its ticket, or ``None`` when already stored."""
+    async def put(
+        self, dedup_key: str, payload: dict[str, Any], *, hold: bool = True
+    ) -> int | None:
+        """Store one event, sealed, unless already stored or accepted; its ticket or ``None``.
+        With ``hold``, workers leave it to the caller for ``hold`` (the constructor's)."""
         r = self._relay
-        now = r.clock.now()
-        return await anyio.to_thread.run_sync(
-            lambda: inbox.queue(
+
+        def store() -> int | None:
+            if inbox.accepted(r.engine, r.keys, dedup_key):
+                return None
+            now = r.clock.now()
+            return inbox.queue(
                 r.engine,
                 r.keys,
                 now,
@@ -42,7 +49,8 @@ class ChannelInbox:
                 payload,
                 not_before=now + self._hold if hold else None,
             )
-        )
+
+        return await anyio.to_thread.run_sync(store)
 
     async def done(self, ticket: int) -> None:
         """Forget a handed-over event."""
@@ -54,11 +62,18 @@ class ChannelInbox:
         now = r.clock.now()
         await anyio.to_thread.run_sync(lambda: inbox.retry_later(r.engine, ticket, now, attempts))
 
-    async def take(self) -> list[Stashed]:
-        """Events due, each leased to the caller."""
+    async def take(self, *, everything: bool = False) -> list[Stashed]:
+        """Events due (or, with ``everything``, all), oldest first, each leased to the
+        caller."""
         r = self._relay
         now = r.clock.now()
         claimed = await anyio.to_thread.run_sync(
-            lambda: inbox.claim(r.engine, r.keys, now, self._channel)
+            lambda: inbox.claim(r.engine, r.keys, now, self._channel, everything=everything)
         )
         return [Stashed(p.id, p.payload, p.attempts) for p in claimed]
+
+    async def release(self, tickets: list[int]) -> None:
+        """Give taken events back, due at once (the worker is stopping)."""
+        r = self._relay
+        now = r.clock.now()
+        await anyio.to_thread.run_sync(lambda: inbox.release(r.engine, tickets, now))
