@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 import anyio
 from starlette.requests import Request
@@ -43,11 +44,14 @@ from relay.messages import Attachment, Channel, Inbound
 from relay.service import accounts
 from relay.service.relay import Relay
 from relay.storage import inbox, media_links
-from relay.transport import Transport
+from relay.transport import Stashed, Transport
 
 log = logging.getLogger(__name__)
 
 INLINE_GRACE = timedelta(seconds=30)  # workers leave a text to its own request this long
+# The Signal receiver's retry loop leaves a stashed message to the hand-over in hand this long
+# (longer than the receiver's frame timeout); a new receiver takes it at once.
+SIGNAL_HOLD = timedelta(seconds=150)
 MEDIA_TRIES = 3  # fetches of a message's photos before its text goes alone
 
 
@@ -126,15 +130,71 @@ async def accept_in_thread(relay: Relay, inbound: Inbound) -> None:
     await anyio.to_thread.run_sync(relay.accept, inbound)
 
 
+class InboxStash:
+    """The core's durable inbox (:mod:`relay.storage.inbox`) as one channel's
+    :class:`relay.transport.InboundStash`: what a receiving adapter writes, sealed, before it
+    does anything else with a message."""
+
+    def __init__(self, relay: Relay, channel: Channel, hold: timedelta = SIGNAL_HOLD) -> None:
+        self._relay = relay
+        self._channel = channel
+        self._hold = hold
+
+    async def put(self, dedup_key: str, payload: dict[str, Any]) -> int | None:
+        """Store one event, unless already stored or accepted; the retry loop leaves it to
+        the caller for ``hold`` (the receiver that takes over after a stop does not)."""
+        r = self._relay
+
+        def store() -> int | None:
+            if inbox.accepted(r.engine, r.keys, dedup_key):
+                return None
+            now = r.clock.now()
+            return inbox.queue(
+                r.engine,
+                r.keys,
+                now,
+                self._channel,
+                dedup_key,
+                payload,
+                not_before=now + self._hold,
+            )
+
+        return await anyio.to_thread.run_sync(store)
+
+    async def done(self, ticket: int) -> None:
+        """Forget a handed-over event."""
+        await anyio.to_thread.run_sync(inbox.done, self._relay.engine, ticket)
+
+    async def later(self, ticket: int, attempts: int) -> None:
+        """Try again after a backoff."""
+        await _retry_later(self._relay, ticket, attempts)
+
+    async def take(self, *, everything: bool = False) -> list[Stashed]:
+        """Events due (or, with ``everything``, all), each held for the caller a while."""
+        r = self._relay
+        now = r.clock.now()
+        claimed = await anyio.to_thread.run_sync(
+            lambda: inbox.claim(
+                r.engine, r.keys, now, self._channel, limit=100, everything=everything
+            )
+        )
+        return [Stashed(p.id, p.payload, p.attempts) for p in claimed]
+
+    async def release(self, tickets: list[int]) -> None:
+        """Give taken events back, due at once."""
+        r = self._relay
+        await anyio.to_thread.run_sync(lambda: inbox.release(r.engine, tickets, r.clock.now()))
+
+
 def signal_receiver(providers: Providers, relay: Relay) -> SignalReceiver | None:
-    """The Signal receive loop, feeding the core."""
+    """The Signal receive loop, feeding the core through the durable inbox."""
     if providers.signal is None:
         return None
 
     async def accept(inbound: Inbound) -> None:
         await accept_in_thread(relay, inbound)
 
-    return SignalReceiver(providers.signal, accept)
+    return SignalReceiver(providers.signal, accept, InboxStash(relay, Channel.SIGNAL))
 
 
 MEDIA_PATH = "/twilio/media/"

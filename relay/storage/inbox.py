@@ -1,8 +1,9 @@
 """Inbound events a provider handed us that the core has not accepted yet.
 
-A webhook's request writes its event here (sealed) before the provider gets its answer, so a
-crash after that answer loses nothing: the worker, or the same process at once, hands it to
-the core and then forgets it. Rows are claimed with a short lease, so a worker that dies
+Every channel that receives writes here first, sealed: a webhook's request (SMS) before the
+provider gets its answer, the Signal receiver as soon as a message comes off its connection.
+A crash after that loses nothing: the worker, or the same process at once, hands the event
+to the core and then forgets it. Rows are claimed with a short lease, so a worker that dies
 mid-way leaves its rows to the next one; the core's own de-duplication makes a second
 hand-over harmless. Nothing here knows a provider: payloads are the adapter's own JSON.
 """
@@ -101,22 +102,26 @@ def queue(
 
 
 def claim(
-    engine: Engine, keys: DataKeys, now: datetime, channel: str, limit: int = 10
+    engine: Engine,
+    keys: DataKeys,
+    now: datetime,
+    channel: str,
+    limit: int = 10,
+    *,
+    everything: bool = False,
 ) -> list[Pending]:
-    """Rows of ``channel`` that are due, each leased to the caller for :data:`LEASE`.
+    """Rows of ``channel`` that are due, oldest first, each leased to the caller for
+    :data:`LEASE`. ``everything`` takes rows not yet due too (a receiver taking over from
+    one that stopped or died takes what that one had in hand).
 
     A row is taken only if it still holds what was read (another worker may have taken it
     meanwhile), so no two workers hold one row. A row no key here opens stays, logged.
     """
+    query = select(PendingInbound).where(col(PendingInbound.channel) == channel)
+    if not everything:
+        query = query.where(col(PendingInbound.next_attempt_at) <= now)
     with Session(engine) as s:
-        due = s.exec(
-            select(PendingInbound)
-            .where(
-                col(PendingInbound.channel) == channel, col(PendingInbound.next_attempt_at) <= now
-            )
-            .order_by(col(PendingInbound.id))
-            .limit(limit)
-        ).all()
+        due = s.exec(query.order_by(col(PendingInbound.id)).limit(limit)).all()
     won: list[Pending] = []
     for row in due:
         assert row.id is not None and row.payload_enc is not None  # noqa: S101 - stored so
@@ -143,6 +148,18 @@ def done(engine: Engine, row_id: int) -> None:
     """The core has the event: forget it (and its sealed copy)."""
     with transaction(engine) as s:
         s.execute(delete(PendingInbound).where(col(PendingInbound.id) == row_id))
+
+
+def release(engine: Engine, row_ids: list[int], now: datetime) -> None:
+    """Give claimed rows back, due at once (a worker stopping before it handed them over)."""
+    if not row_ids:
+        return
+    with transaction(engine) as s:
+        s.execute(
+            update(PendingInbound)
+            .where(col(PendingInbound.id).in_(row_ids))
+            .values(next_attempt_at=now, attempts=PendingInbound.attempts - 1)
+        )
 
 
 def retry_later(engine: Engine, row_id: int, now: datetime, attempts: int) -> None:
