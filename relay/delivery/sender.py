@@ -214,6 +214,7 @@ class Deliverer:
         # Set while `run` is running (it owns them).
         self._limiters: dict[str, anyio.CapacityLimiter] | None = None
         self._bell: _Bell | None = None
+        self._stopping: anyio.Event | None = None
         self._in_flight = 0
         # Channels a provider rate-limited, as this process knows: until when to hold back.
         self._resting: dict[str, datetime] = {}
@@ -538,9 +539,13 @@ class Deliverer:
         in ``cercle run``; or on PostgreSQL by any process, through ``LISTEN``), a batch
         finishing, a paced channel worth claiming again, or ``idle`` seconds (retries coming
         due; rows from other processes on SQLite).
-        When ``stop`` is set, batches in flight are finished and recorded.
+        When ``stop`` is set, sends already under way are finished and recorded, rows still
+        waiting for their pacing slot are put back at once, and whatever this worker still
+        holds when it ends (cancelled by a shutdown deadline) is released: another worker, or
+        the next start, takes it at once instead of after the lease.
         """
         self._limiters = self._new_limiters()
+        self._stopping = stop
         bell = self._bell = _Bell()
         unwatch = watch_outbox(self.engine, bell.ring)
         room = self.policy.batch
@@ -576,6 +581,15 @@ class Deliverer:
         finally:
             unwatch()
             self._bell = None
+            self._stopping = None
+            with anyio.CancelScope(shield=True):
+                try:
+                    released = await anyio.to_thread.run_sync(self.release_held)
+                except Exception:  # noqa: BLE001 - the leases run out instead
+                    log.warning("delivery: claimed rows not released (database unavailable)")
+                else:
+                    if released:
+                        log.info("delivery: %d claimed row(s) released at stop", released)
 
     async def _listen(self, bell: _Bell, scope: anyio.CancelScope) -> None:
         """On PostgreSQL, ring the bell when another process commits outbox rows (``LISTEN``
@@ -611,7 +625,16 @@ class Deliverer:
             # A paced row waits for its slot (outside the limiter: waiting is not sending).
             delay = (job.not_before - self.clock.now()).total_seconds()
             if delay > 0:
-                await anyio.sleep(delay)
+                stopping = self._stopping
+                if stopping is None:
+                    await anyio.sleep(delay)
+                else:
+                    with anyio.move_on_after(delay):
+                        await stopping.wait()
+                    if stopping.is_set():
+                        # Stopping: give the row back now rather than hold the shutdown.
+                        await anyio.to_thread.run_sync(self._put_back, job, self.clock.now())
+                        return
         transport = self.transports[job.channel]
         async with limiter:
             resting = self._resting.get(str(job.channel)) if job.not_before else None
@@ -750,6 +773,21 @@ class Deliverer:
                     attempts=Outbox.attempts - 1,
                 )
             )
+
+    def release_held(self) -> int:
+        """Make every row this worker still holds due again at once (it is stopping): the
+        next claim, by any worker, takes it instead of waiting for the lease to run out.
+        A row that was sent but not yet recorded may go out again: at least once."""
+        with transaction(self.engine) as s:
+            released = s.execute(
+                update(Outbox)
+                .where(
+                    col(Outbox.lease_owner) == self.worker_id,
+                    col(Outbox.state) == OutboxState.SENDING,
+                )
+                .values(lease_until=self.clock.now())
+            ).rowcount  # type: ignore[attr-defined]
+        return int(released or 0)
 
     def _failed(self, job: Job, exc: DeliveryError) -> None:
         report = False

@@ -121,3 +121,19 @@ def test_a_held_row_blocks_only_its_recipient(engine: Engine) -> None:
     anyio.run(_deliverer(world, transport).drain)
     assert address(ids[0], world) not in transport.inbox  # "second" waits behind the held one
     assert len(transport.inbox[address(ids[1], world)]) == 2
+
+
+def test_a_stopping_worker_releases_what_it_claimed_so_another_takes_it_at_once(
+    engine: Engine,
+) -> None:
+    world = World.on(engine)
+    ids = add_group(world, "g", 3)
+    queue(world, ids, ["bye"])
+    stopping = _deliverer(world, LoopbackTransport())
+    assert len(stopping.claim()) == 3
+    other = _deliverer(world, LoopbackTransport())
+    assert other.claim() == []  # held under the stopping worker's lease
+    assert stopping.release_held() == 3
+    # No wait for the lease to run out (the clock has not moved).
+    assert sorted(j.recipient_id for j in other.claim()) == ids
+    assert stopping.release_held() == 0  # nothing of its own left to give back
