@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from bots.signal import SignalClient, SignalReceiver, SignalTransport
+from bots.signal import DaemonClient, SignalClient, SignalReceiver, SignalTransport
 from bots.sms.config import SmsConfig
 from bots.sms.errors import error_for_code
 from bots.sms.media import MediaFetcher
@@ -70,7 +70,12 @@ class Providers:
         """Build each adapter whose variables are set; with ``relay``, SMS members also get
         photos by MMS (hosted briefly through the relay's database, see :class:`PublicMedia`)."""
         providers = cls()
-        if settings.signal_service and settings.signal_number:
+        if settings.signal_cli and settings.signal_number:
+            # signal-cli's own daemon: messages wait at Signal while no worker subscribes.
+            providers.signal = SignalTransport(
+                DaemonClient(settings.signal_cli, settings.signal_number)
+            )
+        elif settings.signal_service and settings.signal_number:
             providers.signal = SignalTransport(
                 SignalClient(settings.signal_service, settings.signal_number)
             )

@@ -80,6 +80,8 @@ class Settings:
     port: int = 8000
     public_base_url: str | None = None
     signal_service: str | None = None
+    # signal-cli's own JSON-RPC daemon (tcp://HOST:PORT or unix:PATH), the loss-free way in.
+    signal_cli: str | None = None
     signal_number: str | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: Secret | None = None
@@ -116,8 +118,8 @@ class Settings:
 
     @property
     def signal_enabled(self) -> bool:
-        """Signal is on when its variables are set."""
-        return self.signal_service is not None
+        """Signal is on when its variables are set (either way in)."""
+        return self.signal_service is not None or self.signal_cli is not None
 
     @property
     def sms_enabled(self) -> bool:
@@ -178,12 +180,20 @@ class Settings:
                     "key as CERCLE_DATA_KEY (see docs/keys.md)"
                 )
         signal_service = _opt(env, "SIGNAL_SERVICE")
+        signal_cli = _signal_cli(env)
         signal_number = _opt(env, "SIGNAL_NUMBER")
-        if bool(signal_service) != bool(signal_number):
-            missing = "SIGNAL_NUMBER" if signal_service else "SIGNAL_SERVICE"
+        if signal_service and signal_cli:
             raise SettingsError(
-                f"{missing} must be set too: Signal needs both SIGNAL_SERVICE "
-                "(host:port of signal-cli-rest-api) and SIGNAL_NUMBER"
+                "SIGNAL_SERVICE and SIGNAL_CLI are both set: choose one way to Signal, "
+                "SIGNAL_CLI (signal-cli's own daemon, recommended) or SIGNAL_SERVICE "
+                "(signal-cli-rest-api)"
+            )
+        if bool(signal_service or signal_cli) != bool(signal_number):
+            missing = "SIGNAL_NUMBER" if signal_service or signal_cli else "SIGNAL_CLI"
+            raise SettingsError(
+                f"{missing} must be set too: Signal needs SIGNAL_NUMBER and either SIGNAL_CLI "
+                "(tcp://HOST:PORT or unix:PATH of signal-cli's daemon) or SIGNAL_SERVICE "
+                "(host:port of signal-cli-rest-api)"
             )
         if signal_service and ("://" in signal_service or ":" not in signal_service):
             raise SettingsError("SIGNAL_SERVICE must be host:port, e.g. localhost:8080")
@@ -234,6 +244,7 @@ class Settings:
             port=_int(env, "PORT", 8000),
             public_base_url=public.rstrip("/") if public else None,
             signal_service=signal_service,
+            signal_cli=signal_cli,
             signal_number=signal_number,
             twilio_account_sid=sid,
             twilio_auth_token=Secret(token) if token else None,
@@ -258,6 +269,21 @@ class Settings:
             **_signal_pace(env),
             **web,
         )
+
+
+def _signal_cli(env: Mapping[str, str | None]) -> str | None:
+    """``SIGNAL_CLI``: where signal-cli's daemon listens, checked here so a typo fails at
+    start rather than at the first message."""
+    from bots.signal.jsonrpc import Target
+
+    value = _opt(env, "SIGNAL_CLI")
+    if value is None:
+        return None
+    try:
+        Target.parse(value)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    return value
 
 
 def _signal_pace(env: Mapping[str, str | None]) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""The Signal adapter: signal-cli-rest-api (json-rpc mode) behind the core's Transport.
+"""The Signal adapter: signal-cli-rest-api (json-rpc mode) or signal-cli's own JSON-RPC daemon,
+behind one seam (:class:`SignalBackend`) and the core's Transport.
 
 Wiring, in the worker::
 
     client = SignalClient(settings.signal_service, settings.signal_number)
+    # or: client = DaemonClient(settings.signal_cli, settings.signal_number)
     await client.check()                      # json-rpc mode, reachable
     transport = SignalTransport(client)       # relay.transport.Transport
     receiver = SignalReceiver(transport, accept)
@@ -10,19 +12,23 @@ Wiring, in the worker::
 """
 
 from bots.signal.client import About, Device, OutgoingFile, SignalClient
+from bots.signal.daemon import DaemonClient
 from bots.signal.envelope import AttachmentRef, Dropped, DropReason, ParsedMessage, parse_frame
 from bots.signal.errors import SignalServiceError
 from bots.signal.receiver import SignalReceiver
+from bots.signal.seam import SignalBackend
 from bots.signal.transport import SignalTransport
 
 __all__ = [
     "About",
     "AttachmentRef",
+    "DaemonClient",
     "Device",
     "DropReason",
     "Dropped",
     "OutgoingFile",
     "ParsedMessage",
+    "SignalBackend",
     "SignalClient",
     "SignalReceiver",
     "SignalServiceError",

@@ -144,3 +144,68 @@ def decode_json(response: httpx.Response) -> object:
         return json.loads(response.content)
     except ValueError:
         return None
+
+
+# --- signal-cli's own daemon (JSON-RPC) ---------------------------------------------------
+
+
+def _send_results(data: object) -> list[dict[str, Any]]:
+    """The per-recipient results signal-cli puts in an error's ``data.response``."""
+    response = data.get("response") if isinstance(data, dict) else None
+    results = response.get("results") if isinstance(response, dict) else None
+    return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
+
+
+def _seconds(value: object) -> float | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
+
+
+def error_for_result(result: dict[str, Any], what: str) -> DeliveryError:
+    """The delivery error for one failed per-recipient result of the daemon."""
+    kind = result.get("type")
+    token = result.get("token")
+    retry_after = _seconds(result.get("retryAfterSeconds"))
+    if kind == "RATE_LIMIT_FAILURE" and isinstance(token, str) and token:
+        # Signal asks for a captcha (proof required): a person solves it for this token.
+        return RateLimitedError(
+            Reason.CAPTCHA_REQUIRED,
+            f"{what}: Signal asks for a captcha",
+            retry_after=retry_after,
+            challenge=token,
+        )
+    if kind == "RATE_LIMIT_FAILURE":
+        return RateLimitedError(Reason.RATE_LIMITED, f"{what}: rate limited", retry_after=retry_after)
+    return error_for_recipient_reason(kind)
+
+
+def error_for_rpc(code: int, message: str, data: object, what: str) -> DeliveryError:
+    """The delivery error for a daemon's error answer to ``what``.
+
+    The daemon's message text names recipients: it is read for one fixed phrase (an
+    unregistered recipient has no structured result), never copied. Codes: -1 user error, -3 IO error, -4 untrusted identity, -5 rate limit, -6
+    captcha rejected, -32603 unexpected (network trouble while sending lands here too),
+    -32600/-32601/-32602 a request the daemon cannot take.
+    """
+    failed = [r for r in _send_results(data) if r.get("type") != "SUCCESS"]
+    if code == -5:
+        limited = [error_for_result(r, what) for r in failed]
+        captcha = [e for e in limited if e.reason is Reason.CAPTCHA_REQUIRED]
+        if captcha:
+            return captcha[0]
+        waits = [e.retry_after for e in limited if isinstance(e, RateLimitedError) and e.retry_after]
+        return RateLimitedError(
+            Reason.RATE_LIMITED, f"{what}: rate limited", retry_after=max(waits, default=None)
+        )
+    if code == -4:
+        return IdentityChangedError(Reason.IDENTITY_CHANGED, f"{what}: untrusted identity")
+    if code == -1 and failed:
+        return error_for_result(failed[0], what)
+    if code == -1 and "is not registered" in message:
+        return RecipientGoneError(Reason.UNREGISTERED, f"{what}: not registered")
+    if code == -1:
+        return PermanentError(Reason.REJECTED, f"{what}: refused by signal-cli (-1)")
+    if code == -3 or code == -32603:
+        return RetryableError(Reason.NETWORK, f"{what}: signal-cli error {code}")
+    return PermanentError(Reason.REJECTED, f"{what}: signal-cli error {code}")

@@ -1,11 +1,11 @@
-"""The Signal receive loop of signal-cli-rest-api: websocket ``GET /v1/receive/{number}``.
+"""The Signal receive loop: the backend's receive session → :class:`FrameIntake`.
 
-Each frame goes to :class:`bots.signal.intake.FrameIntake`, which stashes it durably before
-anything else and then hands it to the core. signal-cli-rest-api drops messages that arrive
-while no websocket is attached (it pulls them from Signal whether or not anyone listens), so
-the loop never ends on its own: after any close, clean (1000) or not, it reconnects at once,
-then with short jittered backoff while connections keep failing. Nothing about a frame's
-content is logged: close codes, counts and exception *types* only.
+The session is signal-cli-rest-api's websocket ``GET /v1/receive/{number}`` or a
+subscription on signal-cli's own daemon (see :mod:`bots.signal.seam`). Each frame goes to
+:class:`bots.signal.intake.FrameIntake`, which stashes it durably before anything else and
+then hands it to the core. The loop never ends on its own: after any close, clean or not, it
+reconnects at once, then with short jittered backoff while connections keep failing.
+Nothing about a frame's content is logged: close codes, counts and exception *types* only.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import logging
 import random
 
 import anyio
-import wsproto.events
-from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, WebSocketNetworkError, aconnect_ws
 
 from bots.signal.intake import Accept, DedupWindow, FrameIntake, IntakeStats
 from bots.signal.transport import SignalTransport
@@ -24,9 +22,6 @@ from relay.transport import InboundStash
 log = logging.getLogger(__name__)
 
 __all__ = ["Accept", "Backoff", "DedupWindow", "SignalReceiver"]
-
-# Frames are small JSON; this allows long texts and many attachment descriptions.
-_MAX_FRAME_BYTES = 1024 * 1024
 
 
 class Backoff:
@@ -117,36 +112,20 @@ class SignalReceiver:
         self._scope = None
 
     async def _session(self) -> None:
-        """One websocket connection, from connect to close. Never raises an Exception."""
+        """One receive session, from connect to close. Never raises an Exception."""
+        opened = anyio.current_time()
         try:
-            async with aconnect_ws(
-                self._client.receive_url,
-                self._client.http,
-                max_message_size_bytes=_MAX_FRAME_BYTES,
-                keepalive_ping_interval_seconds=self._keepalive,
-                keepalive_ping_timeout_seconds=self._keepalive,
-                session_class=AsyncWebSocketSession,
-            ) as ws:
+            async with self._client.receive_frames(keepalive=self._keepalive) as frames:
                 self.stats.connections += 1
                 log.info("signal receive: connected")
-                opened = anyio.current_time()
-                while True:
-                    try:
-                        event = await ws.receive()
-                    except WebSocketDisconnect as exc:
-                        log.info("signal receive: closed by the server (code %s)", exc.code)
-                        break
-                    except WebSocketNetworkError:
-                        log.warning("signal receive: connection lost")
-                        break
-                    if anyio.current_time() - opened >= self._healthy_after:
-                        self._backoff.reset()
-                    if isinstance(event, (wsproto.events.TextMessage, wsproto.events.BytesMessage)):
-                        # A frame arrived: the connection works, so reconnect at once next time.
-                        self._backoff.reset()
-                        await self.intake.handle(event.data)
+                async for frame in frames:
+                    # A frame arrived: the connection works, so reconnect at once next time.
+                    self._backoff.reset()
+                    await self.intake.handle(frame)
         except Exception as exc:  # noqa: BLE001  (the loop must outlive any failure)
             log.warning("signal receive: connection failed (%s)", _type_names(exc))
+        if anyio.current_time() - opened >= self._healthy_after:
+            self._backoff.reset()
 
 
 def _type_names(exc: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""``SignalTransport``: the core's Transport protocol over signal-cli-rest-api.
+"""``SignalTransport``: the core's Transport protocol over either way to Signal (the seam in
+:mod:`bots.signal.seam`: signal-cli-rest-api or signal-cli's own daemon).
 
 It also turns a parsed frame into an :class:`~relay.messages.Inbound` with its attachment
 bytes (:meth:`SignalTransport.to_inbound`), deleting the server's copies as it goes.
@@ -11,7 +12,8 @@ import logging
 
 import anyio
 
-from bots.signal.client import OutgoingFile, SignalClient
+from bots.signal.client import OutgoingFile
+from bots.signal.seam import SignalBackend
 from bots.signal.envelope import AttachmentRef, ParsedMessage
 from relay.errors import DeliveryError, PermanentError, Reason, RetryableError
 from relay.messages import Attachment, Channel, Inbound, Outgoing, SendReceipt
@@ -31,7 +33,7 @@ def _ref_timestamp(ref: str, what: str) -> int:
 
 
 class SignalTransport:
-    """Sends one :class:`Outgoing` per call through signal-cli-rest-api.
+    """Sends one :class:`Outgoing` per call through a :class:`SignalBackend`.
 
     Quotes and reactions are authored by the org's number, or by the recipient when the
     target is the recipient's own message: never by a third member, whose number must not
@@ -43,7 +45,7 @@ class SignalTransport:
     sent: the core keeps the timer right with :meth:`set_timer`.
     """
 
-    def __init__(self, client: SignalClient) -> None:
+    def __init__(self, client: SignalBackend) -> None:
         self._client = client
 
     @property
@@ -62,7 +64,7 @@ class SignalTransport:
         return True
 
     @property
-    def client(self) -> SignalClient:
+    def client(self) -> SignalBackend:
         """The underlying client (start-up checks, captcha challenges, registration)."""
         return self._client
 

@@ -167,6 +167,8 @@ def jpeg_with_gps(width: int = 32, height: int = 24) -> bytes:
 class FakeSignalServer:
     """State and behaviour of the fake; :func:`run_fake_signal_server` serves it."""
 
+    kind = "rest"
+
     def __init__(self, number: str = ORG_NUMBER, *, mode: str = "json-rpc") -> None:
         self.number = number
         self.mode = mode

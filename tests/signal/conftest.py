@@ -12,9 +12,12 @@ import anyio
 import pytest
 
 from bots.signal.client import SignalClient
+from bots.signal.daemon import DaemonClient
+from bots.signal.seam import SignalBackend
 from bots.signal.receiver import SignalReceiver
 from bots.signal.transport import SignalTransport
 from relay.messages import Inbound
+from tests.fakes.signal_cli_daemon import FakeSignalCliDaemon, run_fake_signal_cli_daemon
 from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
 from tests.fakes.stash import MemoryStash
 
@@ -41,22 +44,43 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+# Both ways to Signal: a test or module marked with this runs on signal-cli-rest-api and on
+# signal-cli's own daemon (``fake`` is then a FakeSignalServer or a FakeSignalCliDaemon).
+BOTH_WAYS = pytest.mark.parametrize("fake", ["rest", "daemon"], indirect=True)
+
+
 @pytest.fixture
-def fake() -> Iterator[FakeSignalServer]:
+def fake(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if getattr(request, "param", "rest") == "daemon":
+        with run_fake_signal_cli_daemon(ORG) as daemon:
+            yield daemon
+            # Every call used only parameters signal-cli reads (it ignores the others).
+            assert daemon.violations == []
+        return
     with run_fake_signal_server(ORG) as server:
         yield server
         # Every body we sent matched the spec, with unknown fields refused.
         assert server.violations == []
 
 
-@pytest.fixture
-async def client(fake: FakeSignalServer) -> AsyncIterator[SignalClient]:
-    async with SignalClient(fake.service, fake.number) as signal_client:
-        yield signal_client
+def backend_for(fake: FakeSignalServer | FakeSignalCliDaemon) -> SignalBackend:
+    """The client for whichever fake runs: the REST client or the daemon client."""
+    if isinstance(fake, FakeSignalCliDaemon):
+        return DaemonClient(fake.target, fake.number)
+    return SignalClient(fake.service, fake.number)
 
 
 @pytest.fixture
-def transport(client: SignalClient) -> SignalTransport:
+async def client(fake: FakeSignalServer) -> AsyncIterator[SignalBackend]:
+    backend = backend_for(fake)
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
+@pytest.fixture
+def transport(client: SignalBackend) -> SignalTransport:
     return SignalTransport(client)
 
 
@@ -104,6 +128,9 @@ def signal_only(
     """The CLI deployment of ``env`` on Signal only, against the fake."""
     for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_NUMBER", "PUBLIC_BASE_URL"):
         monkeypatch.delenv(k)
-    monkeypatch.setenv("SIGNAL_SERVICE", fake.service)
+    if isinstance(fake, FakeSignalCliDaemon):
+        monkeypatch.setenv("SIGNAL_CLI", fake.target)
+    else:
+        monkeypatch.setenv("SIGNAL_SERVICE", fake.service)
     monkeypatch.setenv("SIGNAL_NUMBER", fake.number)
     return fake
