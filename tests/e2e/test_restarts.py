@@ -162,27 +162,37 @@ def run_restarts(way: str, tmp_path: Path) -> Outcome:
                 worker.wait(30)
             log.close()
 
-        for how, texts in written.items():
-            lost = duplicated = 0
-            for text in texts:
-                for number, _ in MEMBERS:
-                    if number == author_of[text]:
-                        continue
-                    copies = sum(1 for t in received(number) if t.endswith(f": {text}"))
-                    lost += copies == 0
-                    duplicated += max(0, copies - 1)
-            outcome.lost[how], outcome.duplicated[how] = lost, duplicated
-        for number, _ in MEMBERS:
-            texts = [t.split(": ", 1)[1] for t in received(number) if ": " in t]
-            for author, _ in MEMBERS:
-                mine = [t for t in texts if author_of.get(t) == author]
-                sent = [t for t in author_of if author_of[t] == author]
-                outcome.out_of_order += mine != [t for t in sent if t in mine]
+        _tally(outcome, written, author_of, received)
     output = (tmp_path / "worker.log").read_text()
     for number, uuid in MEMBERS:
         assert number not in output and number.lstrip("+") not in output and uuid not in output
     assert "note" not in output  # no message text in the worker's log
     return outcome
+
+
+def _tally(
+    outcome: Outcome,
+    written: dict[str, list[str]],
+    author_of: dict[str, str],
+    received: Callable[[str], list[str]],
+) -> None:
+    """Count, per outage, copies lost and duplicated; and copies out of order per author."""
+    for how, texts in written.items():
+        lost = duplicated = 0
+        for text in texts:
+            for number, _ in MEMBERS:
+                if number == author_of[text]:
+                    continue
+                copies = sum(1 for t in received(number) if t.endswith(f": {text}"))
+                lost += copies == 0
+                duplicated += max(0, copies - 1)
+        outcome.lost[how], outcome.duplicated[how] = lost, duplicated
+    for number, _ in MEMBERS:
+        texts = [t.split(": ", 1)[1] for t in received(number) if ": " in t]
+        for author, _ in MEMBERS:
+            mine = [t for t in texts if author_of.get(t) == author]
+            sent = [t for t in author_of if author_of[t] == author]
+            outcome.out_of_order += mine != [t for t in sent if t in mine]
 
 
 COPIES = WRITTEN * (len(MEMBERS) - 1)  # copies due per outage: 25
@@ -191,7 +201,7 @@ COPIES = WRITTEN * (len(MEMBERS) - 1)  # copies due per outage: 25
 @pytest.mark.parametrize("way", WAYS)
 def test_members_write_while_the_worker_restarts(way: str, tmp_path: Path) -> None:
     outcome = run_restarts(way, tmp_path)
-    print(f"\n{way}: {outcome}")  # noqa: T201 - the figures the documentation quotes
+    print(f"\n{way}: {outcome}")  # the figures the documentation quotes
     assert outcome.shutdown_seconds < 5.0  # a SIGTERM stop takes seconds at most
     assert outcome.duplicated == {"SIGTERM": 0, "SIGKILL": 0}
     assert outcome.out_of_order == 0
