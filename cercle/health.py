@@ -29,6 +29,7 @@ from sqlmodel import Session, SQLModel, col
 
 from bots.signal.errors import SignalServiceError
 from bots.sms.config import INBOUND_PATH
+from cercle.restarts import check_signal_restarts
 from cercle.settings import Settings, SettingsError
 from relay.errors import DeliveryError, Reason
 from relay.language.i18n import TN, Joined, Raw, Renderable, T
@@ -49,6 +50,7 @@ CHECKS = (
     "data_key",
     "migrations",
     "signal",
+    "signal_restarts",
     "twilio",
     "public_url",
     "clock",
@@ -825,6 +827,9 @@ async def run_checks(app: App, *, network: bool = True) -> list[Finding]:
     migrations = await _guarded("migrations", in_thread(lambda: check_migrations(app.engine)))
     findings.append(migrations)
     findings.append(await _guarded("signal", lambda: check_signal(app, network=network)))
+    findings.append(
+        await _guarded("signal_restarts", in_thread(lambda: check_signal_restarts(app.settings)))
+    )
     findings.append(await _guarded("twilio", lambda: check_twilio(app, network=network)))
     findings.append(
         await _guarded("public_url", lambda: check_public_url(app.settings, network=network))
