@@ -380,9 +380,18 @@ async def relay_pending_sms(providers: Providers, relay: Relay) -> int:
     claimed = await anyio.to_thread.run_sync(
         lambda: inbox.claim(relay.engine, relay.keys, now, Channel.SMS)
     )
-    for pending in claimed:
-        parsed = ParsedInbound.from_payload(pending.payload)
-        await hand_over_sms(providers, relay, pending.id, parsed, pending.attempts)
+    left = [p.id for p in claimed]
+    try:
+        for pending in claimed:
+            parsed = ParsedInbound.from_payload(pending.payload)
+            await hand_over_sms(providers, relay, pending.id, parsed, pending.attempts)
+            left.remove(pending.id)
+    finally:
+        if left:
+            # Stopped half-way: what was claimed and not handed over is due again at once.
+            with anyio.CancelScope(shield=True):
+                now = relay.clock.now()
+                await anyio.to_thread.run_sync(lambda: inbox.release(relay.engine, left, now))
     return len(claimed)
 
 
