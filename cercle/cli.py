@@ -130,7 +130,8 @@ def run() -> None:
     s = settings()
     if not s.any_transport:
         raise fail(
-            "No transport is configured. Set SIGNAL_SERVICE and SIGNAL_NUMBER for Signal, "
+            "No transport is configured. Set SIGNAL_NUMBER and SIGNAL_CLI (or SIGNAL_SERVICE) "
+            "for Signal, "
             "and/or TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_NUMBER and PUBLIC_BASE_URL "
             "for SMS (see config/example.env).\nTo try Cercle without a provider, run "
             "`cercle sandbox`.",
@@ -494,7 +495,8 @@ def signal_register(
     ],
     voice: Annotated[bool, typer.Option("--voice", help="Get the code by a call, not SMS")] = False,
 ) -> None:
-    """Register SIGNAL_NUMBER with signal-cli-rest-api: Signal sends it a code (docs/signal.md)."""
+    """Register SIGNAL_NUMBER with signal-cli-rest-api: Signal sends it a code (docs/signal.md).
+    On signal-cli's own daemon, says which signal-cli command to run instead."""
     _with_signal(lambda app, client: client.register(captcha, voice=voice))
     way = "a call" if voice else "SMS"
     out.print(f"Signal is sending a code by {way} to SIGNAL_NUMBER.")
@@ -553,7 +555,7 @@ def signal_status(as_json: JsonOpt = False) -> None:
     else:
         _print_signal_status(status)
     others = [d for d in status["devices"] if not d["primary"]]
-    if status["mode"] != "json-rpc" or not status["registered"] or others:
+    if status["mode"] not in ("json-rpc", "daemon") or not status["registered"] or others:
         raise typer.Exit(1)
 
 
@@ -569,8 +571,13 @@ def signal_unlink(
 
 
 def _print_signal_status(status: dict[str, Any]) -> None:
-    mode_note = "" if status["mode"] == "json-rpc" else "  [red]← Cercle needs MODE=json-rpc[/]"
-    out.print(f"service: signal-cli-rest-api {status['version']}, mode {status['mode']}{mode_note}")
+    if status["mode"] == "daemon":
+        out.print(f"service: signal-cli {status['version']}, its own daemon (SIGNAL_CLI)")
+    else:
+        ok = status["mode"] == "json-rpc"
+        mode_note = "" if ok else "  [red]← Cercle needs MODE=json-rpc[/]"
+        version = status["version"]
+        out.print(f"service: signal-cli-rest-api {version}, mode {status['mode']}{mode_note}")
     if status["registered"]:
         out.print("number: registered")
     else:
@@ -599,7 +606,7 @@ def _print_signal_status(status: dict[str, Any]) -> None:
 
 
 def _with_signal(work: Callable[[App, Any], Awaitable[Any]]) -> Any:
-    """Run ``work(app, client)`` against signal-cli-rest-api, with clear errors."""
+    """Run ``work(app, client)`` against the configured way to Signal, with clear errors."""
     import anyio
 
     from bots.signal import SignalServiceError
@@ -607,7 +614,9 @@ def _with_signal(work: Callable[[App, Any], Awaitable[Any]]) -> Any:
 
     with wired() as app:
         if app.providers.signal is None:
-            raise CercleError("Signal is not configured (SIGNAL_SERVICE, SIGNAL_NUMBER).")
+            raise CercleError(
+                "Signal is not configured (SIGNAL_NUMBER with SIGNAL_CLI or SIGNAL_SERVICE)."
+            )
         client = app.providers.signal.client
 
         async def main() -> Any:
@@ -621,9 +630,8 @@ def _with_signal(work: Callable[[App, Any], Awaitable[Any]]) -> Any:
         except SignalServiceError as exc:
             raise fail(str(exc)) from exc
         except DeliveryError as exc:
-            raise fail(
-                f"signal-cli-rest-api refused ({exc.reason}): read its container log."
-            ) from exc
+            service = "signal-cli" if app.settings.signal_cli else "signal-cli-rest-api"
+            raise fail(f"{service} refused ({exc.reason}): read its log.") from exc
 
 
 # --- retention, deny list, key rotation --------------------------------------------------

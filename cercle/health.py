@@ -27,6 +27,7 @@ from sqlalchemy import Engine, LargeBinary, func, inspect, literal, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col
 
+from bots.signal.daemon import DaemonClient
 from bots.signal.errors import SignalServiceError
 from bots.sms.config import INBOUND_PATH
 from cercle.restarts import check_signal_restarts
@@ -582,6 +583,10 @@ async def check_signal(app: App, *, network: bool = True) -> Finding:
     if not network:
         return Finding("signal", "skip", T("Signal not checked (no network checks)."))
     client = app.providers.signal.client
+    if isinstance(client, DaemonClient):
+        from cercle.signal_doctor import check_signal_daemon  # noqa: PLC0415 (it imports us)
+
+        return await check_signal_daemon(client)
     try:
         about = await client.about()
     except SignalServiceError:

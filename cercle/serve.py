@@ -32,10 +32,10 @@ def serve(settings: Settings, *, web: bool, worker: bool) -> None:
 
     async def main() -> None:
         if worker and app.providers.signal is not None:
-            # Say clearly, at start, if signal-cli-rest-api is unreachable or in the wrong mode.
+            # Say clearly, at start, if the way to Signal is unreachable or in the wrong mode.
             # (In this event loop: the client's connections belong to the loop that made them.)
             about = await app.providers.signal.client.check()
-            log.info("signal-cli-rest-api %s in %s mode", about.version, about.mode)
+            log.info("signal service %s in %s mode", about.version, about.mode)
         stop = anyio.Event()
         async with anyio.create_task_group() as tg:
             if worker:

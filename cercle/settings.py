@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bots.signal.jsonrpc import Target
 from relay.storage.crypto import DataKeyError, parse_key
 from relay.storage.engine import DEFAULT_URL
 
@@ -179,24 +180,7 @@ class Settings:
                     "CERCLE_DATA_KEY_PREVIOUS is the same key as CERCLE_DATA_KEY: set the new "
                     "key as CERCLE_DATA_KEY (see docs/keys.md)"
                 )
-        signal_service = _opt(env, "SIGNAL_SERVICE")
-        signal_cli = _signal_cli(env)
-        signal_number = _opt(env, "SIGNAL_NUMBER")
-        if signal_service and signal_cli:
-            raise SettingsError(
-                "SIGNAL_SERVICE and SIGNAL_CLI are both set: choose one way to Signal, "
-                "SIGNAL_CLI (signal-cli's own daemon, recommended) or SIGNAL_SERVICE "
-                "(signal-cli-rest-api)"
-            )
-        if bool(signal_service or signal_cli) != bool(signal_number):
-            missing = "SIGNAL_NUMBER" if signal_service or signal_cli else "SIGNAL_CLI"
-            raise SettingsError(
-                f"{missing} must be set too: Signal needs SIGNAL_NUMBER and either SIGNAL_CLI "
-                "(tcp://HOST:PORT or unix:PATH of signal-cli's daemon) or SIGNAL_SERVICE "
-                "(host:port of signal-cli-rest-api)"
-            )
-        if signal_service and ("://" in signal_service or ":" not in signal_service):
-            raise SettingsError("SIGNAL_SERVICE must be host:port, e.g. localhost:8080")
+        signal_service, signal_cli, signal_number = _signal_ways(env)
         sid = _opt(env, "TWILIO_ACCOUNT_SID")
         token, api_key, api_secret = (
             _opt(env, n) for n in ("TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET")
@@ -271,11 +255,33 @@ class Settings:
         )
 
 
+def _signal_ways(env: Mapping[str, str | None]) -> tuple[str | None, str | None, str | None]:
+    """``SIGNAL_SERVICE``, ``SIGNAL_CLI`` and ``SIGNAL_NUMBER``, checked together: one way to
+    Signal at most, and the number with it."""
+    signal_service = _opt(env, "SIGNAL_SERVICE")
+    signal_cli = _signal_cli(env)
+    signal_number = _opt(env, "SIGNAL_NUMBER")
+    if signal_service and signal_cli:
+        raise SettingsError(
+            "SIGNAL_SERVICE and SIGNAL_CLI are both set: choose one way to Signal, "
+            "SIGNAL_CLI (signal-cli's own daemon, recommended) or SIGNAL_SERVICE "
+            "(signal-cli-rest-api)"
+        )
+    if bool(signal_service or signal_cli) != bool(signal_number):
+        missing = "SIGNAL_NUMBER" if signal_service or signal_cli else "SIGNAL_CLI"
+        raise SettingsError(
+            f"{missing} must be set too: Signal needs SIGNAL_NUMBER and either SIGNAL_CLI "
+            "(tcp://HOST:PORT or unix:PATH of signal-cli's daemon) or SIGNAL_SERVICE "
+            "(host:port of signal-cli-rest-api)"
+        )
+    if signal_service and ("://" in signal_service or ":" not in signal_service):
+        raise SettingsError("SIGNAL_SERVICE must be host:port, e.g. localhost:8080")
+    return signal_service, signal_cli, signal_number
+
+
 def _signal_cli(env: Mapping[str, str | None]) -> str | None:
     """``SIGNAL_CLI``: where signal-cli's daemon listens, checked here so a typo fails at
     start rather than at the first message."""
-    from bots.signal.jsonrpc import Target
-
     value = _opt(env, "SIGNAL_CLI")
     if value is None:
         return None

@@ -78,7 +78,13 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "TWILIO_NUMBER": "+15145550100",
         "PUBLIC_BASE_URL": "https://relay.example.org",
     }
-    for k in ("SIGNAL_SERVICE", "SIGNAL_NUMBER", "CERCLE_DATA_KEY_PREVIOUS", "CERCLE_TIMEZONE"):
+    for k in (
+        "SIGNAL_SERVICE",
+        "SIGNAL_CLI",
+        "SIGNAL_NUMBER",
+        "CERCLE_DATA_KEY_PREVIOUS",
+        "CERCLE_TIMEZONE",
+    ):
         monkeypatch.delenv(k, raising=False)
     for k, v in values.items():
         monkeypatch.setenv(k, v)

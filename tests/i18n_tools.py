@@ -27,7 +27,7 @@ SOURCES = {
     "relay": [("**.py", "python")],
     "cercle/console": [("**.py", "python"), ("templates/**.html", "jinja2.ext:babel_extract")],
     "bots/web": [("**.py", "python")],  # the web door's pages (issue 14)
-    "cercle": [("health.py", "python"), ("restarts.py", "python")],
+    "cercle": [("health.py", "python"), ("restarts.py", "python"), ("signal_doctor.py", "python")],
 }
 
 

@@ -39,7 +39,7 @@ def test_run_without_any_transport_points_to_the_sandbox(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    for k in ("SIGNAL_SERVICE", "SIGNAL_NUMBER", "TWILIO_ACCOUNT_SID"):
+    for k in ("SIGNAL_SERVICE", "SIGNAL_CLI", "SIGNAL_NUMBER", "TWILIO_ACCOUNT_SID"):
         monkeypatch.delenv(k, raising=False)
 
     code, output = invoke("run")

@@ -186,7 +186,13 @@ def test_doctor_on_an_unmigrated_database_says_to_upgrade(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
     monkeypatch.setenv("CERCLE_DATA_KEY", generate_key())
-    for k in ("SIGNAL_SERVICE", "SIGNAL_NUMBER", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
+    for k in (
+        "SIGNAL_SERVICE",
+        "SIGNAL_CLI",
+        "SIGNAL_NUMBER",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+    ):
         monkeypatch.delenv(k, raising=False)
     for k in ("TWILIO_NUMBER", "PUBLIC_BASE_URL", "CERCLE_DATA_KEY_PREVIOUS"):
         monkeypatch.delenv(k, raising=False)

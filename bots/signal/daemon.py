@@ -70,7 +70,7 @@ class DaemonClient:
 
     async def _send_call(self, method: str, what: str, params: dict[str, object]) -> str | None:
         """A call answered with ``{timestamp, results}``: raise the first failed result."""
-        result = await self._call(method, what, params, timeout=SEND_TIMEOUT)
+        result = await self._call(method, what, params, wait=SEND_TIMEOUT)
         results = result.get("results") if isinstance(result, dict) else None
         for entry in results if isinstance(results, list) else []:
             if isinstance(entry, dict) and entry.get("type") not in ("SUCCESS", None):
@@ -82,7 +82,7 @@ class DaemonClient:
     async def about(self) -> About:
         """The daemon's version (``version``); mode ``daemon``."""
         try:
-            result = await self._rpc.call("version", None, timeout=10.0)
+            result = await self._rpc.call("version", None, wait=10.0)
         except (DeliveryError, JsonRpcError) as exc:
             raise SignalServiceError(
                 f"cannot reach signal-cli's daemon at {self._target} (SIGNAL_CLI): "
@@ -161,12 +161,14 @@ class DaemonClient:
 
     # --- attachments -----------------------------------------------------------------------
 
-    async def get_attachment(self, attachment_id: str, *, max_bytes: int = 100 * 1024 * 1024) -> bytes:
+    async def get_attachment(
+        self, attachment_id: str, *, max_bytes: int = 100 * 1024 * 1024
+    ) -> bytes:
         """``getAttachment``: the bytes of a received attachment (base64 in the answer)."""
         if not _ATTACHMENT_ID.match(attachment_id) or attachment_id in (".", ".."):
             raise PermanentError(Reason.REJECTED, "attachment: malformed id")
         result = await self._call(
-            "getAttachment", "attachment fetch", {"id": attachment_id}, timeout=SEND_TIMEOUT
+            "getAttachment", "attachment fetch", {"id": attachment_id}, wait=SEND_TIMEOUT
         )
         encoded = result.get("data") if isinstance(result, dict) else None
         if not isinstance(encoded, str) or len(encoded) > (max_bytes * 4) // 3 + 4:

@@ -176,7 +176,9 @@ def error_for_result(result: dict[str, Any], what: str) -> DeliveryError:
             challenge=token,
         )
     if kind == "RATE_LIMIT_FAILURE":
-        return RateLimitedError(Reason.RATE_LIMITED, f"{what}: rate limited", retry_after=retry_after)
+        return RateLimitedError(
+            Reason.RATE_LIMITED, f"{what}: rate limited", retry_after=retry_after
+        )
     return error_for_recipient_reason(kind)
 
 
@@ -184,9 +186,10 @@ def error_for_rpc(code: int, message: str, data: object, what: str) -> DeliveryE
     """The delivery error for a daemon's error answer to ``what``.
 
     The daemon's message text names recipients: it is read for one fixed phrase (an
-    unregistered recipient has no structured result), never copied. Codes: -1 user error, -3 IO error, -4 untrusted identity, -5 rate limit, -6
-    captcha rejected, -32603 unexpected (network trouble while sending lands here too),
-    -32600/-32601/-32602 a request the daemon cannot take.
+    unregistered recipient has no structured result), never copied. Codes: -1 user error,
+    -3 IO error, -4 untrusted identity, -5 rate limit, -6 captcha rejected, -32603
+    unexpected (network trouble while sending lands here too), -32600/-32601/-32602 a
+    request the daemon cannot take.
     """
     failed = [r for r in _send_results(data) if r.get("type") != "SUCCESS"]
     if code == -5:
@@ -194,7 +197,9 @@ def error_for_rpc(code: int, message: str, data: object, what: str) -> DeliveryE
         captcha = [e for e in limited if e.reason is Reason.CAPTCHA_REQUIRED]
         if captcha:
             return captcha[0]
-        waits = [e.retry_after for e in limited if isinstance(e, RateLimitedError) and e.retry_after]
+        waits = [
+            e.retry_after for e in limited if isinstance(e, RateLimitedError) and e.retry_after
+        ]
         return RateLimitedError(
             Reason.RATE_LIMITED, f"{what}: rate limited", retry_after=max(waits, default=None)
         )
@@ -206,6 +211,6 @@ def error_for_rpc(code: int, message: str, data: object, what: str) -> DeliveryE
         return RecipientGoneError(Reason.UNREGISTERED, f"{what}: not registered")
     if code == -1:
         return PermanentError(Reason.REJECTED, f"{what}: refused by signal-cli (-1)")
-    if code == -3 or code == -32603:
+    if code in (-3, -32603):
         return RetryableError(Reason.NETWORK, f"{what}: signal-cli error {code}")
     return PermanentError(Reason.REJECTED, f"{what}: signal-cli error {code}")

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from relay.errors import RetryableError, Reason
+from relay.errors import Reason, RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,11 @@ class JsonRpcConnection:
         self._pending = {}
 
     async def call(
-        self, method: str, params: Mapping[str, object] | None = None, *, timeout: float | None = None
+        self,
+        method: str,
+        params: Mapping[str, object] | None = None,
+        *,
+        wait: float | None = None,
     ) -> Any:
         """Call ``method``; its result, or :class:`JsonRpcError`, or a retryable error when
         the daemon is unreachable, the connection drops or no answer comes in time."""
@@ -142,7 +146,7 @@ class JsonRpcConnection:
         try:
             writer.write(json.dumps(request, separators=(",", ":")).encode() + b"\n")
             await writer.drain()
-            async with asyncio.timeout(timeout or self._timeout):
+            async with asyncio.timeout(wait or self._timeout):
                 return await future
         except TimeoutError:
             raise RetryableError(Reason.NETWORK, f"signal-cli {method}: timed out") from None

@@ -13,8 +13,8 @@ import logging
 import anyio
 
 from bots.signal.client import OutgoingFile
-from bots.signal.seam import SignalBackend
 from bots.signal.envelope import AttachmentRef, ParsedMessage
+from bots.signal.seam import SignalBackend
 from relay.errors import DeliveryError, PermanentError, Reason, RetryableError
 from relay.messages import Attachment, Channel, Inbound, Outgoing, SendReceipt
 

@@ -31,6 +31,7 @@ from relay.storage import media_links
 from relay.storage.crypto import generate_key
 from relay.storage.engine import upgrade
 from relay.storage.models import MemberState, Outbox, Role
+from tests.fakes.signal_cli_daemon import run_fake_signal_cli_daemon
 from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
 from tests.fakes.twilio_server import FakeTwilio
 
@@ -53,10 +54,12 @@ def twilio() -> Iterator[FakeTwilio]:
         yield fake
 
 
-@pytest.fixture
-def signal() -> Iterator[FakeSignalServer]:
-    with run_fake_signal_server(ORG) as fake:
-        yield fake
+@pytest.fixture(params=["rest", "daemon"])
+def signal(request: pytest.FixtureRequest) -> Iterator[FakeSignalServer]:
+    """Signal, reached through signal-cli-rest-api or through signal-cli's own daemon."""
+    run = run_fake_signal_cli_daemon if request.param == "daemon" else run_fake_signal_server
+    with run(ORG) as fake:
+        yield fake  # type: ignore[misc]
         assert fake.violations == []
 
 
@@ -129,7 +132,11 @@ def providers_env(signal: FakeSignalServer, twilio: FakeTwilio, public: str) -> 
     return {
         "CERCLE_DATA_KEY": generate_key(),
         "CERCLE_ORG_NAME": "Maison Exemple",
-        "SIGNAL_SERVICE": signal.service,
+        **(
+            {"SIGNAL_CLI": signal.target}
+            if signal.kind == "daemon"
+            else {"SIGNAL_SERVICE": signal.service}
+        ),
         "SIGNAL_NUMBER": ORG,
         "TWILIO_ACCOUNT_SID": twilio.account_sid,
         "TWILIO_AUTH_TOKEN": twilio.auth_token,
@@ -170,7 +177,7 @@ async def world(
         transport = httpx.ASGITransport(app=web_app)
         async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.5:8000") as web:
             w = World(app, signal, twilio, web)
-            await w.until(lambda: signal.connected > 0, "receiver connected")
+            await w.until(lambda: signal.subscribed > 0, "receiver connected")
             yield w
             w.check_no_leaks()
         stop.set()
@@ -251,7 +258,11 @@ async def test_a_photo_is_stripped_for_signal_and_goes_by_mms_to_sms(world: Worl
     assert mms.body == f"{alice}: look"
     (url,) = mms.media_urls
     assert url.startswith(f"{PUBLIC}/twilio/media/")
-    assert w.signal.deleted_attachments  # the server copy is gone
+    if w.signal.kind == "rest":
+        assert w.signal.deleted_attachments  # the server copy is gone
+    else:
+        # signal-cli's daemon cannot delete it: it stays in its data directory (docs/signal.md).
+        assert w.signal.attachments
 
     # Twilio fetches the photo once; then it is gone, from the URL and from the database.
     path = url.removeprefix(PUBLIC)

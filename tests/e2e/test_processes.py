@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from relay.storage.crypto import generate_key
+from tests.fakes.signal_cli_daemon import run_fake_signal_cli_daemon
 from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
 from tests.fakes.twilio_server import FakeTwilio
 
@@ -38,10 +39,12 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20) -> N
         time.sleep(0.05)
 
 
-@pytest.fixture
-def fakes() -> Iterator[tuple[FakeSignalServer, FakeTwilio]]:
-    with run_fake_signal_server(ORG) as sig, FakeTwilio() as tw:
-        yield sig, tw
+@pytest.fixture(params=["rest", "daemon"])
+def fakes(request: pytest.FixtureRequest) -> Iterator[tuple[FakeSignalServer, FakeTwilio]]:
+    """Signal through signal-cli-rest-api or signal-cli's own daemon, and Twilio."""
+    run = run_fake_signal_cli_daemon if request.param == "daemon" else run_fake_signal_server
+    with run(ORG) as sig, FakeTwilio() as tw:
+        yield sig, tw  # type: ignore[misc]
 
 
 def test_cercle_run_relays_between_signal_and_sms_and_stops_cleanly(
@@ -53,7 +56,7 @@ def test_cercle_run_relays_between_signal_and_sms_and_stops_cleanly(
         **{k: v for k, v in os.environ.items() if not k.startswith(("SIGNAL_", "TWILIO_"))},
         "DATABASE_URL": f"sqlite:///{tmp_path / 'cercle.db'}",
         "CERCLE_DATA_KEY": generate_key(),
-        "SIGNAL_SERVICE": sig.service,
+        **({"SIGNAL_CLI": sig.target} if sig.kind == "daemon" else {"SIGNAL_SERVICE": sig.service}),
         "SIGNAL_NUMBER": ORG,
         "TWILIO_ACCOUNT_SID": tw.account_sid,
         "TWILIO_AUTH_TOKEN": tw.auth_token,

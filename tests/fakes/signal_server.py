@@ -275,6 +275,11 @@ class FakeSignalServer:
         """How many receive websockets are attached now."""
         return len(self._connections)
 
+    @property
+    def subscribed(self) -> int:
+        """Receive websockets attached now (the daemon fake's name for its subscribers)."""
+        return len(self._connections)
+
     def push(self, frame: dict[str, Any] | str) -> bool:
         """Send one frame to every attached websocket; dropped (False) when none is."""
         text = frame if isinstance(frame, str) else json.dumps(frame)

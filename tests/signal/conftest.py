@@ -13,8 +13,8 @@ import pytest
 
 from bots.signal.client import SignalClient
 from bots.signal.daemon import DaemonClient
-from bots.signal.seam import SignalBackend
 from bots.signal.receiver import SignalReceiver
+from bots.signal.seam import SignalBackend
 from bots.signal.transport import SignalTransport
 from relay.messages import Inbound
 from tests.fakes.signal_cli_daemon import FakeSignalCliDaemon, run_fake_signal_cli_daemon

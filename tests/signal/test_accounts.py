@@ -14,6 +14,7 @@ from relay.messages import Channel
 from relay.storage.models import Member, Role
 from tests.cli_support import invoke
 from tests.fakes.signal_server import FakeSignalServer
+from tests.signal.conftest import BOTH_WAYS
 
 ALICE, ALICE_UUID = "+15145550151", "7d1f6a52-0000-4000-8000-000000000151"
 BOB, BOB_UUID = "+15145550152", "7d1f6a52-0000-4000-8000-000000000152"
@@ -41,6 +42,7 @@ def deliver_everything() -> None:
     app.close()
 
 
+@BOTH_WAYS
 def test_the_welcome_goes_to_the_account_not_the_number(signal_env: FakeSignalServer) -> None:
     signal_env.member(ALICE, ALICE_UUID)  # Alice's phone is on Signal
 
@@ -52,6 +54,7 @@ def test_the_welcome_goes_to_the_account_not_the_number(signal_env: FakeSignalSe
     assert all(call["recipient"] == ALICE_UUID for call in signal_env.timer_calls)
 
 
+@BOTH_WAYS
 def test_a_number_recycled_before_the_first_message_never_gets_the_group(
     signal_env: FakeSignalServer,
 ) -> None:
@@ -77,6 +80,7 @@ def test_a_number_signal_cannot_resolve_is_enrolled_with_a_warning(
     assert "account id" in output and NOT_ON_SIGNAL not in output
 
 
+@BOTH_WAYS
 def test_the_worker_learns_the_account_of_members_enrolled_without_one(
     signal_env: FakeSignalServer,
 ) -> None:

@@ -15,6 +15,7 @@ from cercle.settings import Settings, SettingsError
 from cercle.worker import present_neutral_profile
 from relay.storage.crypto import generate_key
 from tests.fakes.signal_server import FakeSignalServer
+from tests.signal.conftest import BOTH_WAYS
 
 pytestmark = pytest.mark.anyio
 
@@ -33,7 +34,11 @@ def make_app(tmp_path: Path, fake: FakeSignalServer) -> Iterator[object]:
         values = {
             "DATABASE_URL": f"sqlite:///{tmp_path / 'cercle.db'}",
             "CERCLE_DATA_KEY": generate_key(),
-            "SIGNAL_SERVICE": fake.service,
+            **(
+                {"SIGNAL_CLI": fake.target}
+                if fake.kind == "daemon"
+                else {"SIGNAL_SERVICE": fake.service}
+            ),
             "SIGNAL_NUMBER": fake.number,
             **env,
         }
@@ -46,6 +51,7 @@ def make_app(tmp_path: Path, fake: FakeSignalServer) -> Iterator[object]:
         app.close()
 
 
+@BOTH_WAYS
 async def test_the_default_profile_is_a_neutral_name_without_a_picture(
     make_app, fake: FakeSignalServer
 ) -> None:  # type: ignore[no-untyped-def]
@@ -56,6 +62,7 @@ async def test_the_default_profile_is_a_neutral_name_without_a_picture(
     assert fake.profiles == [{"name": "Info"}]
 
 
+@BOTH_WAYS
 async def test_the_name_and_avatar_come_from_settings(
     make_app, fake: FakeSignalServer, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ async def main(args: argparse.Namespace) -> None:
     else:
         host, _, port = args.tcp.rpartition(":")
         server = await asyncio.start_server(fake.serve_connection, host, int(port))
+        fake.target = f"tcp://{args.tcp}"
     tasks = [asyncio.ensure_future(server.serve_forever())]
     if args.control:
         host, _, port = args.control.rpartition(":")
@@ -29,7 +30,7 @@ async def main(args: argparse.Namespace) -> None:
             control_app(fake), host=host, port=int(port), log_config=None, access_log=False
         )
         tasks.append(asyncio.ensure_future(uvicorn.Server(config).serve()))
-    print("ready", flush=True)  # noqa: T201 - tells the parent test it may connect
+    print("ready", flush=True)
     await asyncio.gather(*tasks)
 
 

@@ -131,6 +131,7 @@ class FakeSignalCliDaemon:
         self.frames_dropped = 0
         self.frames_lost = 0
         self.connections_opened = 0
+        self.subscriptions_opened = 0  # subscribeReceive calls and connect-time subscriptions
         self._cut_next = False
         self._conns: list[_Conn] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -273,9 +274,9 @@ class FakeSignalCliDaemon:
         self._call(self._close_all, True)
 
     async def wait_connected(self, opened: int = 1, within: float = 5.0) -> None:
-        """Wait until ``opened`` connections were opened in total and one subscribes now."""
+        """Wait until ``opened`` receive subscriptions were made in total and one is live."""
         with anyio.fail_after(within):
-            while self.connections_opened < opened or not self.subscribed:
+            while self.subscriptions_opened < opened or not self.subscribed:
                 await anyio.sleep(0.01)
 
     async def wait_until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
@@ -362,6 +363,7 @@ class FakeSignalCliDaemon:
         self.connections_opened += 1
         if self.receive_mode != "manual":
             conn.auto = next(self._ids)
+            self.subscriptions_opened += 1
         self._pump()
         tasks: set[asyncio.Task[None]] = set()
         try:
@@ -423,25 +425,22 @@ class FakeSignalCliDaemon:
         rid = node.get("id") if isinstance(node, dict) else None
         if isinstance(rid, (dict, list)):
             rid = None
+        # A malformed request is answered even without an id (with ``id: null``)...
+        invalid = _invalid(node)
+        if invalid is not None:
+            error = {"code": methods.INVALID_REQUEST, "message": invalid, "data": None}
+            return {"jsonrpc": "2.0", "error": error, "id": rid}
+        method = node["method"]
+        with self._lock:
+            self.requests.append({"method": method, "params": node.get("params")})
         try:
-            if not isinstance(node, dict):
-                raise RpcError(methods.INVALID_REQUEST, "invalid request")
-            if node.get("params", 0) is None:
-                del node["params"]  # signal-cli's workaround for clients sending null
-            if node.get("jsonrpc") != "2.0":
-                raise RpcError(methods.INVALID_REQUEST, "only jsonrpc version 2.0 is supported")
-            method = node.get("method")
-            if not isinstance(method, str):
-                raise RpcError(methods.INVALID_REQUEST, "method field must be set")
-            with self._lock:
-                self.requests.append({"method": method, "params": node.get("params")})
             result = self._dispatch(conn, method, node.get("params"))
         except RpcError as exc:
-            if "id" not in node or rid is None:
-                return None
+            if rid is None:
+                return None  # ...but a failed call without id is not.
             error = {"code": exc.code, "message": exc.message, "data": exc.data}
             return {"jsonrpc": "2.0", "error": error, "id": rid}
-        if "id" not in node or rid is None:
+        if rid is None:
             return None  # a notification: no answer, as signal-cli does
         return {"jsonrpc": "2.0", "result": result, "id": rid}
 
@@ -449,6 +448,7 @@ class FakeSignalCliDaemon:
         if method == "subscribeReceive":
             sub = next(self._ids)
             conn.subs.add(sub)
+            self.subscriptions_opened += 1
             self._pump()
             return sub
         if method == "subscribeCallEvents":
@@ -502,6 +502,19 @@ class FakeSignalCliDaemon:
         else:
             raise RpcError(methods.USER_ERROR, "Unknown subscription id")
         return {}
+
+
+def _invalid(node: Any) -> str | None:
+    """Why signal-cli refuses this request before running it (-32600), or None."""
+    if not isinstance(node, dict):
+        return "invalid request"
+    if node.get("params", 0) is None:
+        del node["params"]  # signal-cli's workaround for clients sending null
+    if node.get("jsonrpc") != "2.0":
+        return "only jsonrpc version 2.0 is supported"
+    if not isinstance(node.get("method"), str):
+        return "method field must be set"
+    return None
 
 
 @contextlib.contextmanager

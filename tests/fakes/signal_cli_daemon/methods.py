@@ -16,7 +16,7 @@ import re
 import uuid as uuidlib
 from typing import TYPE_CHECKING, Any
 
-from tests.fakes.signal_cli_daemon.params import Missing, Namespace, WrongType
+from tests.fakes.signal_cli_daemon.params import MissingError, Namespace, WrongTypeError
 from tests.fakes.signal_server import SentFile, SentMessage, _parse_data_uri
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class RpcError(Exception):
 def _single(fake: FakeSignalCliDaemon, identifier: str | None) -> str:
     """CommandUtil.getSingleRecipientIdentifier: a number or an ACI, else a user error."""
     if identifier is None:
-        raise Missing("recipient")
+        raise MissingError("recipient")
     if _UUID.match(identifier) or _E164.match(identifier):
         return identifier
     raise RpcError(USER_ERROR, "Invalid phone number or uuid")
@@ -78,9 +78,7 @@ def _address(fake: FakeSignalCliDaemon, recipient: str) -> dict[str, Any]:
     }
 
 
-def _deliver(
-    fake: FakeSignalCliDaemon, recipients: list[str], record: Any
-) -> dict[str, Any]:
+def _deliver(fake: FakeSignalCliDaemon, recipients: list[str], record: Any) -> dict[str, Any]:
     """One send to each recipient: results as signal-cli writes them, then its errors."""
     timestamp = fake.next_timestamp()
     results = []
@@ -171,7 +169,7 @@ def send_reaction(fake: FakeSignalCliDaemon, ns: Namespace) -> Any:
     author = _single(fake, ns.string("target-author"))
     target = ns.required_integer("target-timestamp")
     if emoji is None:
-        raise Missing("emoji")
+        raise MissingError("emoji")
     remove = ns.boolean("remove")
 
     def record(recipient: str, timestamp: int) -> None:
@@ -298,7 +296,7 @@ def get_attachment(fake: FakeSignalCliDaemon, ns: Namespace) -> Any:
     ns.string("recipient")
     ns.string("group-id")
     if attachment_id is None:
-        raise RpcError(USER_ERROR, "Missing attachment id parameter")
+        raise RpcError(USER_ERROR, "MissingError attachment id parameter")
     data = fake.read_attachment(attachment_id)
     if data is None:
         raise RpcError(USER_ERROR, f"Could not find attachment with ID: {attachment_id}")
@@ -320,8 +318,7 @@ def submit_rate_limit_challenge(fake: FakeSignalCliDaemon, ns: Namespace) -> Any
         return {}
     raise RpcError(
         CAPTCHA_REJECTED_ERROR,
-        "Captcha rejected, it may be outdated, already used or solved from a different IP "
-        "address.",
+        "Captcha rejected, it may be outdated, already used or solved from a different IP address.",
     )
 
 
@@ -379,7 +376,7 @@ def call(fake: FakeSignalCliDaemon, method: str, ns: Namespace) -> Any:
     """Run one method; type and null mistakes fail as they do in signal-cli's JVM."""
     try:
         return HANDLERS[method](fake, ns)
-    except WrongType:
+    except WrongTypeError:
         raise RpcError(INTERNAL_ERROR, "class cast failed (ClassCastException)") from None
-    except Missing:
+    except MissingError:
         raise RpcError(INTERNAL_ERROR, "null (NullPointerException)") from None

@@ -20,11 +20,11 @@ def camel(dashed: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-class WrongType(Exception):
+class WrongTypeError(Exception):
     """A value of the wrong JSON type: signal-cli fails with a ClassCastException (-32603)."""
 
 
-class Missing(Exception):
+class MissingError(Exception):
     """A value a command unboxes without checking: a NullPointerException (-32603)."""
 
 
@@ -48,28 +48,28 @@ class Namespace:
         """A string option (anything else is a ClassCastException in signal-cli)."""
         value = self._raw(dashed)
         if value is not None and not isinstance(value, str):
-            raise WrongType(dashed)
+            raise WrongTypeError(dashed)
         return value
 
     def boolean(self, dashed: str) -> bool:
         """A flag: only JSON ``true`` counts."""
         value = self._raw(dashed)
         if value is not None and not isinstance(value, bool):
-            raise WrongType(dashed)
+            raise WrongTypeError(dashed)
         return value is True
 
     def integer(self, dashed: str) -> int | None:
         """A long or int option: a JSON number without fraction."""
         value = self._raw(dashed)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise WrongType(dashed)
+            raise WrongTypeError(dashed)
         return value
 
     def required_integer(self, dashed: str) -> int:
         """A long the command unboxes: missing is a NullPointerException."""
         value = self.integer(dashed)
         if value is None:
-            raise Missing(dashed)
+            raise MissingError(dashed)
         return value
 
     def string_list(self, dashed: str) -> list[str] | None:
@@ -80,7 +80,7 @@ class Namespace:
                 continue
             items = value if isinstance(value, list) else [value]
             if not all(isinstance(i, str) for i in items):
-                raise WrongType(dashed)
+                raise WrongTypeError(dashed)
             return list(items)
         return None
 
