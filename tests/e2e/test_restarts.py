@@ -135,7 +135,8 @@ def run_restarts(way: str, tmp_path: Path) -> Outcome:
         worker = start()
         try:
             say(0, "before anything")
-            wait_for(everyone_got("before anything"), "the first message relayed")
+            # The first start also sends the welcomes: give a loaded machine time.
+            wait_for(everyone_got("before anything"), "the first message relayed", timeout=60)
             written: dict[str, list[str]] = {}
             for how in ("SIGTERM", "SIGKILL"):
                 stopped_at = time.monotonic()
@@ -144,7 +145,7 @@ def run_restarts(way: str, tmp_path: Path) -> Outcome:
                 if how == "SIGTERM":
                     outcome.shutdown_seconds = time.monotonic() - stopped_at
                     assert code == 0
-                wait_for(lambda: not listening(fake, way)(), "the worker gone")
+                wait_for(lambda: not listening(fake, way)(), "the worker gone", timeout=30)
                 written[how] = [f"{how} note {n}" for n in range(1, WRITTEN + 1)]
                 for n, text in enumerate(written[how]):
                     say(n % len(MEMBERS), text)
@@ -155,7 +156,7 @@ def run_restarts(way: str, tmp_path: Path) -> Outcome:
                 # the order the core accepted them, and what waited is accepted first).
                 back = f"back after {how}"
                 say(5, back)
-                wait_for(everyone_got(back), f"the message after the {how} restart", timeout=30)
+                wait_for(everyone_got(back), f"the message after the {how} restart", timeout=60)
         finally:
             if worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
@@ -202,7 +203,8 @@ COPIES = WRITTEN * (len(MEMBERS) - 1)  # copies due per outage: 25
 def test_members_write_while_the_worker_restarts(way: str, tmp_path: Path) -> None:
     outcome = run_restarts(way, tmp_path)
     print(f"\n{way}: {outcome}")  # the figures the documentation quotes
-    assert outcome.shutdown_seconds < 5.0  # a SIGTERM stop takes seconds at most
+    # A SIGTERM stop takes seconds (about 1 s here; the bound leaves room for a loaded CI).
+    assert outcome.shutdown_seconds < 10.0
     assert outcome.duplicated == {"SIGTERM": 0, "SIGKILL": 0}
     assert outcome.out_of_order == 0
     if way == "daemon":
