@@ -1,7 +1,7 @@
 """A message off the Signal connection is stashed, sealed, before anything else: a worker that
 dies between the stash and the core's commit loses nothing, and nothing is relayed twice.
 
-The real core, database and durable inbox, the fake signal-cli-rest-api; the only thing made
+The real core, database and durable inbox, on both ways to Signal; the only thing made
 up is the moment of death: a core that dies (the process ends) the first time it is handed a
 message, before its transaction.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -25,7 +26,8 @@ from relay.service.relay import GroupSettings
 from relay.storage.crypto import generate_key
 from relay.storage.engine import upgrade
 from relay.storage.models import PendingInbound, Role
-from tests.fakes.signal_server import FakeMember, FakeSignalServer, run_fake_signal_server
+from tests.fakes.signal_cli_daemon import FakeSignalCliDaemon, run_fake_signal_cli_daemon
+from tests.fakes.signal_server import FakeMember, run_fake_signal_server
 from tests.signal.conftest import ALICE, ALICE_UUID, BOB, BOB_UUID, ORG
 
 pytestmark = pytest.mark.anyio
@@ -52,7 +54,7 @@ class DyingCore:
 @dataclass
 class Deployment:
     app: App
-    signal: FakeSignalServer
+    signal: Any  # FakeSignalServer or FakeSignalCliDaemon: the same test API
     alice: FakeMember
     bob: FakeMember
 
@@ -73,20 +75,33 @@ class Deployment:
                 await anyio.sleep(0.02)
 
 
-@pytest.fixture
-def signal() -> Iterator[FakeSignalServer]:
+@pytest.fixture(params=["rest", "daemon"])
+def signal(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Either way to Signal: signal-cli-rest-api's fake or signal-cli's own daemon's."""
+    if request.param == "daemon":
+        with run_fake_signal_cli_daemon(ORG, receive_mode="manual") as daemon:
+            yield daemon
+            assert daemon.violations == []
+        return
     with run_fake_signal_server(ORG) as fake:
         yield fake
         assert fake.violations == []
 
 
+def way_in(signal: Any) -> dict[str, str]:
+    """The variable that points Cercle at the fake."""
+    if isinstance(signal, FakeSignalCliDaemon):
+        return {"SIGNAL_CLI": signal.target}
+    return {"SIGNAL_SERVICE": signal.service}
+
+
 @pytest.fixture
-async def deployment(tmp_path: Path, signal: FakeSignalServer) -> AsyncIterator[Deployment]:
+async def deployment(tmp_path: Path, signal: Any) -> AsyncIterator[Deployment]:
     settings = Settings.from_env(
         environ={
             "DATABASE_URL": f"sqlite:///{tmp_path / 'cercle.db'}",
             "CERCLE_DATA_KEY": generate_key(),
-            "SIGNAL_SERVICE": signal.service,
+            **way_in(signal),
             "SIGNAL_NUMBER": ORG,
             "CERCLE_SIGNAL_RATE": "200",
             "CERCLE_SIGNAL_BURST": "50",
@@ -131,7 +146,7 @@ async def test_a_worker_dying_between_stash_and_accept_loses_nothing(
         tg.start_soon(run_until_dead, first)
         await d.signal.wait_connected()
         d.alice.says("is anyone there?")
-    # The worker is gone; signal-cli-rest-api had handed the message over, and it is stashed.
+    # The worker is gone; signal-cli had handed the message over, and it is stashed.
     assert core.died
     assert d.stashed() == 1
     await d.deliver()
