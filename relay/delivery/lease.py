@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import anyio
 from sqlalchemy import Engine, delete, select, update
@@ -42,15 +43,27 @@ def lease_name(keys: DataKeys, kind: str, address: str) -> str:
 def owner_id() -> str:
     """An owner name for this process that lets a successor on the same host see it died.
 
-    ``p:HOST:PID:RANDOM``: HOST is a short hash of the host name, so nothing about the
-    machine is stored in clear. See :func:`reclaim_from_dead`.
+    ``p:SPACE:PID:RANDOM``: SPACE is a short hash of the host name, its boot and its pid
+    namespace (nothing about the machine is stored in clear). See :func:`reclaim_from_dead`.
     """
-    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12]
-    return f"p:{host}:{os.getpid()}:{secrets.token_hex(8)}"
+    return f"p:{_pid_space()}:{os.getpid()}:{secrets.token_hex(8)}"
+
+
+def _pid_space() -> str:
+    """A short hash naming where our process ids mean something: the host, this boot, and
+    (on Linux) the pid namespace, so two containers never take each other's pids for theirs."""
+    parts = [socket.gethostname()]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii"))
+        parts.append(str(Path("/proc/self/ns/pid").readlink()))
+    except OSError:
+        parts.append("")  # not Linux: the host name alone
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
 def _dead_here(owner: str) -> bool:
-    """Whether ``owner`` (from :func:`owner_id`) was a process of this host that is gone."""
+    """Whether ``owner`` (from :func:`owner_id`) was a process of our pid namespace, on this
+    host and boot, that is gone."""
     parts = owner.split(":")
     if len(parts) != 4 or parts[0] != "p" or not parts[2].isdigit():
         return False
