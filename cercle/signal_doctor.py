@@ -8,12 +8,10 @@ Signal while no worker is subscribed; and no other device is linked to the numbe
 
 from __future__ import annotations
 
-import contextlib
 import re
 
 from bots.signal.daemon import DaemonClient
 from bots.signal.errors import SignalServiceError
-from bots.signal.jsonrpc import JsonRpcConnection, JsonRpcError
 from cercle.health import Finding
 from relay.errors import DeliveryError
 from relay.language.i18n import TN, T
@@ -22,8 +20,6 @@ from relay.language.i18n import TN, T
 # from signal-cli 0.14.6's documentation and source. Signal retires old protocol versions, and
 # a client too old to follow loses its messages, then its registration.
 OLDEST_TESTED = (0, 14, 6)
-# The receive-mode probe looks this far back for the subscription made at connect time.
-_PROBE_DEPTH = 16
 
 
 def version_tuple(version: str) -> tuple[int, ...] | None:
@@ -32,43 +28,6 @@ def version_tuple(version: str) -> tuple[int, ...] | None:
     if match is None:
         return None
     return tuple(int(part or 0) for part in match.groups())
-
-
-async def receive_mode_keeps_messages(client: DaemonClient) -> bool | None:
-    """Whether the daemon runs in ``manual`` receive mode; None when it cannot be told.
-
-    How, from the protocol itself: in ``on-start`` and ``on-connection`` modes signal-cli
-    subscribes every new connection as it opens (and in ``on-connection`` mode starts
-    reading from Signal then), taking a subscription id from the one counter that
-    ``subscribeReceive`` and ``subscribeCallEvents`` also draw from. In ``manual`` mode it
-    subscribes nobody. So, on a fresh connection: ``subscribeCallEvents`` gives id K without
-    reading any message; an automatic subscription made at connect time has an id just
-    below K (other clients connecting at the same moment may take a few ids in between), and
-    ``unsubscribeReceive`` with that id succeeds only if this connection holds it. Each id
-    below K tried is refused ("Unknown subscription id", -1) in ``manual`` mode. Nothing here
-    calls ``subscribeReceive``, which would make signal-cli hand messages to this short-lived
-    connection, where they would be lost. ``subscribeCallEvents`` came with signal-cli 0.14.2;
-    an older daemon cannot be probed (None).
-    """
-    rpc = JsonRpcConnection(client.target, timeout=10.0)
-    try:
-        try:
-            calls = await rpc.call("subscribeCallEvents")
-        except JsonRpcError:
-            return None
-        if not isinstance(calls, int) or isinstance(calls, bool):
-            return None
-        for candidate in range(calls - 1, max(-1, calls - 1 - _PROBE_DEPTH), -1):
-            try:
-                await rpc.call("unsubscribeReceive", {"subscription": candidate})
-            except JsonRpcError:
-                continue
-            return False  # this connection was subscribed as it opened: not manual
-        with contextlib.suppress(JsonRpcError):
-            await rpc.call("unsubscribeCallEvents", {"subscription": calls})
-        return True
-    finally:
-        await rpc.aclose()
 
 
 async def check_signal_daemon(client: DaemonClient) -> Finding:
@@ -87,7 +46,8 @@ async def check_signal_daemon(client: DaemonClient) -> Finding:
         )
     detail: dict[str, object] = {"version": about.version, "way": "signal-cli daemon"}
     try:
-        manual = await receive_mode_keeps_messages(client)
+        # How the mode is told from the protocol: DaemonClient.receive_mode_is_manual.
+        manual = await client.receive_mode_is_manual()
     except DeliveryError as exc:
         manual = None
         detail["mode_probe"] = exc.reason

@@ -13,15 +13,13 @@ import logging
 import mimetypes
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
-import wsproto.events
-from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, WebSocketNetworkError, aconnect_ws
 
 from bots.signal.errors import (
     SignalServiceError,
@@ -30,6 +28,7 @@ from bots.signal.errors import (
     error_for_recipient_reason,
     error_for_response,
 )
+from bots.signal.websocket import websocket_frames
 from relay.errors import PermanentError, Reason
 
 log = logging.getLogger(__name__)
@@ -38,8 +37,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # Sending uploads attachments to Signal through signal-cli: allow it longer.
 SEND_TIMEOUT = httpx.Timeout(90.0, connect=5.0)
-# Receive frames are small JSON; this allows long texts and many attachment descriptions.
-_MAX_FRAME_BYTES = 1024 * 1024
 # Signal's own attachment limit is about 100 MiB; refuse anything larger from the server.
 MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024
 
@@ -586,34 +583,11 @@ class SignalClient:
 
     # --- receiving ---------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def receive_frames(
+    def receive_frames(
         self, *, keepalive: float | None = 20.0
-    ) -> AsyncIterator[AsyncIterator[object]]:
+    ) -> AbstractAsyncContextManager[AsyncIterator[object]]:
         """The receive websocket: inside the block, each text frame until it closes.
 
         The server drops what arrives while no websocket is attached: reconnect at once.
         """
-        async with aconnect_ws(
-            self.receive_url,
-            self._http,
-            max_message_size_bytes=_MAX_FRAME_BYTES,
-            keepalive_ping_interval_seconds=keepalive,
-            keepalive_ping_timeout_seconds=keepalive,
-            session_class=AsyncWebSocketSession,
-        ) as ws:
-
-            async def frames() -> AsyncIterator[object]:
-                while True:
-                    try:
-                        event = await ws.receive()
-                    except WebSocketDisconnect as exc:
-                        log.info("signal receive: closed by the server (code %s)", exc.code)
-                        return
-                    except WebSocketNetworkError:
-                        log.warning("signal receive: connection lost")
-                        return
-                    if isinstance(event, (wsproto.events.TextMessage, wsproto.events.BytesMessage)):
-                        yield event.data
-
-            yield frames()
+        return websocket_frames(self.receive_url, self._http, keepalive=keepalive)

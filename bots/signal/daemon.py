@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 DAEMON_MODE = "daemon"
 SEND_TIMEOUT = 90.0
+# The receive-mode probe looks this far back for the subscription made at connect time.
+_PROBE_DEPTH = 16
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ATTACHMENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
@@ -40,10 +43,19 @@ class DaemonClient:
     """signal-cli's daemon for the org's number; the same methods as the REST client
     (:class:`bots.signal.seam.SignalBackend`)."""
 
-    def __init__(self, target: str, number: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        target: str,
+        number: str,
+        *,
+        timeout: float = 30.0,
+        send_timeout: float = SEND_TIMEOUT,
+    ) -> None:
         self._target = Target.parse(target)
         self._number = number
-        self._rpc = JsonRpcConnection(self._target, timeout=timeout)
+        # Sends upload attachments to Signal through signal-cli: they may take longer.
+        self._send_timeout = send_timeout
+        self._rpc = JsonRpcConnection(self._target, timeout=timeout, receives=False)
 
     @property
     def number(self) -> str:
@@ -70,7 +82,7 @@ class DaemonClient:
 
     async def _send_call(self, method: str, what: str, params: dict[str, object]) -> str | None:
         """A call answered with ``{timestamp, results}``: raise the first failed result."""
-        result = await self._call(method, what, params, wait=SEND_TIMEOUT)
+        result = await self._call(method, what, params, wait=self._send_timeout)
         results = result.get("results") if isinstance(result, dict) else None
         for entry in results if isinstance(results, list) else []:
             if isinstance(entry, dict) and entry.get("type") not in ("SUCCESS", None):
@@ -92,10 +104,56 @@ class DaemonClient:
         return About(version=str(version or "unknown"), mode=DAEMON_MODE)
 
     async def check(self) -> About:
-        """Check the daemon answers; return its version."""
+        """Check the daemon answers; return its version. A daemon that is not in manual
+        receive mode is logged loudly (``cercle doctor`` fails on it) but used."""
         about = await self.about()
         log.info("signal-cli daemon %s", about.version)
+        try:
+            manual = await self.receive_mode_is_manual()
+        except DeliveryError:
+            manual = None
+        if manual is False:
+            log.error(
+                "signal-cli's daemon is not in manual receive mode: messages that arrive "
+                "while the worker is stopped are lost; restart it with --receive-mode=manual"
+            )
         return about
+
+    async def receive_mode_is_manual(self) -> bool | None:
+        """Whether the daemon runs in ``manual`` receive mode; None when it cannot be told.
+
+        How, from the protocol itself: in ``on-start`` and ``on-connection`` modes signal-cli
+        subscribes every new connection as it opens (and in ``on-connection`` mode starts
+        reading from Signal then), taking a subscription id from the one counter that
+        ``subscribeReceive`` and ``subscribeCallEvents`` also draw from. In ``manual`` mode
+        it subscribes nobody. So, on a fresh connection: ``subscribeCallEvents`` gives id K
+        and reads no message; a subscription made at connect time has an id just below K
+        (clients connecting at the same moment may take a few ids in between), and
+        ``unsubscribeReceive`` with that id succeeds only on the connection that holds it.
+        In ``manual`` mode each id below K is refused ("Unknown subscription id", -1).
+        ``subscribeReceive`` is never called: it would make signal-cli hand messages to this
+        short-lived connection, where they would be lost. ``subscribeCallEvents`` came with
+        signal-cli 0.14.2; an older daemon cannot be probed (None).
+        """
+        rpc = JsonRpcConnection(self._target, timeout=10.0, receives=True)
+        try:
+            try:
+                calls = await rpc.call("subscribeCallEvents")
+            except JsonRpcError:
+                return None
+            if not isinstance(calls, int) or isinstance(calls, bool):
+                return None
+            for candidate in range(calls - 1, max(-1, calls - 1 - _PROBE_DEPTH), -1):
+                try:
+                    await rpc.call("unsubscribeReceive", {"subscription": candidate})
+                except JsonRpcError:
+                    continue
+                return False  # this connection was subscribed as it opened: not manual
+            with contextlib.suppress(JsonRpcError):
+                await rpc.call("unsubscribeCallEvents", {"subscription": calls})
+            return True
+        finally:
+            await rpc.aclose()
 
     # --- messages --------------------------------------------------------------------------
 
@@ -168,7 +226,7 @@ class DaemonClient:
         if not _ATTACHMENT_ID.match(attachment_id) or attachment_id in (".", ".."):
             raise PermanentError(Reason.REJECTED, "attachment: malformed id")
         result = await self._call(
-            "getAttachment", "attachment fetch", {"id": attachment_id}, wait=SEND_TIMEOUT
+            "getAttachment", "attachment fetch", {"id": attachment_id}, wait=self._send_timeout
         )
         encoded = result.get("data") if isinstance(result, dict) else None
         if not isinstance(encoded, str) or len(encoded) > (max_bytes * 4) // 3 + 4:

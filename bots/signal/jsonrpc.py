@@ -67,11 +67,19 @@ class JsonRpcError(Exception):
 
 
 class JsonRpcConnection:
-    """One connection to the daemon; :meth:`call` opens it when needed."""
+    """One connection to the daemon; :meth:`call` opens it when needed.
 
-    def __init__(self, target: Target, *, timeout: float = 30.0) -> None:
+    ``receives``: whether ``receive`` notifications are kept (in :attr:`notifications`)
+    for a receive loop. A connection for calls only sets it False: it then also ends, as it
+    opens, the subscription signal-cli gives every new connection in its ``on-start`` and
+    ``on-connection`` modes, so that messages are never handed to a connection that does not
+    read them (none exists in ``manual`` mode; there the request changes nothing).
+    """
+
+    def __init__(self, target: Target, *, timeout: float = 30.0, receives: bool = True) -> None:
         self._target = target
         self._timeout = timeout
+        self._receives = receives
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._writer: asyncio.StreamWriter | None = None
@@ -117,6 +125,9 @@ class JsonRpcConnection:
             self._writer = writer
             self.notifications = asyncio.Queue()
             self._reader_task = asyncio.ensure_future(self._read(reader))
+            if not self._receives:
+                # Without an id: signal-cli runs it and sends no answer.
+                writer.write(b'{"jsonrpc":"2.0","method":"unsubscribeReceive"}\n')
 
     def _reset(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -183,7 +194,8 @@ class JsonRpcConnection:
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if "method" in message:
-            if message.get("method") == "receive" and isinstance(message.get("params"), dict):
+            receive = message.get("method") == "receive"
+            if self._receives and receive and isinstance(message.get("params"), dict):
                 self.notifications.put_nowait(message["params"])
             return
         request_id = message.get("id")

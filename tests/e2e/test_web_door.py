@@ -31,6 +31,7 @@ from relay.storage.engine import upgrade
 from relay.storage.models import Role
 from tests.browser import assert_accessible, chromium
 from tests.e2e.test_mixed_group import providers_env
+from tests.fakes.signal_cli_daemon import run_fake_signal_cli_daemon
 from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
 from tests.fakes.twilio_server import FakeTwilio
 from tests.web.door import free_port, local_server
@@ -95,12 +96,14 @@ async def serving(app: App, port: int) -> AsyncIterator[None]:
         server.should_exit = True
 
 
-@pytest.fixture
-def mixed(tmp_path: Path) -> Iterator[Mixed]:
+@pytest.fixture(params=["rest", "daemon"])
+def mixed(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Mixed]:
+    """Signal (through signal-cli-rest-api or signal-cli's own daemon), SMS and the web door."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    run = run_fake_signal_cli_daemon if request.param == "daemon" else run_fake_signal_server
     with (
-        run_fake_signal_server(ORG) as signal,
+        run(ORG) as signal,
         FakeTwilio() as twilio,
         start_blocking_portal() as portal,
     ):
@@ -118,7 +121,7 @@ def mixed(tmp_path: Path) -> Iterator[Mixed]:
         app.relay.create_group(GroupSettings("mardi", lang="en", timer_seconds=86400))
         with portal.wrap_async_context_manager(serving(app, port)):
             m = Mixed(app, base, signal, twilio, portal)
-            m.wait(lambda: signal.connected > 0)
+            m.wait(lambda: signal.subscribed > 0)
             yield m
         app.close()
         assert signal.violations == []

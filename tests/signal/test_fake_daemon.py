@@ -10,11 +10,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from bots.signal.daemon import DaemonClient
 from bots.signal.transport import SignalTransport
-from relay.errors import IdentityChangedError, RateLimitedError, Reason, RecipientGoneError
+from relay.errors import (
+    IdentityChangedError,
+    RateLimitedError,
+    Reason,
+    RecipientGoneError,
+    RetryableError,
+)
 from relay.messages import Outgoing
 from tests.fakes.signal_cli_daemon import FakeSignalCliDaemon, run_fake_signal_cli_daemon
 from tests.signal.conftest import ALICE, BOB, ORG, Inbox, receiving
@@ -219,3 +226,71 @@ async def test_subscribe_answers_an_integer_and_notifications_carry_it(
         assert (await line.call("unsubscribeReceive", {"subscription": sub}, 2))["result"] == {}
         unknown = await line.call("unsubscribeReceive", {"subscription": sub}, 3)
         assert unknown["error"]["code"] == -1
+
+
+async def test_sends_share_one_connection_many_in_flight(daemon: FakeSignalCliDaemon) -> None:
+    client = DaemonClient(daemon.target, daemon.number)
+    receipts: list[str | None] = []
+
+    async def send(n: int) -> None:
+        receipts.append(await client.send(BOB, f"copy {n}"))
+
+    async with anyio.create_task_group() as tg:
+        for n in range(8):
+            tg.start_soon(send, n)
+    await client.aclose()
+    assert len({r for r in receipts if r}) == 8
+    assert sorted(m.message for m in daemon.sent_to(BOB)) == [f"copy {n}" for n in range(8)]
+    assert daemon.connections_opened == 1
+
+
+async def test_a_dropped_connection_is_reopened_and_a_hung_call_times_out(
+    daemon: FakeSignalCliDaemon,
+) -> None:
+    client = DaemonClient(daemon.target, daemon.number, timeout=0.3, send_timeout=0.3)
+    await client.send(BOB, "one")
+    daemon.abort_websockets()
+    await anyio.sleep(0.05)  # the client's reader sees the end (else: one retryable failure)
+    await client.send(BOB, "two")
+    assert daemon.connections_opened == 2
+    daemon.stalled.add("send")
+    with pytest.raises(RetryableError):
+        await client.send(BOB, "three")
+    await client.aclose()
+
+
+async def test_the_receive_loop_waits_out_a_daemon_that_is_down(
+    tmp_path: Path, inbox: Inbox
+) -> None:
+    transport = SignalTransport(DaemonClient(f"unix:{tmp_path / 'nobody.sock'}", ORG))
+    async with receiving(transport, inbox) as receiver:
+        await anyio.sleep(0.3)
+    assert receiver.stats.connections == 0
+    assert inbox.items == []
+
+
+@pytest.mark.parametrize("mode", ["on-start", "on-connection"])
+async def test_calls_never_take_messages_in_the_modes_that_push_to_everyone(
+    mode: str, inbox: Inbox
+) -> None:
+    with run_fake_signal_cli_daemon(ORG, receive_mode=mode) as daemon:
+        transport = SignalTransport(DaemonClient(daemon.target, daemon.number))
+        assert await transport.client.receive_mode_is_manual() is False  # type: ignore[attr-defined]
+        await transport.send(Outgoing(address=BOB, text="hi"))
+        # The call connection ended the subscription it was given on connecting.
+        await daemon.wait_until(lambda: daemon.subscribed == 0)
+        async with receiving(transport, inbox):
+            await daemon.wait_connected()
+            daemon.member(ALICE).says("once")
+            [item] = await inbox.wait_for(1)
+            await anyio.sleep(0.1)
+        await transport.client.aclose()
+    assert item.text == "once" and len(inbox.items) == 1
+
+
+async def test_the_probe_says_manual_without_taking_anything(daemon: FakeSignalCliDaemon) -> None:
+    client = DaemonClient(daemon.target, daemon.number)
+    daemon.member(ALICE).says("waiting")
+    assert await client.receive_mode_is_manual() is True
+    assert daemon.queued == 1
+    await client.aclose()

@@ -133,6 +133,7 @@ class FakeSignalCliDaemon:
         self.connections_opened = 0
         self.subscriptions_opened = 0  # subscribeReceive calls and connect-time subscriptions
         self._cut_next = False
+        self.stalled: set[str] = set()  # methods the daemon never answers (tests set it)
         self._conns: list[_Conn] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -313,19 +314,26 @@ class FakeSignalCliDaemon:
             if not targets:
                 self.frames_dropped += 1  # on-start with nobody connected: stdout only
                 continue
+            written = False
             for conn in targets:
                 if conn.auto is not None:
-                    self._write(conn, {"jsonrpc": "2.0", "method": "receive", "params": frame})
+                    note = {"jsonrpc": "2.0", "method": "receive", "params": frame}
+                    written = self._write(conn, note) or written
                 for sub in sorted(conn.subs):
                     params = {"subscription": sub, "result": frame}
-                    self._write(conn, {"jsonrpc": "2.0", "method": "receive", "params": params})
-            self.frames_delivered += 1
+                    note = {"jsonrpc": "2.0", "method": "receive", "params": params}
+                    written = self._write(conn, note) or written
+            if written:
+                self.frames_delivered += 1
+            else:
+                self.frames_lost += 1  # acknowledged, then written to no live connection
 
-    def _write(self, conn: _Conn, message: object) -> None:
+    def _write(self, conn: _Conn, message: object) -> bool:
         if conn.writer.is_closing():
             conn.alive = False
-            return
+            return False
         conn.writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        return True
 
     def _drop(self, conn: _Conn, *, abort: bool) -> None:
         conn.alive = False
@@ -413,6 +421,8 @@ class FakeSignalCliDaemon:
             return
         if "result" in node or "error" in node:
             return  # a response from the client: signal-cli only logs it
+        if node.get("method") in self.stalled:
+            await asyncio.Event().wait()  # a hung signal-cli: no answer, ever
         answer = self._request(conn, node)
         if answer is not None:
             self._write(conn, answer)
