@@ -38,7 +38,7 @@ from bots.web.routes import WebDoor
 from bots.web.store import WebStore
 from bots.web.transport import WebTransport
 from cercle.settings import Settings
-from relay.delivery.sender import Bell
+from relay.delivery.bell import Bell
 from relay.errors import DeliveryError
 from relay.messages import Attachment, Channel, Inbound
 from relay.service import accounts

@@ -107,12 +107,12 @@ class Settings:
     profile_avatar: Path | None = None
     # Where sessions and end dates are read when an admin does not say (IANA name).
     timezone: str = "America/Toronto"
-    # Issue 10: Signal sends in flight at once to signal-cli (per worker), and the pace of
+    # Signal sends in flight at once to signal-cli (per worker), and the pace of
     # each member's conversation (Signal allows 60 at once, then 1 a second, per recipient).
     signal_in_flight: int = 8
     signal_member_rate: float = 1.0
     signal_member_burst: int = 50
-    # The web door (issue 14): members who join from a private link in a browser.
+    # The web door: members who join from a private link in a browser.
     web_enabled: bool = False
     web_title: str = "Notes"  # what the browser tab shows: neutral, never the group's name
     web_exit_url: str = "https://www.wikipedia.org/"  # where the quick exit goes
@@ -293,7 +293,7 @@ def _signal_cli(env: Mapping[str, str | None]) -> str | None:
 
 
 def _signal_pace(env: Mapping[str, str | None]) -> dict[str, Any]:
-    """Issue 10's Signal settings: sends in flight, and each member's pace (at most what
+    """The Signal pacing settings: sends in flight, and each member's pace (at most what
     Signal allows per sender-recipient pair: a burst of 60, then 1 a second)."""
     burst = _positive(_int(env, "CERCLE_SIGNAL_MEMBER_BURST", 50), "CERCLE_SIGNAL_MEMBER_BURST")
     rate = _positive(_float(env, "CERCLE_SIGNAL_MEMBER_RATE", 1.0), "CERCLE_SIGNAL_MEMBER_RATE")

@@ -1,4 +1,5 @@
-"""The ``web`` process: an ASGI app for provider webhooks and health checks."""
+"""The ``web`` process: one ASGI app for Twilio's webhooks and status callbacks, the web door
+(members who joined from a private link), the staff console at ``/staff``, and ``/health``."""
 
 from __future__ import annotations
 
@@ -133,7 +134,7 @@ def create_app(app: App, extra_routes: list[BaseRoute] | None = None) -> Starlet
         *(web_routes(door) if door is not None else []),
         *(extra_routes or []),
     ]
-    console = console_mount(app)  # the staff console at /staff (issue 13)
+    console = console_mount(app)  # the staff console at /staff
     if console is not None:
         routes.append(console)
     starlette = Starlette(

@@ -58,7 +58,7 @@ def worker_loops(app: App) -> list[Loop]:
 
         loops.extend((twilio_purge_loop(app), sms_inbox_loop))
     if app.providers.web is not None:
-        # Web copies whose timer passed, even when no web process runs (issue 14).
+        # Web copies whose timer passed, even when no web process runs.
         loops.append(singleton(app, "web-purge", web_purge_loop(app)))
     # Retention is idempotent, but one process doing it is enough.
     loops.append(singleton(app, "retention", retention_loop(app)))

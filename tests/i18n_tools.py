@@ -26,8 +26,8 @@ KEYWORDS = {"T": None, "TN": (1, 2)}
 SOURCES = {
     "relay": [("**.py", "python")],
     "cercle/console": [("**.py", "python"), ("templates/**.html", "jinja2.ext:babel_extract")],
-    "bots/web": [("**.py", "python")],  # the web door's pages (issue 14)
-    "cercle": [("health.py", "python"), ("restarts.py", "python"), ("signal_doctor.py", "python")],
+    "bots/web": [("**.py", "python")],  # the web door's pages
+    "cercle/health": [("**.py", "python")],
 }
 
 

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from cercle.bootstrap import bootstrap
 from cercle.health import check_public_url
-from cercle.restarts import check_signal_restarts
+from cercle.health.signal_restarts import check_signal_restarts
 from cercle.settings import Settings
 from cercle.web import create_app
 from relay.storage.crypto import generate_key

@@ -10,6 +10,7 @@ delivery error; nothing here logs a number, a uuid, a text or a filename.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -342,13 +343,18 @@ class DaemonClient:
     # --- receiving ---------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def receive_frames(self, **_: object) -> AsyncIterator[AsyncIterator[object]]:
+    async def receive_frames(
+        self, *, keepalive: float | None = 20.0
+    ) -> AsyncIterator[AsyncIterator[object]]:
         """Subscribe on a connection of its own; yield each ``{envelope, account}``.
 
         Closing the block closes the connection, which ends the subscription at once: from
-        then on signal-cli reads nothing from Signal, which keeps the messages.
+        then on signal-cli reads nothing from Signal, which keeps the messages. Every
+        ``keepalive`` seconds a ``version`` call checks the connection still carries answers
+        (a daemon whose host vanished sends no end of connection); when one does not come
+        back, the session ends and the receive loop opens a new one.
         """
-        rpc = JsonRpcConnection(self._target, timeout=10.0)
+        rpc = JsonRpcConnection(self._target, timeout=keepalive or 10.0)
         try:
             subscription = await rpc.call("subscribeReceive", None)
         except JsonRpcError as exc:
@@ -358,18 +364,34 @@ class DaemonClient:
             await rpc.aclose()
             raise
 
+        async def ping() -> None:
+            assert keepalive is not None  # noqa: S101 - only started with one
+            while True:
+                await asyncio.sleep(keepalive)
+                try:
+                    await rpc.call("version", None)
+                except (DeliveryError, JsonRpcError):
+                    log.warning("signal receive: signal-cli stopped answering")
+                    rpc.notifications.put_nowait(None)
+                    return
+
         async def frames() -> AsyncIterator[object]:
             while True:
                 params = await rpc.notifications.get()
                 if params is None:
-                    log.info("signal receive: signal-cli closed the connection")
+                    log.info("signal receive: the connection to signal-cli ended")
                     return
                 # In on-start and on-connection modes signal-cli also sends every message
                 # without a subscription id; only ours is taken, so nothing comes twice.
                 if params.get("subscription") == subscription and "result" in params:
                     yield params["result"]
 
+        pinger = asyncio.ensure_future(ping()) if keepalive else None
         try:
             yield frames()
         finally:
+            if pinger is not None:
+                pinger.cancel()
+                with contextlib.suppress(BaseException):
+                    await pinger
             await rpc.aclose()

@@ -4,7 +4,7 @@ facilitators about one. Each handler registers its row of the table
 
 Both act on the message the sender quotes (replies to) on their phone; ``/delete NAME [n]``
 also works without a quote, for facilitators on SMS. What needs stored rows runs as a
-:class:`~relay.outcome.Deferred` effect in the transaction of the command; the data side of a
+:class:`~relay.core.outcome.Deferred` effect in the transaction of the command; the data side of a
 removal is :mod:`relay.delivery.recall`.
 """
 

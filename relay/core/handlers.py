@@ -16,7 +16,7 @@ from datetime import datetime
 
 from relay.core.outcome import Outcome
 from relay.language.i18n import LANGS, Raw, Renderable, T
-from relay.language.pseudonyms import fold
+from relay.language.pseudonyms import name_key
 from relay.language.texts import Texts
 from relay.storage.models import Group, Member, MemberState, Role
 
@@ -46,7 +46,7 @@ CHANNEL_NAMES: dict[str, T] = {
     "signal": T("Signal"),
     "sms": T("SMS"),
     "sandbox": T("the sandbox"),  # rehearsals only
-    "web": T("web"),  # joined from a private link, in a browser (issue 14)
+    "web": T("web"),  # joined from a private link, in a browser
 }
 ROLE_NAMES: dict[str, T] = {
     Role.MEMBER: T("member"),
@@ -81,7 +81,7 @@ class Context:
 
     def find(self, name: str) -> Member | None:
         """The member of this group called ``name`` (case, accents, ``@`` ignored)."""
-        key = fold(name.lstrip("@"))
+        key = name_key(name.lstrip("@"))
         return next((m for m in self.roster if m.name_key == key and key), None)
 
     def split_target(self) -> tuple[Member, str]:
@@ -92,7 +92,7 @@ class Context:
         """
         words = list(re.finditer(r"\S+", self.args))
         for i in range(len(words), 0, -1):
-            if not all(fold(w.group()) for w in words[:i]):
+            if not all(name_key(w.group()) for w in words[:i]):
                 continue
             found = self.find(self.args[words[0].start() : words[i - 1].end()])
             if found is not None:

@@ -25,7 +25,15 @@ from sqlmodel import Session, col, select
 
 from relay.delivery.outbox import OutboxWriter
 from relay.messages import Channel
-from relay.storage.models import Inbound, Member, Outbox, OutboxBody, OutboxKind, OutboxState
+from relay.storage.models import (
+    OPEN_STATES,
+    Inbound,
+    Member,
+    Outbox,
+    OutboxBody,
+    OutboxKind,
+    OutboxState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +47,6 @@ RECALLABLE = frozenset({Channel.SIGNAL, Channel.SANDBOX, Channel.WEB})
 # ``Outbox.error_reason`` of a copy a removal cancelled: if a worker sent it anyway (its send
 # raced the removal), the engine deletes it at once (:func:`recall_late`).
 REVOKED = "revoked"
-_OPEN = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.RETRY, OutboxState.HELD)
 
 
 @dataclass
@@ -96,7 +103,7 @@ def cancel_unsent(s: Session, inbound_id: int, now: datetime) -> int:
         .where(
             col(Outbox.inbound_id) == inbound_id,
             col(Outbox.kind) == OutboxKind.MESSAGE,
-            col(Outbox.state).in_(_OPEN),
+            col(Outbox.state).in_(OPEN_STATES),
         )
         .values(
             state=OutboxState.CANCELLED,
@@ -113,7 +120,7 @@ def cancel_unsent(s: Session, inbound_id: int, now: datetime) -> int:
         .where(
             col(Outbox.target_inbound_id) == inbound_id,
             col(Outbox.kind) == OutboxKind.EDIT,
-            col(Outbox.state).in_(_OPEN),
+            col(Outbox.state).in_(OPEN_STATES),
         )
         .values(state=OutboxState.CANCELLED, error_reason=REVOKED, lease_owner=None)
     )

@@ -31,8 +31,7 @@ from relay.errors import CercleError
 from relay.groups import policy
 from relay.language.durations import describe
 from relay.language.i18n import LANGS, Joined, Raw, Renderable, T
-from relay.language.pseudonyms import assign
-from relay.language.pseudonyms import fold as fold_name
+from relay.language.pseudonyms import assign, name_key
 from relay.messages import Channel, Inbound, InboundKind
 from relay.storage.crypto import DataKeys
 from relay.storage.models import AuditEvent, Group, Invite, JoinAttempt, Member, MemberState, Role
@@ -294,7 +293,7 @@ def _enroll(
         uuid_enc=keys.encrypt_text(uuid.lower(), UUID_CONTEXT) if uuid else None,
         uuid_hash=relay.uuid_hash(uuid) if uuid else None,
         pseudonym=pseudonym,
-        name_key=fold_name(pseudonym),
+        name_key=name_key(pseudonym),
         role=invite.role,
         lang=lang,
         state=MemberState.PENDING if waits else MemberState.INVITED,

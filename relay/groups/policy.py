@@ -1,4 +1,5 @@
-"""Reading and writing the per-group and per-member choices of issue 7, and daily tallies.
+"""Reading and writing the per-group and per-member safety choices (open hours, admission,
+pre-moderation, exit words, alerts, end dates), and daily tallies.
 
 Groups and members without a row have the defaults (see :class:`~relay.storage.models.GroupPolicy`
 and :class:`~relay.storage.models.MemberSafety`), so existing groups need no data migration.

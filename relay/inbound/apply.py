@@ -37,7 +37,7 @@ from relay.delivery.outbox import OutboxWriter
 from relay.groups import policy
 from relay.inbound import join_notices
 from relay.language.i18n import Renderable, T
-from relay.language.pseudonyms import fold
+from relay.language.pseudonyms import name_key
 from relay.safety import bans
 from relay.storage.models import (
     AuditEvent,
@@ -164,7 +164,7 @@ class Applier:
                 if paused:
                     cancel_open(self.s, actor.id)  # type: ignore[arg-type]
             case Rename(name=name) if actor is not None:
-                actor.pseudonym, actor.name_key = name, fold(name)
+                actor.pseudonym, actor.name_key = name, name_key(name)
             case Mute(member_id=mid, until=until):
                 target = self.s.get(Member, mid)
                 if target is not None:

@@ -2,7 +2,7 @@
 
 parse (the adapter made an :class:`~relay.messages.Inbound`) -> identify the member
 (:mod:`.identify`) -> state events (:mod:`.state`) -> safety guards
-(:mod:`relay.safety.guards`) -> consent (:mod:`.consent`) -> a command (:mod:`.command`) or
+(:mod:`relay.safety.quick_exit`) -> consent (:mod:`.consent`) -> a command (:mod:`.command`) or
 an edit, deletion, reaction (:mod:`.edits`) or a message to relay (:mod:`.relaying`, whose
 own guards are in :mod:`relay.safety.limits`) -> the outcome applied (:mod:`.apply`) ->
 outbox rows, which :mod:`relay.delivery` sends.
@@ -19,7 +19,7 @@ from relay.inbound import command, consent, edits, relaying, state
 from relay.inbound.identify import identify
 from relay.inbound.turn import InboundService, Result, Turn, clean_text
 from relay.messages import Inbound, InboundKind
-from relay.safety import guards
+from relay.safety import quick_exit
 from relay.storage.models import MemberState
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _route(turn: Turn) -> Result:
         case InboundKind.IDENTITY_CHANGED:
             return state.identity_changed(turn)
     # The exit word works in every state; newcomers awaiting approval wait.
-    if (handled := guards.first(turn)) is not None:
+    if (handled := quick_exit.first(turn)) is not None:
         return Result(handled)
     if m.state == MemberState.OPTED_OUT:
         # They texted again after STOP without START: carrier will not deliver anyway.

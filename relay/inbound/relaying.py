@@ -15,8 +15,8 @@ from relay.inbound.media import UnsupportedMedia, UnsupportedType, sanitize
 from relay.inbound.mentions import rewrite
 from relay.inbound.turn import Result, Turn, clean_text
 from relay.language.i18n import LANGS, Raw, Renderable, T
-from relay.safety import guards as safety
-from relay.safety import limits
+from relay.safety import alerting, limits
+from relay.safety.held import review
 from relay.storage.models import Member
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ _UNREADABLE_PHOTO = T("One of your photos could not be read or is too large, so 
 
 def relay(turn: Turn) -> Result:
     """Relay a member's message to the group, unless a guard holds it back."""
-    alerted = safety.check_alert(turn)  # before the guards: a muted member in danger too
+    alerted = alerting.check_alert(turn)  # before the guards: a muted member in danger too
     if (held := limits.paused_or_muted(turn)) is not None:
         return Result(held)
     if (held := limits.flooding(turn, turn.relay.flood_limit)) is not None:
@@ -43,8 +43,8 @@ def relay(turn: Turn) -> Result:
     if not text and not attachments:
         log.info("inbound dropped: empty")
         return Result.IGNORED
-    # Open hours, pre-moderation, held alerts (relay/safety/guards.py).
-    if (handled := safety.review(turn, text, attachments, alerted=alerted)) is not None:
+    # Open hours, pre-moderation, held alerts (relay/safety/held.py).
+    if (handled := review(turn, text, attachments, alerted=alerted)) is not None:
         return Result(handled)
     m = turn.member
     target = find_target(turn, turn.inbound.quote_ref) if turn.inbound.quote_ref else None

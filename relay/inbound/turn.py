@@ -61,7 +61,7 @@ class InboundService(Service, Protocol):
 @dataclass
 class Turn:
     """The handling of one inbound message from a known member (what
-    :class:`relay.safety.guards.Turn` describes)."""
+    :class:`relay.safety.protocols.Turn` describes)."""
 
     relay: InboundService
     s: Session

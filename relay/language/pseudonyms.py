@@ -18,8 +18,9 @@ MIN_LEN, MAX_LEN = 2, 20
 _ALLOWED_PUNCT = {" ", "-", "'", "’"}
 
 
-def fold(name: str) -> str:
-    """Case-, accent-, space- and punctuation-insensitive key for comparing names."""
+def name_key(name: str) -> str:
+    """Case-, accent-, space- and punctuation-insensitive key for comparing names (what
+    ``Member.name_key`` stores). Words are compared with :func:`relay.groups.policy.fold`."""
     decomposed = unicodedata.normalize("NFKD", name.casefold())
     return "".join(c for c in decomposed if c.isalpha() and not unicodedata.combining(c))
 
@@ -37,12 +38,12 @@ _LOOKALIKES = str.maketrans(
 
 
 def skeleton(name: str) -> str:
-    """:func:`fold`, with letters of other scripts that look Latin mapped to those letters.
+    """:func:`name_key`, with letters of other scripts that look Latin mapped to those letters.
 
     Two names with the same skeleton look the same on a phone; compare skeletons to refuse a
     name that would pass for a taken one or for a role word.
     """
-    return fold(name).translate(_LOOKALIKES)
+    return name_key(name).translate(_LOOKALIKES)
 
 
 def assign(taken: Collection[str]) -> str:
@@ -90,7 +91,7 @@ def clean_chosen(raw: str, taken: Collection[str]) -> str:
         raise NameRefused(T("A name must be 2 to 20 characters long."))
     if any(not (c.isalpha() or c in _ALLOWED_PUNCT) for c in name):
         raise NameRefused(T("A name may contain only letters, spaces, hyphens and apostrophes."))
-    key = fold(name)
+    key = name_key(name)
     if len(key) < MIN_LEN:
         raise NameRefused(T("A name must be 2 to 20 characters long."))
     if _reserved(name):

@@ -16,7 +16,7 @@ from relay.language.i18n import LANGS
 
 CONSENT_PARTS = ("about", "agreements", "privacy", "how_to_leave", "consent_prompt")
 SMS_PART = "sms_notice"
-WEB_PART = "web_notice"  # what a member who joins from a web link is told (issue 14)
+WEB_PART = "web_notice"  # what a member who joins from a web link is told
 ALL_PARTS = (*CONSENT_PARTS, SMS_PART, WEB_PART, "resources")
 
 

@@ -30,7 +30,7 @@ from sqlmodel import Session, SQLModel
 from relay.delivery.outbox import ADDRESS_CONTEXT, PAYLOAD_CONTEXT, UUID_CONTEXT
 from relay.safety.bans import BAN_CONTEXT
 from relay.safety.bans import HASH_KIND as BAN_KIND
-from relay.safety.guards import EXIT_WORD_CONTEXT, EXIT_WORD_KIND
+from relay.safety.quick_exit import EXIT_WORD_CONTEXT, EXIT_WORD_KIND
 from relay.storage.crypto import KID_LEN, KID_OFFSET, DataKeyError, DataKeys
 from relay.storage.engine import checkpoint, transaction
 from relay.storage.inbox import INBOX_CONTEXT

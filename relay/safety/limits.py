@@ -12,7 +12,7 @@ from relay.groups import policy
 from relay.language.durations import describe
 from relay.language.i18n import Raw, T
 from relay.safety import flood
-from relay.safety.guards import Handled, Turn
+from relay.safety.protocols import Handled, Turn
 from relay.storage.models import MemberState
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from relay.groups import invites, policy, schedule
 from relay.inbound.apply import Applier
 from relay.language.durations import describe
 from relay.language.i18n import LANGS, T
-from relay.language.pseudonyms import fold
+from relay.language.pseudonyms import name_key
 from relay.messages import Channel
-from relay.safety.guards import exit_word_key
+from relay.safety.quick_exit import exit_word_key
 from relay.service.relay import Relay
 from relay.storage.engine import transaction
 from relay.storage.models import (
@@ -206,7 +206,7 @@ def describe_policy(relay: Relay, name: str) -> dict[str, Any]:
     }
 
 
-# --- shared by the command line and the staff console (issue 13) ----------------------------
+# --- shared by the command line and the staff console --------------------------------------
 
 
 @dataclass(frozen=True)
@@ -315,7 +315,7 @@ def ban_member(relay: Relay, name: str, pseudonym: str, reason: str) -> None:
     with transaction(relay.engine) as s:
         group = relay.group(s, name)
         target = next(
-            (m for m in relay.members_of(s, group) if m.name_key == fold(pseudonym)), None
+            (m for m in relay.members_of(s, group) if m.name_key == name_key(pseudonym)), None
         )
         if target is None or target.id is None:
             raise CercleError("There is no one with that name in the group.")

@@ -3,7 +3,7 @@
 A web adapter shows an invite's welcome (:func:`preview`) and, once the person agrees, enrolls
 them (:func:`join`) on its channel under an opaque address it made up. The core learns only
 that a member has that channel and that address. Codes stay one-time, expiring and
-rate-limited exactly as for ``JOIN <code>`` (see :mod:`relay.invites`).
+rate-limited exactly as for ``JOIN <code>`` (see :mod:`relay.groups.invites`).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from relay.inbound import consent, pipeline
 from relay.inbound.apply import Applier, cancel_open, remove_banned, removed_by_organization
 from relay.inbound.turn import Result
 from relay.language.i18n import LANGS, TN, Joined, Renderable, T
-from relay.language.pseudonyms import assign, fold
+from relay.language.pseudonyms import assign, name_key
 from relay.language.texts import ConfigText, Texts
 from relay.messages import Channel, Inbound
 from relay.phone import normalize
@@ -59,7 +59,7 @@ class GroupSettings:
 class Relay:
     """The core service. One instance per process; thread-safe (each call has its session)."""
 
-    # Makes the private web link of an invite code, when the web door is on (issue 14).
+    # Makes the private web link of an invite code, when the web door is on.
     join_link: Callable[[str], str] | None = None
 
     def __init__(
@@ -209,7 +209,7 @@ class Relay:
                 uuid_enc=self.keys.encrypt_text(uuid.lower(), UUID_CONTEXT) if uuid else None,
                 uuid_hash=self.uuid_hash(uuid) if uuid else None,
                 pseudonym=pseudonym,
-                name_key=fold(pseudonym),
+                name_key=name_key(pseudonym),
                 role=role,
                 lang=lang,
                 state=MemberState.INVITED,
@@ -261,7 +261,7 @@ class Relay:
         with transaction(self.engine) as s:
             group = self.group(s, group_name)
             target = next(
-                (m for m in self.members_of(s, group) if m.name_key == fold(pseudonym)), None
+                (m for m in self.members_of(s, group) if m.name_key == name_key(pseudonym)), None
             )
             if target is None:
                 raise CercleError("There is no one with that name in the group.")

@@ -139,6 +139,8 @@ class OutboxState(StrEnum):
         return self in (OutboxState.SENT, OutboxState.FAILED, OutboxState.CANCELLED)
 
 
+# The states of a row that is not final yet: what may still go out, the one definition the
+# claims (a recipient's oldest open row is their head), recalls and retention all use.
 OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.RETRY, OutboxState.HELD)
 
 
@@ -290,7 +292,7 @@ class Ban(SQLModel, table=True):
     created_at: datetime
 
 
-# --- sessions, invites and safety (issue 7) --------------------------------------------------
+# --- open hours, invites and safety choices -----------------------------------------------------
 
 
 class GroupPolicy(SQLModel, table=True):
@@ -385,7 +387,7 @@ class GroupTally(SQLModel, table=True):
     count: int = Field(default=0)
 
 
-# --- the web door (issue 14) -----------------------------------------------------------------
+# --- the web door -----------------------------------------------------------------------------
 
 
 class WebSeat(SQLModel, table=True):
@@ -431,7 +433,7 @@ class WebCopy(SQLModel, table=True):
     expires_at: datetime = Field(index=True)
 
 
-# --- the staff console (issue 13) ------------------------------------------------------------
+# --- the staff console --------------------------------------------------------------------
 
 
 class StaffRole(StrEnum):
@@ -509,7 +511,7 @@ class PendingInbound(SQLModel, table=True):
 
 
 class MediaLink(SQLModel, table=True):
-    """A stripped photo waiting for Twilio to fetch it for an MMS (issue 15).
+    """A stripped photo waiting for Twilio to fetch it for an MMS.
 
     Served once at an unguessable URL, then deleted; also deleted when its message's status is
     final or when it expires a few minutes after it was made. Only a keyed hash of the URL's
@@ -526,7 +528,7 @@ class MediaLink(SQLModel, table=True):
     created_at: datetime
 
 
-# --- issue 10: pacing per recipient, grouped join notices ---------------------------------
+# --- pacing per recipient, grouped join notices ------------------------------------------
 
 
 class RecipientPace(SQLModel, table=True):

@@ -57,10 +57,7 @@ def twilio_server() -> Iterator[FakeTwilio]:
 
 @pytest.fixture
 def twilio(twilio_server: FakeTwilio) -> FakeTwilio:
-    twilio_server.messages.clear()
-    twilio_server.deleted.clear()
-    twilio_server._failures.clear()
-    twilio_server._by_to.clear()
+    twilio_server.reset()
     return twilio_server
 
 

@@ -164,7 +164,7 @@ async def test_a_whole_conversation_logs_no_identifier_and_no_text(
 async def test_a_whole_conversation_leaves_no_identifier_or_text_in_the_database_file(
     world: World,
 ) -> None:
-    # Before any retention job ran (issue 6 wipes what is sealed, too): what the files hold in
+    # Before any retention job ran (it wipes what is sealed, too): what the files hold in
     # clear. Numbers, UUIDs and bodies are only ever written sealed.
     await converse(world)
     await misbehave(world)

@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from cercle.logs import configure_logging
+from relay.delivery.sender import pending_count
 from relay.service.groups import create_invite
 from relay.service.relay import GroupSettings
 from relay.storage.models import Member, WebCopy
@@ -55,6 +56,12 @@ async def test_a_wrong_token_opens_nothing(door: Door) -> None:
     assert (await door.client.get("/c/events")).status_code == 401
 
 
+def unread_copies(door: Door) -> int:
+    """Copies stored for browsers that they have not acknowledged yet."""
+    with Session(door.app.engine) as s:
+        return len(s.exec(select(WebCopy.id)).all())
+
+
 async def test_a_token_from_another_group_reads_only_its_own_group(door: Door) -> None:
     await anyio.to_thread.run_sync(
         lambda: door.app.relay.create_group(GroupSettings("jeudi", lang="en", timer_seconds=3600))
@@ -68,7 +75,9 @@ async def test_a_token_from_another_group_reads_only_its_own_group(door: Door) -
     await jeudi.says("only for jeudi")
 
     await door.until(lambda: "only for jeudi" in jeudi.texts and "only for mardi" in mardi.texts)
-    await anyio.sleep(0.3)
+    # Every copy has gone out and both browsers have read (and acknowledged) every copy stored
+    # for them: a copy that crossed groups would be in their texts now.
+    await door.until(lambda: pending_count(door.app.engine) == 0 and not unread_copies(door))
     assert all("only for mardi" not in t for t in jeudi.texts)
     assert all("only for jeudi" not in t for t in mardi.texts)
 
@@ -114,7 +123,8 @@ async def test_a_retried_post_is_relayed_once(door: Door) -> None:
         assert (await web.says("once only", nonce="retry-nonce-1")).status_code == 204
 
     await door.until(lambda: any(t.endswith(": once only") for t in door.texts_of("alice")))
-    await anyio.sleep(0.3)
+    # Every copy has gone out (the three POSTs were answered): a second one would be here now.
+    await door.until(lambda: pending_count(door.app.engine) == 0)
     assert sum(t.endswith(": once only") for t in door.texts_of("alice")) == 1
     assert web.texts.count("once only") == 1
 

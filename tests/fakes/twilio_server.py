@@ -128,6 +128,15 @@ class FakeTwilio:
         with self._lock:
             return [m for m in self.messages if m.to == number]
 
+    def reset(self) -> None:
+        """Forget what earlier tests left: messages sent and deleted, and failures still to come
+        (one fake serves a whole session)."""
+        with self._lock:
+            self.messages.clear()
+            self.deleted.clear()
+            self._failures.clear()
+            self._by_to.clear()
+
     def fail_next(
         self,
         n: int = 1,

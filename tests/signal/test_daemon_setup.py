@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from cercle.health.signal_daemon import version_tuple
 from cercle.settings import Settings, SettingsError
-from cercle.signal_doctor import version_tuple
 from tests.cli_support import invoke
 from tests.fakes.signal_cli_daemon import FakeSignalCliDaemon, run_fake_signal_cli_daemon
 from tests.signal.conftest import ORG

@@ -294,3 +294,30 @@ async def test_the_probe_says_manual_without_taking_anything(daemon: FakeSignalC
     assert await client.receive_mode_is_manual() is True
     assert daemon.queued == 1
     await client.aclose()
+
+
+async def test_a_daemon_that_stops_answering_is_left_for_a_new_connection(
+    daemon: FakeSignalCliDaemon, inbox: Inbox
+) -> None:
+    transport = SignalTransport(DaemonClient(daemon.target, daemon.number))
+    async with receiving(transport, inbox, keepalive_interval=0.2):
+        await daemon.wait_connected()
+        daemon.stalled.add("version")  # the connection looks open but nothing comes back
+        await daemon.wait_until(lambda: daemon.subscriptions_opened >= 2)
+        daemon.stalled.clear()
+        await daemon.wait_connected(opened=2)
+        daemon.member(ALICE).says("still received")
+        items = await inbox.wait_for(1)
+    assert [i.text for i in items] == ["still received"]
+
+
+async def test_a_read_receipt_has_the_send_results(daemon: FakeSignalCliDaemon) -> None:
+    async with line_to(daemon) as line:
+        answer = await line.call(
+            "sendReceipt", {"recipient": ALICE, "targetTimestamp": [1767225700001]}
+        )
+        wrong = await line.call(
+            "sendReceipt", {"recipient": ALICE, "targetTimestamp": 1, "type": "x"}, 2
+        )
+    assert answer["result"]["results"][0]["type"] == "SUCCESS"
+    assert wrong["error"]["code"] == -1

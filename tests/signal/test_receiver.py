@@ -209,6 +209,8 @@ async def test_stop_ends_the_loop(fake: FakeSignalServer, transport: SignalTrans
     with anyio.fail_after(3):
         async with receiving(transport, inbox) as receiver:
             await fake.wait_connected()
+            # The server side sees the websocket a moment before the client side has it.
+            await fake.wait_until(lambda: receiver.stats.connections == 1)
             receiver.stop()
     # run() returned (the block ended within the deadline) and the websocket is closed.
     await fake.wait_until(lambda: fake.connected == 0)

@@ -35,10 +35,7 @@ def fake() -> Iterator[FakeTwilio]:
 
 @pytest.fixture
 def fresh_fake(fake: FakeTwilio) -> FakeTwilio:
-    fake.messages.clear()
-    fake.deleted.clear()
-    fake._failures.clear()
-    fake._by_to.clear()
+    fake.reset()
     return fake
 
 

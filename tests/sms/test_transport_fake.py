@@ -131,7 +131,9 @@ async def test_timeout_after_twilio_took_the_message(
     fresh_fake.fail_next(status=201, delay=1.0, record=True)
     with pytest.raises(SendOutcomeUnknownError):
         await transport.send(Outgoing(address=BOB, text="hi"))
-    await anyio.sleep(0.6)  # let the fake finish the delayed request
+    with anyio.fail_after(3):  # the fake records it once its delayed answer is written
+        while not fresh_fake.sent_to(BOB):
+            await anyio.sleep(0.01)
     assert len(fresh_fake.sent_to(BOB)) == 1
 
 

@@ -1,4 +1,4 @@
-"""pacing per recipient, grouped join notices (issue 10)
+"""pacing per recipient, grouped join notices
 
 Revision ID: 0006
 Revises: 0005

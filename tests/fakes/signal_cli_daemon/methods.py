@@ -197,6 +197,20 @@ def remote_delete(fake: FakeSignalCliDaemon, ns: Namespace) -> Any:
     return _deliver(fake, recipients, record)
 
 
+def send_receipt(fake: FakeSignalCliDaemon, ns: Namespace) -> Any:
+    """``sendReceipt``: a read (default) or viewed receipt for received messages."""
+    recipient = _single(fake, ns.string("recipient"))
+    targets = ns.values.get("targetTimestamp", ns.values.get("target-timestamp"))
+    targets = targets if isinstance(targets, list) else [targets]
+    if not all(isinstance(t, int) and not isinstance(t, bool) for t in targets):
+        raise WrongTypeError("target-timestamp")
+    ns.read.add("targetTimestamp")
+    kind = ns.string("type") or "read"
+    if kind not in ("read", "viewed"):
+        raise RpcError(USER_ERROR, "Unknown receipt type: " + kind)
+    return _deliver(fake, [recipient], lambda recipient, timestamp: None)
+
+
 def update_contact(fake: FakeSignalCliDaemon, ns: Namespace) -> Any:
     """``updateContact``: here only the conversation's disappearing timer matters."""
     recipient = _single(fake, ns.string("recipient"))
@@ -354,6 +368,7 @@ HANDLERS = {
     "send": send,
     "sendReaction": send_reaction,
     "remoteDelete": remote_delete,
+    "sendReceipt": send_receipt,
     "updateContact": update_contact,
     "listIdentities": list_identities,
     "trust": trust,

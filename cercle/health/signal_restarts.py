@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cercle.health.finding import Finding
 from relay.language.i18n import T
 
 if TYPE_CHECKING:
-    from cercle.health import Finding
     from cercle.settings import Settings
 
 CHECK = "signal_restarts"
@@ -22,8 +22,6 @@ CHECK = "signal_restarts"
 
 def check_signal_restarts(settings: Settings) -> Finding:
     """Warn on the signal-cli-rest-api set-up, where a restart loses messages."""
-    from cercle.health import Finding  # noqa: PLC0415 - health imports this module
-
     if settings.signal_cli and settings.signal_number:
         return Finding(
             CHECK,

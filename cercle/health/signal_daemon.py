@@ -12,7 +12,7 @@ import re
 
 from bots.signal.daemon import DaemonClient
 from bots.signal.errors import SignalServiceError
-from cercle.health import Finding
+from cercle.health.finding import Finding
 from relay.errors import DeliveryError
 from relay.language.i18n import TN, T
 

@@ -1,5 +1,7 @@
-"""Handlers for the commands of issue 7: open hours, invites, decisions, exit word, reminders,
-stats. Each registers its row of the command table (:mod:`relay.commands.table`).
+"""Handlers for the commands that run a group: open hours (/schedule, /open, /close), session
+reminders (/reminders), invites (/invite), decisions on held messages (/approve, /reject), a
+member's own exit word (/exitword) and the group's figures (/stats). Each registers its row of
+the command table (:mod:`relay.commands.table`).
 
 Like every handler they only read their :class:`~relay.core.handlers.Context` and return an
 :class:`~relay.core.outcome.Outcome`. What depends on stored rows (the schedule, held messages,
@@ -29,7 +31,7 @@ from relay.groups.policy import fold
 from relay.groups.schedule import when
 from relay.language.durations import parse_duration
 from relay.language.i18n import Joined, Raw, Renderable, T
-from relay.safety import guards as safety
+from relay.safety import decisions, quick_exit
 from relay.storage.models import GroupPolicy, HeldMessage, Member, MemberState, Role
 
 _ON = {"on", "oui", "yes", "activer", "active"}
@@ -220,7 +222,7 @@ def cmd_exitword(ctx: Context) -> Outcome:
         return Outcome.of(Deferred(_show_exit_word))
     if fold(arg) in _OFF:
         return Outcome.of(_set_exit_word(None), Audit("exit_word", detail="cleared"))
-    key = safety.exit_word_key(arg)
+    key = quick_exit.exit_word_key(arg)
     if key is None:
         raise Refusal(T("An exit word is a single word of 3 to 32 letters or digits."))
     if key in _not_exit_words():
@@ -241,9 +243,9 @@ def _set_exit_word(key: str | None) -> Deferred:
                 found.exit_word_hash = found.exit_word_enc = None
             return Outcome.of(Reply(T("Your exit word is removed.")))
         own = policy.ensure_safety(st.s, mid)
-        own.exit_word_hash = safety.exit_word_hash(st.relay.keys, mid, key)
+        own.exit_word_hash = quick_exit.exit_word_hash(st.relay.keys, mid, key)
         own.exit_word_enc = st.relay.keys.encrypt_text(
-            safety.exit_word_value(mid, key), safety.EXIT_WORD_CONTEXT
+            quick_exit.exit_word_value(mid, key), quick_exit.EXIT_WORD_CONTEXT
         )
         return Outcome.of(
             Reply(
@@ -251,7 +253,7 @@ def _set_exit_word(key: str | None) -> Deferred:
                     "Your exit word is set. If you ever send it on its own, you leave the group "
                     "at once, your data is deleted, and Cercle answers only: {reply} You may "
                     "want to delete the message where you typed it.",
-                    reply=safety.EXIT_REPLY,
+                    reply=quick_exit.EXIT_REPLY,
                 )
             )
         )
@@ -372,7 +374,7 @@ def cmd_approve(ctx: Context) -> Outcome:
             return Outcome()
         if found.state == MemberState.PENDING:
             return invites.admit(st, found)
-        return safety.release(st, found)
+        return decisions.release(st, found)
 
     return Outcome.of(Deferred(work))
 
@@ -404,7 +406,7 @@ def cmd_reject(ctx: Context) -> Outcome:
                     )
                 ),
             )
-        return safety.drop(st, found)
+        return decisions.drop(st, found)
 
     return Outcome.of(Deferred(work))
 

@@ -1,0 +1,1 @@
+"""The staff console's page families, one module each."""
