@@ -30,6 +30,7 @@ from bots.web.transport import WebTransport
 from cercle.bootstrap import App, bootstrap
 from cercle.settings import Settings
 from cercle.web import create_app
+from relay.groups import invites
 from relay.messages import Channel, Outgoing
 from relay.service import groups as group_admin
 from relay.service import links
@@ -53,7 +54,7 @@ def _join(app: App, members: int) -> list[tuple[str, str]]:
         code = group_admin.create_invite(app.relay, "bench")
         links.join(
             app.relay,
-            code,
+            invites.link_token(app.relay.keys, code),
             Channel.WEB,
             address,
             lambda s, m, g, t=token, a=address: store.new_seat(

@@ -18,6 +18,7 @@ from relay.delivery.sender import Deliverer, DeliveryPolicy
 from relay.language.texts import Texts, default_config_dir
 from relay.messages import Channel
 from relay.safety.flood import FloodLimit
+from relay.service import links
 from relay.service.relay import Relay
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import make_engine
@@ -67,7 +68,8 @@ def bootstrap(
     )
     providers = Providers() if transports is not None else Providers.from_settings(settings, relay)
     if providers.web_config is not None:
-        relay.join_link = providers.web_config.join_link  # /invite gives the link too
+        # /invite gives the link too
+        relay.join_link = links.link_maker(relay, providers.web_config.join_link)
     chosen = dict(transports) if transports is not None else providers.transports()
     deliverer = Deliverer(relay, chosen, policy or delivery_policy(settings)) if chosen else None
     return App(settings, engine, keys, clock, texts, relay, chosen, deliverer, providers)

@@ -32,6 +32,7 @@ from bots.sms.webhook import (
     WebhookVerifier,
     status_rank,
 )
+from bots.web.client import TrustedProxies
 from bots.web.config import WebConfig
 from bots.web.hub import PushHub
 from bots.web.routes import WebDoor
@@ -101,6 +102,7 @@ class Providers:
                 public_base_url=settings.public_base_url,
                 title=settings.web_title,
                 exit_url=settings.web_exit_url,
+                proxies=TrustedProxies.parse(settings.trusted_proxies),
             )
             if relay is not None:
                 # The web door keeps its copies in Cercle's own database.

@@ -28,6 +28,7 @@ from cercle.settings import Secret, Settings
 from relay.clock import SystemClock
 from relay.delivery.sender import Deliverer
 from relay.errors import CercleError
+from relay.groups import invites
 from relay.inbound.join_notices import announce_due
 from relay.language.durations import parse_duration
 from relay.messages import Channel, Inbound, Sender
@@ -174,7 +175,7 @@ class Sandbox:
         address = new_address()
         joined = links.join(
             relay,
-            code,
+            invites.link_token(relay.keys, code),  # what the link carries
             Channel.WEB,
             address,
             lambda s, m, g: store.new_seat(

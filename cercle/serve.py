@@ -47,7 +47,9 @@ def serve(settings: Settings, *, web: bool, worker: bool) -> None:
                     port=settings.port,
                     log_config=None,
                     access_log=False,
-                    proxy_headers=True,
+                    # The client's address is read in one place, bots/web/client.py, which
+                    # believes X-Forwarded-For only from CERCLE_TRUSTED_PROXIES.
+                    proxy_headers=False,
                 )
                 # uvicorn captures SIGINT/SIGTERM while it serves, then re-raises them to the
                 # handler it found: make that ours, so the worker also stops gracefully.

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from bots.signal.jsonrpc import Target
+from bots.web.client import LOCAL as LOCAL_PROXIES
+from bots.web.client import ProxyListError, TrustedProxies
 from relay.storage.crypto import DataKeyError, parse_key
 from relay.storage.engine import DEFAULT_URL
 
@@ -116,6 +118,9 @@ class Settings:
     web_enabled: bool = False
     web_title: str = "Notes"  # what the browser tab shows: neutral, never the group's name
     web_exit_url: str = "https://www.wikipedia.org/"  # where the quick exit goes
+    # Proxies whose X-Forwarded-For names the client (addresses or networks); by default only
+    # one on the same machine. Everyone else is taken at the address they connect from.
+    trusted_proxies: tuple[str, ...] = LOCAL_PROXIES
 
     @property
     def signal_enabled(self) -> bool:
@@ -322,4 +327,25 @@ def _web(env: Mapping[str, str | None], public: str | None) -> dict[str, Any]:
     exit_url = _opt(env, "CERCLE_WEB_EXIT_URL") or "https://www.wikipedia.org/"
     if not exit_url.startswith(("https://", "http://")):
         raise SettingsError("CERCLE_WEB_EXIT_URL must be an absolute http(s) URL")
-    return {"web_enabled": switch == "on", "web_title": title, "web_exit_url": exit_url}
+    return {
+        "web_enabled": switch == "on",
+        "web_title": title,
+        "web_exit_url": exit_url,
+        "trusted_proxies": _trusted_proxies(env),
+    }
+
+
+def _trusted_proxies(env: Mapping[str, str | None]) -> tuple[str, ...]:
+    """``CERCLE_TRUSTED_PROXIES``: comma-separated addresses or networks, ``none`` for none;
+    unset, only a proxy on the same machine."""
+    raw = _opt(env, "CERCLE_TRUSTED_PROXIES")
+    if raw is None:
+        return LOCAL_PROXIES
+    if raw.lower() == "none":
+        return ()
+    entries = tuple(e.strip() for e in raw.split(",") if e.strip())
+    try:
+        TrustedProxies.parse(entries)
+    except ProxyListError as exc:
+        raise SettingsError(f"CERCLE_TRUSTED_PROXIES: {exc}") from exc
+    return entries

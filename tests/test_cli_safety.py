@@ -94,7 +94,7 @@ def test_an_invite_code_is_shown_once_and_stored_only_as_a_keyed_hash(
     code, output = invoke("invite", "create", "--group", "mardi", "--expires", "7d")
 
     assert code == 0, output
-    found = re.search(r"JOIN ([A-Z0-9]{10})", output)
+    found = re.search(r"JOIN ([A-Z0-9]{12})", output)
     assert found and f"REJOINDRE {found.group(1)}" in output
     with Session(make_engine(env["DATABASE_URL"])) as s:
         [row] = s.exec(select(Invite)).all()
@@ -127,4 +127,4 @@ def test_invites_for_staff_in_french(env: dict[str, str]) -> None:
     )
 
     assert code == 0
-    assert len(json.loads(output)["code"]) == 10
+    assert len(json.loads(output)["code"]) == 12

@@ -12,12 +12,12 @@ from relay.groups import invites
 from relay.inbound.turn import Result
 from relay.messages import Channel, Inbound, Sender
 from relay.service.groups import SafetyChoices, create_invite, set_safety
-from relay.storage.models import AuditEvent, Invite, JoinAttempt, MemberState, Role
+from relay.storage.models import AuditEvent, Invite, MemberState, Role
 from tests.room import Person, Room
 
 
 def code_from(text: str) -> str:
-    found = re.search(r"\b([A-Z0-9]{10})\b", text)
+    found = re.search(r"\b([A-Z0-9]{12})\b", text)
     assert found, text
     return found.group(1)
 
@@ -140,20 +140,6 @@ def test_guessing_is_rate_limited_per_sender(room: Room) -> None:
     room.later(hours=1, minutes=1)
     joined(room, guesser)
     assert guesser.says(f"JOIN {code}") == Result.STATE
-
-
-def test_guessing_is_rate_limited_for_everyone_together(room: Room) -> None:
-    fac = room.facilitator("fac")
-    code = invite(room, fac)
-    for _ in range(invites.EVERYONE):
-        room.stranger().says(f"JOIN {invites.new_code()}")
-
-    honest = room.stranger("honest")
-
-    assert honest.says(f"JOIN {code}") == Result.UNKNOWN_SENDER
-    with Session(room.engine) as s:
-        keys = [a.key for a in s.exec(select(JoinAttempt)).all()]
-    assert all(k == invites.EVERYONE_KEY or len(k) == 64 for k in keys)  # keyed hashes only
 
 
 def test_only_a_keyed_hash_of_a_code_is_stored_and_the_audit_has_no_code(room: Room) -> None:

@@ -230,3 +230,24 @@ def test_an_invite_code_made_before_the_rotation_works_while_the_old_key_is_kept
 
     assert newcomer.record().state == "invited"
     room.people.append(newcomer)
+
+
+def test_a_private_link_made_before_the_rotation_works_while_the_old_key_is_kept(
+    room: Room,
+) -> None:
+    from datetime import timedelta
+
+    from relay.groups import invites
+    from relay.service import groups as group_admin
+    from relay.service import links
+
+    code = group_admin.create_invite(
+        room.relay, room.group_name, timedelta(hours=48), Role.MEMBER, "en"
+    )
+    link = invites.link_token(room.keys, code)  # as sent, under the old key
+    rotating(room)
+    rotate(room.engine, room.keys)
+
+    welcome = links.preview(room.relay, link, "web")
+
+    assert welcome is not None and welcome.lang == "en"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from bots.web.client import TrustedProxies
 
 JOIN_PATH = "/j/"
 CHAT_PATH = "/c"
@@ -19,6 +21,7 @@ class WebConfig:
     ``exit_url`` is where the quick exit goes. ``max_streams`` bounds the live connections one
     web process holds (each is a few KB); ``poll`` is how often, on SQLite, the process looks
     for copies written by a worker in another process (PostgreSQL wakes it with NOTIFY).
+    ``proxies`` says whose ``X-Forwarded-For`` names the client (:mod:`bots.web.client`).
     """
 
     public_base_url: str
@@ -28,7 +31,8 @@ class WebConfig:
     streams_per_seat: int = 3
     poll: float = 0.1
     keepalive: float = 15.0
-    joins_per_hour: int = 20  # per client address, in memory only
+    joins_per_hour: int = 20  # per client source (bots.web.client), in memory only
+    proxies: TrustedProxies = field(default_factory=TrustedProxies.local)
     remember_days: int = 30
 
     @property

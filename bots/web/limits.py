@@ -33,6 +33,10 @@ class ClientLimit:
 
     def allow(self, client: str | None) -> bool:
         """Count one event for ``client``; whether it is within the limit."""
+        return self.hit(client) <= self.limit
+
+    def hit(self, client: str | None) -> int:
+        """Count one event for ``client``; how many it made in its window, this one included."""
         key = self._id(client or "?")
         now = time.monotonic()
         start, count = self._seen.pop(key, (now, 0))
@@ -42,4 +46,4 @@ class ClientLimit:
         self._seen[key] = (start, count)
         while len(self._seen) > self.capacity:
             self._seen.popitem(last=False)
-        return count <= self.limit
+        return count

@@ -1,6 +1,6 @@
 """The web door's pages and endpoints (Starlette).
 
-``GET /j/<code>`` shows the welcome of a usable invite; ``POST /j/<code>`` (agreeing) makes a
+``GET /j/<token>`` shows the welcome of a usable invite; ``POST /j/<token>`` (agreeing) makes a
 seat and enrolls the member. ``GET /c`` is the chat page; ``GET /c/events`` streams copies as
 Server-Sent Events; ``POST /c/send`` sends; ``POST /c/ack`` wipes what the browser has;
 ``POST /c/exit`` forgets the browser (quick exit).
@@ -144,6 +144,12 @@ class WebDoor:
         """The same page for every link or seat that does not work (nothing to learn)."""
         return self.page("gone", lang, status, message=page_words(lang)[key])
 
+    def dead_link(self, lang: str) -> HTMLResponse:
+        """The one answer for a join link that does not work, whatever the reason (unknown,
+        expired, used, group closed, a client over its limit, a post from another site): the
+        same page, words and status, so that nothing tells a guesser why."""
+        return self.gone(lang, "bad_link", 404)
+
     # --- who is asking --------------------------------------------------------------------
 
     async def bearer(self, request: Request) -> Seat | None:
@@ -162,7 +168,7 @@ class WebDoor:
         return await self._seat(request, token), token
 
     async def _seat(self, request: Request, token: str) -> Seat | None:
-        client = _client(request)
+        client = self.config.proxies.source(request)
         if self.failures.over(client):
             log.info("web request refused: too many unknown tokens from one client")
             return None
@@ -179,10 +185,6 @@ class WebDoor:
             return False
         own = {_origin(self.config.base_url), f"{request.url.scheme}://{request.url.netloc}"}
         return origin not in own
-
-
-def _client(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _origin(url: str) -> str:
@@ -229,13 +231,13 @@ class _Handlers:
     async def join_page(self, request: Request) -> Response:
         code = request.path_params["code"]
         asked = _lang(request.query_params.get("l"))
-        if not self.door.joins.allow(_client(request)):
-            return self.door.gone(asked or "fr", status=429)
+        if not await self._allowed(request):
+            return self.door.dead_link(asked or "fr")
         welcome = await anyio.to_thread.run_sync(
             lambda: links.preview(self.relay, code, Channel.WEB, asked)
         )
         if welcome is None:
-            return self.door.gone(asked or "fr")
+            return self.door.dead_link(asked or "fr")
         return self.door.page("join", welcome.lang, parts=welcome.parts, code=code)
 
     async def join(self, request: Request) -> Response:
@@ -245,8 +247,8 @@ class _Handlers:
         except _BadRequestError as exc:
             return PlainTextResponse(str(exc.status), exc.status, headers=self.door.headers())
         asked = _lang(form.get("lang"))
-        if not self.door.joins.allow(_client(request)) or self.door.foreign(request):
-            return self.door.gone(asked or "fr", status=429)
+        if self.door.foreign(request) or not await self._allowed(request):
+            return self.door.dead_link(asked or "fr")
         if form.get("agree") != "1":
             return RedirectResponse(f"/j/{code}", 303, headers=self.door.headers())
         token, address = new_token(), new_address()
@@ -265,7 +267,7 @@ class _Handlers:
             lambda: links.join(self.relay, code, Channel.WEB, address, seat, asked)
         )
         if joined is None:
-            return self.door.gone(asked or "fr")
+            return self.door.dead_link(asked or "fr")
         remember = form.get("remember") == "1"
         if form.get("mode") == "js":
             return JSONResponse(
@@ -283,6 +285,17 @@ class _Handlers:
             samesite="strict",
         )
         return response
+
+    async def _allowed(self, request: Request) -> bool:
+        """Count a join-link request against its own client's limit (never everyone's)."""
+        made = self.door.joins.hit(self.config.proxies.source(request))
+        if made <= self.door.joins.limit:
+            return True
+        log.info("join link refused: this client is over its limit")
+        if made == self.door.joins.limit + 1:
+            # Counted once per client and window: a flood from one client costs no writes.
+            await anyio.to_thread.run_sync(links.refused, self.relay, Channel.WEB)
+        return False
 
     async def chat(self, request: Request) -> Response:
         seat, _ = await self.door.cookie(request)

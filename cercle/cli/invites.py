@@ -12,6 +12,7 @@ from cercle.bootstrap import App
 from cercle.cli.common import JsonOpt, Lang, emit, fail, out, wired
 from relay.errors import CercleError
 from relay.language.durations import parse_duration
+from relay.service.links import link_maker
 from relay.storage.models import Role
 
 invite_cli = typer.Typer(no_args_is_help=True, help="Invite codes (JOIN <code> to the number).")
@@ -29,7 +30,7 @@ def _join_link(app: App, code: str) -> str:
     config = app.providers.web_config
     if config is None:
         raise CercleError("The web door is off: set CERCLE_WEB=on and PUBLIC_BASE_URL first.")
-    return config.join_link(code)
+    return link_maker(app.relay, config.join_link)(code)
 
 
 @invite_cli.command("create")

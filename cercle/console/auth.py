@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from bots.web.client import TrustedProxies
 from cercle.bootstrap import App
 from cercle.console import accounts, passkeys, sessions
 from cercle.console.context import (
@@ -36,6 +37,7 @@ class Auth:
     def __init__(self, app: App, rp: passkeys.RelyingParty) -> None:
         self.app = app
         self.rp = rp
+        self.proxies = TrustedProxies.parse(app.settings.trusted_proxies)
 
     def _anonymous(self, request: Request, lang: str | None) -> tuple[StaffSession, str | None]:
         """The browser's session, or a new anonymous one (its token returned to set)."""
@@ -121,7 +123,7 @@ class Auth:
         if row is None:
             return self._json_error(None, T("This page has expired. Reload it and try again."), 403)
         if not sessions.attempt_allowed(
-            self.app.engine, self.app.keys, client_host(request), self.app.clock.now()
+            self.app.engine, self.app.keys, client_host(request, self.proxies), self.app.clock.now()
         ):
             too_many = T("Too many attempts. Wait 15 minutes and try again.")
             return self._json_error(row, too_many, 429)
@@ -165,8 +167,9 @@ class Auth:
             )
 
     async def setup(self, request: Request) -> Response:
-        # Guessing links: once a client is over the limit even a right guess is refused.
-        client, now = client_host(request), self.app.clock.now()
+        # Guessing links: once a client is over its own limit even a right guess is refused;
+        # other clients are not affected.
+        client, now = client_host(request, self.proxies), self.app.clock.now()
         limited = sessions.over_limit(self.app.engine, self.app.keys, client, now)
         account = None if limited else self._setup_account(request)
         if account is None:

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from bots.web.client import TrustedProxies
 from cercle.bootstrap import App
 from cercle.console import accounts, sessions
 from cercle.console.render import render
@@ -141,8 +142,9 @@ def set_cookie(response: Response, token: str) -> None:
     )
 
 
-def client_host(request: Request) -> str:
-    return request.client.host if request.client else "?"
+def client_host(request: Request, proxies: TrustedProxies) -> str:
+    """The source sign-in limits count (the one client address rule, bots/web/client.py)."""
+    return proxies.source(request) or "?"
 
 
 def pick_lang(request: Request, fallback: str | None) -> str:

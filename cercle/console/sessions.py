@@ -24,9 +24,9 @@ COOKIE = "cercle_staff"
 IDLE = timedelta(minutes=15)
 LONGEST = timedelta(hours=10)
 ATTEMPT_WINDOW = timedelta(minutes=15)
-PER_CLIENT = 10  # sign-in and setup attempts per client per window
-EVERYONE = 100  # the same, all clients together
-_EVERYONE_KEY = "staff:*"
+# Sign-in and setup attempts per client per window. There is no limit on everyone together:
+# it would let anyone who sends enough attempts keep every member of staff out.
+PER_CLIENT = 10
 
 
 def _hash(token: str) -> str:
@@ -94,20 +94,16 @@ def _client_key(keys: DataKeys, client: str) -> str:
 
 
 def over_limit(engine: Engine, keys: DataKeys, client: str, now: datetime) -> bool:
-    """Whether ``client`` (or everyone) used up the attempts of the window, without counting
-    one more."""
+    """Whether ``client`` used up the attempts of the window, without counting one more."""
     with Session(engine) as s:
-        for key, limit in ((_client_key(keys, client), PER_CLIENT), (_EVERYONE_KEY, EVERYONE)):
-            row = s.get(JoinAttempt, key)
-            if row is not None and now - row.window_start < ATTEMPT_WINDOW and row.count >= limit:
-                return True
-    return False
+        row = s.get(JoinAttempt, _client_key(keys, client))
+        live = row is not None and now - row.window_start < ATTEMPT_WINDOW
+        return live and row is not None and row.count >= PER_CLIENT
 
 
 def attempt_allowed(engine: Engine, keys: DataKeys, client: str, now: datetime) -> bool:
     """Count one sign-in or setup attempt from ``client`` (an address, kept only as a keyed
-    hash); ``False`` once it or everyone together is over the limit for the window."""
+    hash); ``False`` once it is over the limit for the window."""
     with transaction(engine) as s:
         mine = _count(s, _client_key(keys, client), now)
-        everyone = _count(s, _EVERYONE_KEY, now)
-    return mine <= PER_CLIENT and everyone <= EVERYONE
+    return mine <= PER_CLIENT

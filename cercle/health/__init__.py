@@ -8,8 +8,9 @@ cannot run reports itself as failed; it never raises.
 One module per family of checks: :mod:`.config`, :mod:`.data_key` (also checked synchronously
 at start-up by :func:`require_data_key`), :mod:`.database` (migrations and clock),
 :mod:`.providers` (Signal, Twilio, the public URL), :mod:`.signal_restarts` (whether a
-restart loses Signal messages on this set-up), :mod:`.delivery` (outbox and failures) and
-:mod:`.jobs`. This module runs them all, in :data:`CHECKS` order.
+restart loses Signal messages on this set-up), :mod:`.delivery` (outbox and failures),
+:mod:`.jobs` and :mod:`.join_guesses` (a surge of refused joins). This module runs them all, in
+:data:`CHECKS` order.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cercle.health.database import check_clock, check_migrations
 from cercle.health.delivery import check_failures, check_outbox
 from cercle.health.finding import CHECKS, EXIT_FAIL, EXIT_OK, EXIT_WARN, Finding, exit_code
 from cercle.health.jobs import check_jobs
+from cercle.health.join_guesses import check_join_guesses
 from cercle.health.providers import check_public_url, check_signal, check_twilio
 from cercle.health.signal_restarts import check_signal_restarts
 from relay.language.i18n import T
@@ -47,6 +49,7 @@ __all__ = [
     "check_data_key",
     "check_failures",
     "check_jobs",
+    "check_join_guesses",
     "check_migrations",
     "check_outbox",
     "check_public_url",
@@ -107,10 +110,12 @@ async def run_checks(app: App, *, network: bool = True) -> list[Finding]:
     )
     if migrations.status != "ok":
         skipped = T("Not checked: the database is not at the current level.")
-        late = ("outbox", "failures", "jobs")
+        late = ("outbox", "failures", "jobs", "join_guesses")
         return [*findings, *(Finding(c, "skip", skipped) for c in late)]
     now = app.clock.now()
     findings.append(await _guarded("outbox", in_thread(lambda: check_outbox(app.engine, now))))
     findings.append(await _guarded("failures", in_thread(lambda: check_failures(app.engine, now))))
     findings.append(await _guarded("jobs", in_thread(lambda: check_jobs(app.engine, now))))
+    guessing = in_thread(lambda: check_join_guesses(app.engine, now))
+    findings.append(await _guarded("join_guesses", guessing))
     return findings

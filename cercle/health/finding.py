@@ -28,6 +28,7 @@ CHECKS = (
     "outbox",
     "failures",
     "jobs",
+    "join_guesses",
 )
 
 

@@ -6,14 +6,22 @@ French) to the organization's number, and is enrolled on the channel they wrote 
 pseudonym and the usual consent flow; or, where the group requires it, waits for a
 facilitator's ``/approve``.
 
-Codes are 10 characters from an alphabet without look-alikes (about 49 bits), stored only as
-a keyed hash, and used once. Guessing is also rate-limited, per sender (a keyed hash of
-their number, kept an hour) and for everyone together. A wrong, expired, used or
+Typed codes are 12 characters from an alphabet without look-alikes (about 59 bits), stored
+only as a keyed hash, and used once. Each invite also has a private web link (:func:`link_token`,
+160 bits: a link is clicked, never typed). Guessing is defeated by those bits and by a limit
+per sender (a keyed hash of their number, kept an hour), never by a limit on everyone together:
+such a lock would let anyone who floods wrong guesses keep every right person out. Wrong
+guesses are still counted, per door and per hour with nothing about who made them
+(:mod:`relay.groups.guesses`), for staff to see a surge. A wrong, expired, used or
 rate-limited code gets exactly what any unknown sender gets: silence.
+
+Codes made before 12 characters (10, about 49 bits) keep working until they expire, by text
+and, for invites that have no link token, as a web link: no invite already given is stranded.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
 from dataclasses import dataclass
@@ -28,7 +36,7 @@ from relay.core.outcome import Audit, Outcome, Reply, Service, Store
 from relay.core.words import JOIN_WORD, CommandWord
 from relay.delivery.outbox import ADDRESS_CONTEXT, UUID_CONTEXT, OutboxWriter
 from relay.errors import CercleError
-from relay.groups import policy
+from relay.groups import guesses, policy
 from relay.language.durations import describe
 from relay.language.i18n import LANGS, Joined, Raw, Renderable, T
 from relay.language.pseudonyms import assign, name_key
@@ -40,13 +48,14 @@ from relay.storage.models import Inbound as InboundRow
 log = logging.getLogger(__name__)
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud or copied by hand
-CODE_LENGTH = 10
+CODE_LENGTH = 12
+LEGACY_LENGTH = 10  # codes made before 12 characters; all expire within MAX_EXPIRY
+LINK_BYTES = 20  # 160 bits in a web link's token
+LINK_HASH_KIND = "invite-link-token"
 DEFAULT_EXPIRY = timedelta(hours=48)
 MAX_EXPIRY = timedelta(days=14)
 ATTEMPT_WINDOW = timedelta(hours=1)
-PER_SENDER = 5  # JOIN attempts per sender per hour
-EVERYONE = 50  # failed JOIN attempts per hour, all senders together
-EVERYONE_KEY = "*"
+PER_SENDER = 5  # JOIN attempts per sender per hour (the arithmetic: docs/threat-model.md)
 # How long a joining message's de-duplication record lasts (as in relay.inbound.identify).
 DEDUP_TTL = timedelta(days=2)
 _JOIN_LANG = {word.casefold(): lang for lang, word in JOIN_WORD.items()}
@@ -60,7 +69,7 @@ def new_code() -> str:
 def normalize_code(text: str) -> str | None:
     """The code a person typed (any case, spaces or dashes), or ``None`` if it cannot be one."""
     code = "".join(c for c in text.upper() if c not in " -_.")
-    if len(code) != CODE_LENGTH or any(c not in ALPHABET for c in code):
+    if len(code) not in (CODE_LENGTH, LEGACY_LENGTH) or any(c not in ALPHABET for c in code):
         return None
     return code
 
@@ -68,6 +77,18 @@ def normalize_code(text: str) -> str | None:
 def code_hash(keys: DataKeys, code: str) -> str:
     """The keyed hash a code is stored and found by."""
     return keys.lookup_hash(code, "invite")
+
+
+def link_token(keys: DataKeys, code: str) -> str:
+    """The token of a code's private web link: 160 bits that only this key can make from the
+    code, so whoever holds the typed code cannot build the link, and a guesser faces 2^160."""
+    digest = keys.lookup_hash(code, "invite-link")
+    return base64.urlsafe_b64encode(bytes.fromhex(digest)[:LINK_BYTES]).decode().rstrip("=")
+
+
+def link_hash(keys: DataKeys, token: str) -> str:
+    """The keyed hash a link's token is stored and found by."""
+    return keys.lookup_hash(token, LINK_HASH_KIND)
 
 
 def create(
@@ -93,6 +114,7 @@ def create(
         Invite(
             group_id=group.id,
             code_hash=code_hash(keys, code),
+            link_hash=link_hash(keys, link_token(keys, code)),
             role=role,
             lang=lang,
             created_by=created_by,
@@ -159,11 +181,6 @@ def _count(s: Session, key: str, now: datetime) -> int:
     return row.count
 
 
-def _over(s: Session, key: str, now: datetime, limit: int) -> bool:
-    row = s.get(JoinAttempt, key)
-    return row is not None and now - row.window_start < ATTEMPT_WINDOW and row.count >= limit
-
-
 def try_join(relay: Service, s: Session, ib: Inbound, dedup: str, now: datetime) -> str | None:
     """Handle a message from an unknown sender that may be ``JOIN <code>``.
 
@@ -178,8 +195,10 @@ def try_join(relay: Service, s: Session, ib: Inbound, dedup: str, now: datetime)
     who = ib.sender.uuid.lower() if ib.sender.uuid else ib.sender.address
     if not who:
         return "unknown_sender"
+    # The limit is this sender's own: someone else's guesses never shut them out.
     sender_key = relay.keys.lookup_hash(f"{ib.channel}:{who}", "join")
-    if _count(s, sender_key, now) > PER_SENDER or _over(s, EVERYONE_KEY, now, EVERYONE):
+    if _count(s, sender_key, now) > PER_SENDER:
+        guesses.count(s, ib.channel, now)
         log.info("join attempt refused: rate limited")
         return "unknown_sender"
     found = find_usable(relay, s, typed, ib.channel, now)
@@ -205,7 +224,7 @@ def find_usable(
     relay: Service, s: Session, typed: str, channel: str, now: datetime
 ) -> tuple[Invite, Group] | None:
     """The invite a typed code names and its group, when it can still admit someone on
-    ``channel``. A failure counts toward everyone's hourly limit and is logged without the code.
+    ``channel``. A failure is counted (for the health check only) and logged without the code.
     """
     code = normalize_code(typed)
     # During a key rotation a code made before it is stored under the previous key's hash.
@@ -218,6 +237,36 @@ def find_usable(
         if code
         else None
     )
+    return _checked(s, invite, channel, now)
+
+
+def find_by_link(
+    relay: Service, s: Session, token: str, channel: str, now: datetime
+) -> tuple[Invite, Group] | None:
+    """The invite a private web link names and its group, when it can still admit someone.
+
+    A link carries :func:`link_token`. An invite made before links had their own token has
+    none, and its link carries the typed code: that still works until the invite expires.
+    """
+    if len(token) > 64:
+        invite = None
+    elif (legacy := normalize_code(token)) is not None and len(legacy) == LEGACY_LENGTH:
+        invite = s.exec(
+            select(Invite).where(
+                col(Invite.code_hash).in_(relay.keys.lookup_hashes(legacy, "invite")),
+                col(Invite.link_hash).is_(None),
+            )
+        ).first()
+    else:
+        # During a key rotation a link made before it is stored under the previous key's hash.
+        hashes = relay.keys.lookup_hashes(token, LINK_HASH_KIND)
+        invite = s.exec(select(Invite).where(col(Invite.link_hash).in_(hashes))).first()
+    return _checked(s, invite, channel, now)
+
+
+def _checked(
+    s: Session, invite: Invite | None, channel: str, now: datetime
+) -> tuple[Invite, Group] | None:
     group = s.get(Group, invite.group_id) if invite is not None else None
     usable = (
         invite is not None
@@ -228,15 +277,10 @@ def find_usable(
         and (channel != Channel.SMS or group.allow_sms)
     )
     if not usable or invite is None or group is None:
-        _count(s, EVERYONE_KEY, now)
+        guesses.count(s, channel, now)
         log.info("join attempt refused: no usable code")
         return None
     return invite, group
-
-
-def everyone_over_limit(s: Session, now: datetime) -> bool:
-    """Whether failed attempts from everyone together reached the hourly limit."""
-    return _over(s, EVERYONE_KEY, now, EVERYONE)
 
 
 def claim(s: Session, invite: Invite, now: datetime) -> bool:

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from relay.delivery.outbox import OutboxWriter
 from relay.errors import CercleError
-from relay.groups import policy, schedule
+from relay.groups import guesses, policy, schedule
 from relay.language.durations import describe
 from relay.language.i18n import T
 from relay.service.relay import Relay
@@ -161,9 +161,14 @@ def purge(relay: Relay, now: datetime) -> int:
     with transaction(relay.engine) as s:
         held = list(s.exec(select(HeldMessage).where(col(HeldMessage.expires_at) <= now)).all())
         policy.drop_held(s, held)
+        # Per-sender counters last their hour; the refused-attempt counts by hour, two days.
         attempts: CursorResult[tuple[()]] = s.execute(  # type: ignore[assignment]
-            delete(JoinAttempt).where(col(JoinAttempt.window_start) < now - timedelta(hours=1))
+            delete(JoinAttempt).where(
+                col(JoinAttempt.window_start) < now - timedelta(hours=1),
+                ~col(JoinAttempt.key).startswith(guesses.PREFIX),
+            )
         )
+        counted = guesses.purge(s, now)
         spent = now - KEEP_SPENT_INVITES
         invites: CursorResult[tuple[()]] = s.execute(  # type: ignore[assignment]
             delete(Invite).where(or_(col(Invite.used_at) < spent, col(Invite.expires_at) < spent))
@@ -172,4 +177,4 @@ def purge(relay: Relay, now: datetime) -> int:
         left: CursorResult[tuple[()]] = s.execute(  # type: ignore[assignment]
             delete(MemberSafety).where(col(MemberSafety.member_id).in_(removed))
         )
-        return len(held) + attempts.rowcount + invites.rowcount + left.rowcount
+        return len(held) + attempts.rowcount + counted + invites.rowcount + left.rowcount

@@ -3,7 +3,8 @@
 A web adapter shows an invite's welcome (:func:`preview`) and, once the person agrees, enrolls
 them (:func:`join`) on its channel under an opaque address it made up. The core learns only
 that a member has that channel and that address. Codes stay one-time, expiring and
-rate-limited exactly as for ``JOIN <code>`` (see :mod:`relay.groups.invites`).
+limited per client by the adapter; a link carries its own 160-bit token
+(:func:`relay.groups.invites.link_token`), never the typed code of a new invite.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from relay.groups import invites
+from relay.groups import guesses, invites
 from relay.language.durations import describe
 from relay.language.i18n import LANGS, T
 from relay.language.texts import WEB_PART, ConfigText
@@ -48,6 +49,12 @@ class Joined:
     waiting: bool  # the group wants a facilitator's approval first
 
 
+def link_maker(relay: Relay, web_link: Callable[[str], str]) -> Callable[[str], str]:
+    """What makes an invite code's private link: ``web_link`` (the adapter's URL for a token)
+    given the code's :func:`~relay.groups.invites.link_token`, never the typed code itself."""
+    return lambda code: web_link(invites.link_token(relay.keys, code))
+
+
 def _lang(invite_lang: str | None, group: Group, asked: str | None) -> str:
     if invite_lang is not None:
         return invite_lang
@@ -55,17 +62,22 @@ def _lang(invite_lang: str | None, group: Group, asked: str | None) -> str:
 
 
 def _usable(
-    relay: Relay, s: Session, code: str, channel: str, now: datetime
+    relay: Relay, s: Session, token: str, channel: str, now: datetime
 ) -> tuple[Invite, Group] | None:
-    if invites.everyone_over_limit(s, now):
-        log.info("join link refused: rate limited")
-        return None
-    return invites.find_usable(relay, s, code, channel, now)
+    # No lock for everyone together: other people's wrong guesses never shut this one out.
+    return invites.find_by_link(relay, s, token, channel, now)
+
+
+def refused(relay: Relay, channel: str) -> None:
+    """Count an attempt the adapter refused before looking (a client that just went over its
+    limit): for the health check's surge figures only."""
+    with transaction(relay.engine) as s:
+        guesses.count(s, channel, relay.clock.now())
 
 
 def preview(relay: Relay, code: str, channel: str, asked_lang: str | None = None) -> Welcome | None:
     """The welcome, agreements and what is kept, for a code that can still admit someone;
-    ``None`` for any code that cannot (wrong, used, expired, rate-limited: all alike)."""
+    ``None`` for any link that cannot (unknown, used, expired, group closed: all alike)."""
     now = relay.clock.now()
     with transaction(relay.engine) as s:
         found = _usable(relay, s, code, channel, now)

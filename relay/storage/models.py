@@ -343,6 +343,9 @@ class Invite(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     group_id: int = Field(foreign_key="group.id", index=True)
     code_hash: str = Field(max_length=64, unique=True)
+    # A keyed hash of the private web link's token; None for invites made before links had
+    # their own token (their link carries the typed code).
+    link_hash: str | None = Field(default=None, max_length=64, unique=True, index=True)
     role: str = Field(default=Role.MEMBER, max_length=16)
     lang: str | None = Field(default=None, max_length=8)  # None: the language of the word used
     created_by: str = Field(max_length=48)  # a pseudonym or "admin"
@@ -352,7 +355,8 @@ class Invite(SQLModel, table=True):
 
 
 class JoinAttempt(SQLModel, table=True):
-    """Recent JOIN attempts per keyed hash of a sender (or ``*`` for everyone): a counter only."""
+    """Recent JOIN attempts per keyed hash of a sender, and refused attempts per door and hour
+    (``guesses:<door>:<hour>``, :mod:`relay.groups.guesses`): counters only."""
 
     __tablename__ = "join_attempt"
 

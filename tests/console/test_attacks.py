@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlmodel import Session, select
+from starlette.testclient import TestClient
 
 from cercle.console import accounts, sessions
 from relay.service.relay import GroupSettings
@@ -249,3 +250,19 @@ def test_guessing_setup_links_is_limited_even_for_a_right_guess(desk: Desk) -> N
 
     assert guesses == [410] * sessions.PER_CLIENT
     assert right.status_code == 429 and 'id="passkey"' not in right.text
+
+
+def test_guesses_from_many_clients_never_shut_staff_out(desk: Desk) -> None:
+    now = desk.app.clock.now()
+    token = accounts.add(desk.app.engine, desk.app.keys, now, "marie", StaffRole.ADMIN)
+    app = desk.web.app
+    for n in range(12):  # far more attempts than any one client may make
+        with TestClient(
+            app, base_url="https://relay.example.org", client=(f"203.0.113.{n}", 40000)
+        ) as guesser:
+            for i in range(sessions.PER_CLIENT + 1):
+                guesser.get(f"/staff/setup/guess-{n}-{i}")
+
+    right = desk.web.get(f"/staff/setup/{token}")
+
+    assert right.status_code == 200 and 'id="passkey"' in right.text

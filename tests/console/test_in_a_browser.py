@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def see_every_check(page: Any, heading: str) -> None:
+    page.get_by_role("heading", name=heading).wait_for()  # the click's page may still be loading
     assert page.get_by_role("heading", name=heading).is_visible()
     findings = page.locator(".finding").all_inner_texts()
     assert [f.split(" · ")[1].split(":")[0] for f in findings] == list(CHECKS), findings
@@ -69,7 +70,7 @@ def staff_flow(live: Live, page: Any, lang: str, number: str) -> None:
     page.get_by_role("link", name=t("Invite codes")).click()
     page.get_by_role("button", name=t("Make the code")).click()
     code_text = page.locator(".code").inner_text()
-    assert re.fullmatch(r"[A-Z2-9]{10}", code_text)
+    assert re.fullmatch(r"[A-Z2-9]{12}", code_text)
     assert f"JOIN {code_text}" in page.content() or f"REJOINDRE {code_text}" in page.content()
     checked("invite")
 

@@ -154,3 +154,20 @@ def test_a_web_member_is_shown_as_web_with_no_number_to_reveal(desk: Desk) -> No
     assert "<td>web</td>" in row and "SMS" not in row
     assert "/reveal" not in row
     assert reveal.status_code == 404 and "no number" in reveal.text
+
+
+def test_the_health_page_shows_a_surge_of_refused_joins_in_the_staff_members_language(
+    desk: Desk,
+) -> None:
+    from relay.groups import guesses
+    from relay.storage.engine import transaction
+
+    with transaction(desk.app.engine) as s:
+        for _ in range(40):
+            guesses.count(s, "sms", desk.app.clock.now())
+    desk.sign_in("marie", StaffRole.FACILITATOR, lang="fr")
+
+    page = desk.web.get("/staff/health").text
+
+    assert "join_guesses: 40 tentatives d’adhésion ont été refusées dans la dernière heure" in page
+    assert "(SMS 40)" in page and "Les adhésions fonctionnent toujours" in page

@@ -26,6 +26,7 @@ from cercle.settings import Settings
 from cercle.web import create_app
 from cercle.worker import twilio_purge_loop
 from relay.delivery.sender import pending_count
+from relay.groups import guesses
 from relay.messages import Channel
 from relay.service.relay import GroupSettings
 from relay.storage import media_links
@@ -409,7 +410,7 @@ async def test_a_survivor_joins_by_texting_an_invite_code(world: World) -> None:
     newcomer = "+15145550124"
     w.signal.member(FAC, FAC_UUID).says("/invite")
     await w.until(lambda: any("Invite code" in t for t in w.signal_texts(FAC)), "code")
-    found = re.search(r"JOIN ([A-Z0-9]{10})", w.signal_texts(FAC)[-1])
+    found = re.search(r"JOIN ([A-Z0-9]{12})", w.signal_texts(FAC)[-1])
     assert found is not None
 
     assert (await w.sms(newcomer, "REJOINDRE 2345678923")).status_code == 200  # wrong: silence
@@ -492,3 +493,47 @@ async def test_a_report_from_signal_reaches_staff_with_the_quoted_words(world: W
     assert f"about a message by {bob}" in note and f"“{bob}: you all deserve it”" in note
     await w.until(lambda: any("Your report went" in t for t in w.signal_texts(ALICE)), "thanks")
     assert len(w.sms_texts(BOB)) == bob_had
+
+
+@pytest.mark.anyio
+async def test_a_flood_of_wrong_codes_leaves_valid_codes_working_by_sms_and_signal(
+    world: World,
+) -> None:
+    w = world
+    await enroll_everyone(w)
+    for _ in range(2):
+        w.signal.member(FAC, FAC_UUID).says("/invite")
+    await w.until(lambda: sum("Invite code" in t for t in w.signal_texts(FAC)) == 2, "codes")
+    by_sms, by_signal = (
+        re.search(r"JOIN ([A-Z0-9]{12})", t).group(1)  # type: ignore[union-attr]
+        for t in w.signal_texts(FAC)
+        if "Invite code" in t
+    )
+    # An abuser: 30 SMS numbers and 30 Signal accounts, three wrong guesses each (180 in all,
+    # far beyond any lock for everyone together), every one met with silence.
+    for n in range(30):
+        for i in range(3):
+            assert (
+                await w.sms(f"+1438555{101 + n:04d}", f"JOIN 23456789{n:02d}{i:02d}")
+            ).status_code == 200
+            w.signal.member(None, f"7d1f6a52-0000-4000-8000-0000000009{n:02d}").says(
+                f"JOIN 34567892{n:02d}{i:02d}"
+            )
+    newcomer_sms, newcomer_signal = "+15145550131", "+15145550132"
+
+    assert (await w.sms(newcomer_sms, f"JOIN {by_sms}")).status_code == 200
+    w.signal.member(newcomer_signal, "7d1f6a52-0000-4000-8000-000000000132").says(
+        f"JOIN {by_signal}"
+    )
+
+    await w.until(lambda: any("AGREE" in t for t in w.sms_texts(newcomer_sms)), "sms welcome")
+    await w.until(
+        lambda: any("AGREE" in t for t in w.signal_texts(newcomer_signal)), "signal welcome"
+    )
+    await w.until(
+        lambda: sum("used an invite code" in t for t in w.signal_texts(FAC)) == 2, "staff told"
+    )
+    assert all(not w.sms_texts(f"+1438555{101 + n:04d}") for n in range(30))
+    with Session(w.app.engine) as s:
+        seen = guesses.recent(s, w.app.clock.now())
+    assert seen.last_hour == {"sms": 90, "signal": 90}  # every guess was read, and refused

@@ -27,6 +27,7 @@ from cercle.bootstrap import App, bootstrap
 from cercle.settings import Settings
 from cercle.web import create_app
 from relay.delivery.sender import Deliverer, DeliveryPolicy
+from relay.groups import invites
 from relay.messages import Channel, Inbound, InboundKind, Sender
 from relay.service import groups as group_admin
 from relay.service.relay import GroupSettings
@@ -54,11 +55,14 @@ def local_server(asgi: Starlette, port: int) -> uvicorn.Server:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=1,
+            proxy_headers=False,  # as `cercle web`: bots/web/client.py reads X-Forwarded-For
         )
     )
 
 
-def door_settings(tmp_path: Path, port: int, database_url: str | None = None) -> Settings:
+def door_settings(
+    tmp_path: Path, port: int, database_url: str | None = None, **extra: str
+) -> Settings:
     return Settings.from_env(
         environ={
             "DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'cercle.db'}",
@@ -67,6 +71,7 @@ def door_settings(tmp_path: Path, port: int, database_url: str | None = None) ->
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "CERCLE_WEB": "on",
             "CERCLE_WEB_EXIT_URL": f"http://127.0.0.1:{port}/health",
+            **extra,
         },
         dotenv_path=tmp_path / "none.env",
     )
@@ -163,6 +168,11 @@ class Door:
         return value
 
     def invite(self, lang: str | None = None, role: Role = Role.MEMBER) -> str:
+        """A new invite's private link token (what follows ``/j/`` in its link)."""
+        return invites.link_token(self.app.relay.keys, self.typed_invite(lang, role))
+
+    def typed_invite(self, lang: str | None = None, role: Role = Role.MEMBER) -> str:
+        """A new invite's typed code (what follows ``JOIN``)."""
         return group_admin.create_invite(self.app.relay, GROUP, timedelta(hours=1), role, lang)
 
     async def join(
@@ -224,10 +234,13 @@ class Door:
         return self.name_in(member.texts)
 
 
-async def run_door(tmp_path: Path, database_url: str | None = None) -> AsyncIterator[Door]:
-    """Serve the web app and run the delivery engine until the test ends."""
+async def run_door(
+    tmp_path: Path, database_url: str | None = None, **extra: str
+) -> AsyncIterator[Door]:
+    """Serve the web app and run the delivery engine until the test ends (``extra``: more
+    settings, e.g. ``CERCLE_TRUSTED_PROXIES``)."""
     port = free_port()
-    settings = door_settings(tmp_path, port, database_url)
+    settings = door_settings(tmp_path, port, database_url, **extra)
     app = bootstrap(settings)
     upgrade(app.engine)
     loop = LoopbackTransport()

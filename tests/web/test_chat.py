@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlmodel import Session, select
 
@@ -138,9 +140,12 @@ async def test_invite_gives_a_facilitator_the_private_link_too(door: Door) -> No
 
     await door.until(lambda: any(f"{door.base}/j/" in t for t in door.texts_of("fac")))
     reply = next(t for t in door.texts_of("fac") if f"{door.base}/j/" in t)
-    code = reply.split(f"{door.base}/j/")[1][:10]
-    assert f"JOIN {code}" in reply
-    web = await door.join(code)
+    link = re.search(rf"{re.escape(door.base)}/j/([A-Za-z0-9_-]+)", reply)
+    code = re.search(r"JOIN ([A-Z0-9]{12})", reply)
+    assert link is not None and code is not None
+    # The link carries its own long token, never the typed code.
+    assert len(link.group(1)) >= 27 and code.group(1) not in link.group(1)
+    web = await door.join(link.group(1))
     await door.welcomed(web)
 
 

@@ -12,6 +12,7 @@ from bots.web.config import WebConfig
 from bots.web.store import new_address, new_token
 from cercle.bootstrap import bootstrap
 from cercle.settings import Settings
+from relay.groups import invites
 from relay.messages import Channel
 from relay.service import links
 from relay.service.relay import GroupSettings
@@ -50,7 +51,7 @@ def test_invite_create_via_web_prints_a_private_link(web_env: dict[str, str]) ->
     code, output = invoke("invite", "create", "-g", "mardi", "--via", "web")
 
     assert code == 0, output
-    found = re.search(r"https://relay\.example\.org/j/([A-Z0-9]{10})", output)
+    found = re.search(r"https://relay\.example\.org/j/([A-Za-z0-9_-]{27,})", output)
     assert found is not None and "JOIN" not in output
 
 
@@ -69,7 +70,7 @@ def test_invite_via_web_is_refused_while_the_door_is_off(
 
 def test_member_list_and_group_show_count_web_members(web_env: dict[str, str]) -> None:
     _, output = invoke("invite", "create", "-g", "mardi", "--via", "web", "--json")
-    join_by_link(json.loads(output)["code"])
+    join_by_link(json.loads(output)["link"].rsplit("/", 1)[1])
 
     _, members = invoke("member", "list", "-g", "mardi", "--json", "--show-numbers")
     _, group = invoke("group", "show", "mardi", "--json")
@@ -81,11 +82,14 @@ def test_member_list_and_group_show_count_web_members(web_env: dict[str, str]) -
 
 def test_the_consoles_new_invite_page_shows_the_private_link(desk: Desk) -> None:
     # What bootstrap does when CERCLE_WEB=on.
-    desk.app.relay.join_link = WebConfig("https://relay.example.org").join_link
+    desk.app.relay.join_link = links.link_maker(
+        desk.app.relay, WebConfig("https://relay.example.org").join_link
+    )
     desk.app.relay.create_group(GroupSettings("mardi"))
     desk.sign_in("sam", StaffRole.FACILITATOR)
 
     made = desk.post("/staff/groups/1/invites", expires="48h", role="member", lang="en").text
 
     code = made.split('class="code"', 1)[1].split(">", 1)[1].split("<", 1)[0]
-    assert f"https://relay.example.org/j/{code}" in made
+    token = invites.link_token(desk.app.relay.keys, code)
+    assert f"https://relay.example.org/j/{token}" in made and f"/j/{code}" not in made

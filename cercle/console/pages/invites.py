@@ -91,7 +91,7 @@ class InvitePages:
             code=code,
             spelled=" ".join(code),
             numbers=numbers,
-            # With the web door on, the same code is also a private link.
+            # With the web door on, the invite also has a private link with its own token.
             link=self.app.relay.join_link(code) if self.app.relay.join_link else None,
             expires=when(self.app.clock.now() + timedelta(seconds=seconds)),
             section="groups",
