@@ -3,7 +3,7 @@ runs), a migrated SQLite database, and helpers to sign a staff member in without
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from cercle.bootstrap import App, bootstrap
-from cercle.console import accounts, sessions
+from cercle.console import access, sessions
 from cercle.settings import Settings
 from cercle.web import create_app
 from relay.storage.crypto import generate_key
@@ -51,9 +51,12 @@ class Desk:
     app: App
     web: TestClient
 
-    def sign_in(self, name: str, role: StaffRole, lang: str = "en") -> StaffAccount:
-        """An account with a session on ``web`` (the passkey ceremony has its browser test)."""
-        accounts.add(self.app.engine, self.app.keys, self.app.clock.now(), name, role, lang)
+    def sign_in(
+        self, name: str, role: StaffRole, lang: str = "en", groups: Sequence[str] = ()
+    ) -> StaffAccount:
+        """An account (a facilitator of ``groups``) with a session on ``web`` (the passkey
+        ceremony has its browser test)."""
+        access.add(self.app.engine, self.app.keys, self.app.clock.now(), name, role, lang, groups)
         with Session(self.app.engine) as s:
             account = s.exec(select(StaffAccount).where(StaffAccount.name == name)).one()
         token = sessions.open_session(self.app.engine, self.app.clock.now(), lang, account.id)

@@ -16,11 +16,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
+from relay.core.actor import current_actor
 from relay.errors import CercleError
 from relay.language.i18n import LANGS
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import transaction
-from relay.storage.models import AuditEvent, StaffAccount, StaffCredential, StaffRole, StaffSession
+from relay.storage.models import (
+    AuditEvent,
+    Group,
+    StaffAccount,
+    StaffCredential,
+    StaffGroup,
+    StaffRole,
+    StaffSession,
+)
 
 SETUP_VALID = timedelta(hours=24)
 SETUP_KIND = "staff-setup"
@@ -45,48 +54,57 @@ def _new_token(s: Session, keys: DataKeys, account: StaffAccount, now: datetime)
     return token
 
 
-def _named(s: Session, name: str) -> StaffAccount:
+def named(s: Session, name: str) -> StaffAccount:
+    """The account called ``name``, or a clear error."""
     account = s.exec(select(StaffAccount).where(StaffAccount.name == name)).first()
     if account is None:
         raise CercleError("There is no staff account with that name.")
     return account
 
 
-def add(
-    engine: Engine, keys: DataKeys, now: datetime, name: str, role: StaffRole, lang: str = "fr"
-) -> str:
-    """Create an account; return the token of its setup link (shown once)."""
+def create(
+    s: Session, keys: DataKeys, now: datetime, name: str, role: StaffRole, lang: str = "fr"
+) -> tuple[StaffAccount, str]:
+    """Create an account inside ``s``; return it and the token of its setup link."""
     if not _NAME.fullmatch(name):
         raise CercleError(
             "A staff name is 1 to 32 lower-case letters, digits, dots, dashes or underscores."
         )
     if lang not in LANGS:
         raise CercleError(f"Language must be one of: {', '.join(LANGS)}.")
+    if s.exec(select(StaffAccount).where(StaffAccount.name == name)).first():
+        raise CercleError("A staff account with that name already exists.")
+    account = StaffAccount(name=name, role=role, lang=lang, created_at=now)
+    token = _new_token(s, keys, account, now)
+    _audit(s, now, current_actor(), "staff_add", name)
+    return account, token
+
+
+def add(
+    engine: Engine, keys: DataKeys, now: datetime, name: str, role: StaffRole, lang: str = "fr"
+) -> str:
+    """Create an account; return the token of its setup link (shown once)."""
     with transaction(engine) as s:
-        if s.exec(select(StaffAccount).where(StaffAccount.name == name)).first():
-            raise CercleError("A staff account with that name already exists.")
-        account = StaffAccount(name=name, role=role, lang=lang, created_at=now)
-        token = _new_token(s, keys, account, now)
-        _audit(s, now, "admin", "staff_add", name)
-        return token
+        return create(s, keys, now, name, role, lang)[1]
 
 
 def new_link(engine: Engine, keys: DataKeys, now: datetime, name: str) -> str:
     """A fresh setup link for an account (a lost passkey); earlier links stop working."""
     with transaction(engine) as s:
-        token = _new_token(s, keys, _named(s, name), now)
-        _audit(s, now, "admin", "staff_link", name)
+        token = _new_token(s, keys, named(s, name), now)
+        _audit(s, now, current_actor(), "staff_link", name)
         return token
 
 
 def remove(engine: Engine, now: datetime, name: str) -> None:
     """Delete an account, its passkeys and its sessions."""
     with transaction(engine) as s:
-        account = _named(s, name)
+        account = named(s, name)
         s.execute(delete(StaffSession).where(col(StaffSession.staff_id) == account.id))
         s.execute(delete(StaffCredential).where(col(StaffCredential.staff_id) == account.id))
+        s.execute(delete(StaffGroup).where(col(StaffGroup.staff_id) == account.id))
         s.delete(account)
-        _audit(s, now, "admin", "staff_remove", name)
+        _audit(s, now, current_actor(), "staff_remove", name)
 
 
 @dataclass(frozen=True)
@@ -98,6 +116,7 @@ class AccountRow:
     lang: str
     passkeys: int
     setup_link_live: bool
+    groups: list[str]  # a facilitator's groups; an admin sees every group and has none here
 
 
 def listing(engine: Engine, now: datetime) -> list[AccountRow]:
@@ -105,6 +124,11 @@ def listing(engine: Engine, now: datetime) -> list[AccountRow]:
     with Session(engine) as s:
         accounts = s.exec(select(StaffAccount).order_by(col(StaffAccount.name))).all()
         creds = s.exec(select(StaffCredential.staff_id)).all()
+        links = s.exec(
+            select(StaffGroup.staff_id, Group.name)
+            .join(Group, col(Group.id) == col(StaffGroup.group_id))
+            .order_by(col(Group.name))
+        ).all()
         return [
             AccountRow(
                 a.name,
@@ -112,6 +136,7 @@ def listing(engine: Engine, now: datetime) -> list[AccountRow]:
                 a.lang,
                 sum(1 for c in creds if c == a.id),
                 a.setup_expires_at is not None and a.setup_expires_at > now,
+                [g for staff_id, g in links if staff_id == a.id],
             )
             for a in accounts
         ]

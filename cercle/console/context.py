@@ -1,9 +1,11 @@
 """One request to the staff console: who asks, in which language, with which session.
 
 :func:`staff` wraps every page for signed-in staff: it loads the server-side session first,
-checks the CSRF token of every POST before anything else, and refuses admin-only pages to
-facilitators in one place. Pages run inside :func:`relay.core.actor.acting_as`, so the audit
-trail names the staff member. The small helpers every page family shares live here too.
+checks the CSRF token of every POST before anything else, refuses admin-only pages to
+facilitators in one place, and checks every id in the address against the request's scope
+(:mod:`cercle.console.scope`: a facilitator sees only its groups). Pages run inside
+:func:`relay.core.actor.acting_as`, so the audit trail names the staff member. The small
+helpers every page family shares live here too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bots.web.client import TrustedProxies
 from cercle.bootstrap import App
 from cercle.console import accounts, sessions
 from cercle.console.render import render
+from cercle.console.scope import NOTHING, Scope, for_request
 from relay.core.actor import acting_as
 from relay.errors import CercleError
 from relay.language.durations import parse_duration
@@ -54,6 +57,8 @@ DONE = {
     "banned": T("Banned: the number can no longer join any group."),
     "unbanned": T("Ban lifted: the number can be enrolled again."),
     "revoked": T("The code can no longer be used."),
+    "access_ended": T("Saved. Access was taken away, so their console sessions were ended."),
+    "account_removed": T("The account, its passkeys and its sessions are deleted."),
 }
 
 
@@ -76,6 +81,8 @@ class Ctx:
     row: StaffSession
     account: StaffAccount | None
     form: dict[str, str] = field(default_factory=dict)
+    scope: Scope = NOTHING  # the groups this request may see, read from the database
+    group: Group | None = None  # the group the address names, already checked against scope
 
     @property
     def lang(self) -> str:
@@ -170,11 +177,13 @@ def staff(
         with transaction(app.engine) as s:
             row = sessions.load(s, request.cookies.get(sessions.COOKIE), now)
             account = s.get(StaffAccount, row.staff_id) if row and row.staff_id else None
+            # Role and groups are read afresh on every request: a change holds at once.
+            scoped = for_request(s, account, request.path_params)
         if row is None or account is None:
             if request.method == "GET":
                 return RedirectResponse(f"{ROOT}/signin", status_code=303)
             return headers(HTMLResponse("", status_code=403))
-        ctx = Ctx(request, app, row, account)
+        ctx = Ctx(request, app, row, account, scope=scoped.scope, group=scoped.group)
         try:
             if request.method == "POST":
                 form = await request.form()
@@ -185,6 +194,8 @@ def staff(
                     )
             if admin and not ctx.is_admin:
                 raise ctx.refuse(ctx.t("Only admins can do this."))
+            if scoped.refused:  # a foreign id looks exactly like a missing one
+                raise ctx.refuse(ctx.t("There is no open group here."), 404)
             with acting_as(ctx.actor):
                 return await handler(ctx)
         except RefusedError as refused:
@@ -194,11 +205,10 @@ def staff(
 
 
 def group_of(ctx: Ctx) -> Group:
-    with Session(ctx.app.engine) as s:
-        group = s.get(Group, int(ctx.request.path_params["gid"]))
-    if group is None or group.closed_at is not None:
+    """The group of the address, resolved against the request's scope by :func:`staff`."""
+    if ctx.group is None:
         raise ctx.refuse(ctx.t("There is no open group here."), 404)
-    return group
+    return ctx.group
 
 
 def member_of(ctx: Ctx, group: Group) -> Member:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from cercle.bootstrap import App
+from cercle.console.scope import Scope
 from cercle.health import run_checks
 from relay.language.durations import describe
 from relay.language.i18n import T
@@ -26,14 +27,19 @@ JOBS = {
 }
 
 
-async def health_values(app: App, lang: str, *, network: bool) -> dict[str, Any]:
+async def health_values(
+    app: App, lang: str, *, network: bool, scope: Scope | None = None
+) -> dict[str, Any]:
     """The values of the health page; ``network`` also asks the providers and the public
-    address (slower, so only on request)."""
+    address (slower, so only on request). Rows that name a group are kept to ``scope``."""
+    scope = scope or Scope(None)
     findings = await run_checks(app, network=network)
     with Session(app.engine) as s:
         last = s.exec(select(func.max(Inbound.received_at))).one()
         sms = []
-        for g in s.exec(select(Group).where(col(Group.closed_at).is_(None))).all():
+        for g in s.exec(
+            select(Group).where(col(Group.closed_at).is_(None), scope.where(Group.id))
+        ).all():
             segments, messages = group_admin.sms_usage(app.relay, s, g)
             sms.append({"name": g.name, "segments": segments, "messages": messages})
     jobs_finding = next((f for f in findings if f.check == "jobs"), None)

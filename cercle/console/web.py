@@ -29,6 +29,7 @@ from cercle.console.pages.health import HealthPages
 from cercle.console.pages.invites import InvitePages
 from cercle.console.pages.members import MemberPages
 from cercle.console.render import STATIC
+from cercle.console.staff_page import StaffPages
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,9 @@ def routes(app: App, rp: passkeys.RelyingParty) -> list[BaseRoute]:
     auth = Auth(app, rp)
     groups, members, invites = GroupPages(app), MemberPages(app), InvitePages(app)
     bans, audit, health = BanPages(app), AuditPages(app), HealthPages(app)
+    staff_pages = StaffPages(ROOT)
     g = "/groups/{gid:int}"
+    a = "/accounts/{sid:int}"
     return [
         Route("/", home),
         Route("/signin", auth.signin),
@@ -78,6 +81,12 @@ def routes(app: App, rp: passkeys.RelyingParty) -> list[BaseRoute]:
         Route("/bans", s(bans.bans, admin=True)),
         Route("/bans", s(bans.ban_number, admin=True), methods=["POST"]),
         Route("/bans/lift", s(bans.unban_number, admin=True), methods=["POST"]),
+        Route("/accounts", s(staff_pages.listing, admin=True)),
+        Route("/accounts", s(staff_pages.create, admin=True), methods=["POST"]),
+        Route(a + "/role", s(staff_pages.role, admin=True), methods=["POST"]),
+        Route(a + "/groups", s(staff_pages.groups, admin=True), methods=["POST"]),
+        Route(a + "/link", s(staff_pages.link, admin=True), methods=["POST"]),
+        Route(a + "/remove", s(staff_pages.remove, admin=True), methods=["POST"]),
         Route("/audit", s(audit.audit)),
         Route("/health", s(health.health)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -462,6 +462,16 @@ class StaffAccount(SQLModel, table=True):
     setup_expires_at: datetime | None = None
 
 
+class StaffGroup(SQLModel, table=True):
+    """A group a facilitator account may see and act on in the console. Admins see every
+    group and have no rows here; a facilitator with no rows sees no group at all."""
+
+    __tablename__ = "staff_group"
+
+    staff_id: int = Field(foreign_key="staff_account.id", primary_key=True)
+    group_id: int = Field(foreign_key="group.id", primary_key=True, index=True)
+
+
 class StaffCredential(SQLModel, table=True):
     """A passkey's public key (nothing secret is stored for it)."""
 

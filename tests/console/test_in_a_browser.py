@@ -1,10 +1,11 @@
 """The console as staff use it, in chromium: setup link → passkey → sign-in → create a group
-→ enrol a member → make an invite code → health → sign out, once in each language, each page
-checked with axe-core. French runs on a phone-sized screen."""
+→ enrol a member → make an invite code → health → add a facilitator for the group → sign out,
+once in each language, each page checked with axe-core. French runs on a phone-sized screen."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,6 +26,23 @@ def see_every_check(page: Any, heading: str) -> None:
     findings = page.locator(".finding").all_inner_texts()
     assert [f.split(" · ")[1].split(":")[0] for f in findings] == list(CHECKS), findings
     assert all(f.is_visible() for f in page.locator(".finding").all())
+
+
+def add_a_facilitator_for_mardi(page: Any, lang: str, checked: Callable[[str], None]) -> None:
+    """On the staff page, add an account that sees only ``mardi``."""
+
+    def t(msgid: str) -> str:
+        return T(msgid).render(lang)
+
+    page.get_by_role("link", name=t("Staff accounts")).click()
+    page.get_by_label(t("Name (lower-case letters, digits, dots or dashes)")).fill(f"sam-{lang}")
+    page.get_by_label("mardi").check()
+    page.get_by_role("button", name=t("Add the account")).click()
+    assert "/staff/setup/" in page.locator(".code").inner_text()
+    assert_accessible(page)  # shows a setup link: no screenshot
+    page.get_by_role("link", name=t("Back to the staff accounts")).click()
+    assert page.get_by_role("row", name=f"sam-{lang}").get_by_text("mardi").is_visible()
+    checked("accounts")
 
 
 def staff_flow(live: Live, page: Any, lang: str, number: str) -> None:
@@ -80,6 +98,8 @@ def staff_flow(live: Live, page: Any, lang: str, number: str) -> None:
     page.get_by_role("link", name=t("Audit trail")).click()
     assert page.get_by_text(f"staff:ana-{lang}").first.is_visible()
     checked("audit")
+
+    add_a_facilitator_for_mardi(page, lang, checked)
 
     page.get_by_role("button", name=t("Sign out")).click()
     page.wait_for_url(re.compile(r"/staff/signin"))

@@ -85,7 +85,7 @@ def test_a_staff_member_chooses_the_language(desk: Desk) -> None:
 
 def test_an_invite_code_is_shown_once_and_can_be_revoked(desk: Desk) -> None:
     desk.app.relay.create_group(GroupSettings("mardi"))
-    desk.sign_in("sam", StaffRole.FACILITATOR)
+    desk.sign_in("sam", StaffRole.FACILITATOR, groups=["mardi"])
 
     made = desk.post("/staff/groups/1/invites", expires="48h", role="member", lang="fr").text
     code = made.split('class="code"', 1)[1].split(">", 1)[1].split("<", 1)[0]

@@ -86,7 +86,7 @@ def test_the_consoles_new_invite_page_shows_the_private_link(desk: Desk) -> None
         desk.app.relay, WebConfig("https://relay.example.org").join_link
     )
     desk.app.relay.create_group(GroupSettings("mardi"))
-    desk.sign_in("sam", StaffRole.FACILITATOR)
+    desk.sign_in("sam", StaffRole.FACILITATOR, groups=["mardi"])
 
     made = desk.post("/staff/groups/1/invites", expires="48h", role="member", lang="en").text
 

@@ -26,14 +26,24 @@ class AuditPages:
         q = ctx.request.query_params
         gid = int(q["group"]) if q.get("group", "").isdigit() else None
         action = q.get("action") or None
+        if gid is not None and not ctx.scope.allows(gid):
+            raise ctx.refuse(ctx.t("There is no open group here."), 404)
+        in_scope = ctx.scope.where(AuditEvent.group_id)
         with Session(self.app.engine) as s:
-            groups = s.exec(select(Group).order_by(col(Group.name))).all()
+            groups = s.exec(
+                select(Group).where(ctx.scope.where(Group.id)).order_by(col(Group.name))
+            ).all()
             names = {g.id: g.name for g in groups}
             actions = s.exec(
-                select(AuditEvent.action).distinct().order_by(col(AuditEvent.action))
+                select(AuditEvent.action)
+                .where(in_scope)
+                .distinct()
+                .order_by(col(AuditEvent.action))
             ).all()
-            query = select(AuditEvent).order_by(
-                col(AuditEvent.at).desc(), col(AuditEvent.id).desc()
+            query = (
+                select(AuditEvent)
+                .where(in_scope)
+                .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
             )
             if gid is not None:
                 query = query.where(col(AuditEvent.group_id) == gid)

@@ -51,7 +51,9 @@ class GroupPages:
                     "members": counts.get(g.id or 0, 0),
                     "closed": g.closed_at is not None,
                 }
-                for g in s.exec(select(Group).order_by(col(Group.name))).all()
+                for g in s.exec(
+                    select(Group).where(ctx.scope.where(Group.id)).order_by(col(Group.name))
+                ).all()
             ]
         basics = basics or {
             "lang": ctx.lang,

@@ -19,5 +19,5 @@ class HealthPages:
 
     async def health(self, ctx: Ctx) -> Response:
         network = ctx.request.query_params.get("network") == "1"
-        values = await health_values(self.app, ctx.lang, network=network)
+        values = await health_values(self.app, ctx.lang, network=network, scope=ctx.scope)
         return ctx.page("health.html", ctx.t("Health"), section="health", **values)
