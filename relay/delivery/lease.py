@@ -61,7 +61,7 @@ def _pid_space() -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
-def _dead_here(owner: str) -> bool:
+def dead_here(owner: str) -> bool:
     """Whether ``owner`` (from :func:`owner_id`) was a process of our pid namespace, on this
     host and boot, that is gone."""
     parts = owner.split(":")
@@ -90,7 +90,7 @@ def reclaim_from_dead(engine: Engine, name: str) -> bool:
         owner = s.execute(
             select(col(SingletonLease.owner)).where(col(SingletonLease.name) == name)
         ).scalar()
-    if owner is None or not _dead_here(owner):
+    if owner is None or not dead_here(owner):
         return False
     release(engine, name, owner)
     log.info("lease freed: its holder on this host is gone (%s)", name.split(":", 1)[0])

@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 from relay.delivery import recall
 from relay.delivery.bell import Bell
 from relay.delivery.claims import Claimer, Job
+from relay.delivery.lease import dead_here
 from relay.delivery.outbox import (
     NOTIFY_CHANNEL,
     OutboxWriter,
@@ -124,6 +125,12 @@ class Deliverer(Claimer):
         """
         self._limiters = self._new_limiters()
         self._stopping = stop
+        try:
+            freed = await anyio.to_thread.run_sync(self.free_rows_of_dead_workers)
+        except Exception:  # noqa: BLE001 - their leases run out instead
+            freed = 0
+        if freed:
+            log.info("delivery: %d row(s) of a killed worker on this host taken back", freed)
         bell = self._bell = Bell()
         unwatch = watch_outbox(self.engine, bell.ring)
         room = self.policy.batch
@@ -341,6 +348,34 @@ class Deliverer(Claimer):
                     attempts=Outbox.attempts - 1,
                 )
             )
+
+    def free_rows_of_dead_workers(self) -> int:
+        """Make due at once the rows held by a worker of this host (same pid namespace) whose
+        process is gone (killed, crashed): its restart sends them now instead of after their
+        lease, and that member's next messages are not held behind them meanwhile. A copy
+        sent but not recorded before the kill goes out again: at least once, as after the
+        lease."""
+        now = self.clock.now()
+        with Session(self.engine) as s:
+            owners = (
+                s.execute(
+                    select(col(Outbox.lease_owner))
+                    .where(col(Outbox.state) == OutboxState.SENDING, col(Outbox.lease_until) > now)
+                    .distinct()
+                )
+                .scalars()
+                .all()
+            )
+        dead = [o for o in owners if o and o != self.worker_id and dead_here(o)]
+        if not dead:
+            return 0
+        with transaction(self.engine) as s:
+            freed = s.execute(
+                update(Outbox)
+                .where(col(Outbox.lease_owner).in_(dead), col(Outbox.state) == OutboxState.SENDING)
+                .values(lease_until=now)
+            ).rowcount  # type: ignore[attr-defined]
+        return int(freed or 0)
 
     def release_held(self) -> int:
         """Make every row this worker still holds due again at once (it is stopping): the
