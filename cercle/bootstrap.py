@@ -66,6 +66,7 @@ def bootstrap(
         settings.org_name,
         FloodLimit(settings.flood_limit, settings.flood_window),
     )
+    relay.video_url = settings.video_url  # the organization's own Jitsi Meet, if any
     providers = Providers() if transports is not None else Providers.from_settings(settings, relay)
     if providers.web_config is not None:
         # /invite gives the link too

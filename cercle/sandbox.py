@@ -36,6 +36,7 @@ from relay.service import links
 from relay.service.groups import create_invite
 from relay.service.jobs import run_due
 from relay.service.relay import GroupSettings
+from relay.service.video import end_now, set_video, start_now
 from relay.storage.crypto import generate_key
 from relay.storage.engine import upgrade
 from relay.storage.models import Role
@@ -43,6 +44,9 @@ from relay.storage.models import Role
 KEY_FILE = Path(".cercle-sandbox.key")
 DB_FILE = Path("cercle-sandbox.db")
 GROUP = "rehearsal"
+# Where rehearsal video links point unless CERCLE_VIDEO_URL names the organization's own
+# server: a reserved name that never resolves, so a rehearsal never reaches any service.
+SANDBOX_VIDEO_URL = "https://video.rehearsal.invalid"
 # Fictional numbers: 555-01xx is reserved for fiction in every North American area code.
 CAST: tuple[tuple[str, Role, str], ...] = (
     ("fac", Role.FACILITATOR, "fr"),
@@ -60,6 +64,8 @@ Type  [bold]NAME: message[/]  to write as someone, e.g.  [bold]alice: hello[/]  
   :show NAME       everything NAME's phone shows, numbered
   NAME: >3 text    reply quoting line 3 of NAME's :show, e.g.  [bold]fac: >3 /delete off topic[/]
   :wait 2h         let time pass (mutes, leave confirmations, session reminders)
+  :session 1h      start a video session now, for that long: everyone who agreed gets their
+                   own link (:session end  ends it; the links are taken back)
   :help            this list          :quit   leave the sandbox
 """
 
@@ -124,6 +130,7 @@ class Sandbox:
         transport = LoopbackTransport()
         clock = ShiftedClock()
         app = bootstrap(settings, clock=clock, transports={Channel.SANDBOX: transport})
+        app.relay.video_url = settings.video_url or SANDBOX_VIDEO_URL
         upgrade(app.engine)
         # Browsers on the web door (`:add NAME --web`) read their copies from the same store
         # as the real door.
@@ -264,6 +271,29 @@ class Sandbox:
         )
         self.deliver()
 
+    def session(self, length: str) -> None:
+        """Start a video session now for ``length`` (``end``: end the running one), as the
+        worker does at a scheduled session's start and end."""
+        if length == "end":
+            if end_now(self.app.relay, GROUP):  # forgets the room, takes the links back
+                self.console.print("[dim]The video session has ended.[/]")
+            else:
+                self.console.print("[dim]No video session is running.[/]")
+        else:
+            seconds = parse_duration(length)
+            if seconds is None:
+                raise CercleError("Give a length such as 1h or 90m, or end.")
+            set_video(self.app.relay, GROUP, True)
+            ends = self.clock.now() + timedelta(seconds=seconds)
+            sent = start_now(self.app.relay, GROUP, ends)
+            self.console.print(f"[dim]A video session starts now: {sent} links go out.[/]")
+            if self.app.relay.video_url == SANDBOX_VIDEO_URL:
+                self.console.print(
+                    "[dim](Rehearsal links point nowhere; with CERCLE_VIDEO_URL set they "
+                    "point to your own server.)[/]"
+                )
+        self.deliver()
+
     def show(self, handle: str) -> None:
         """Everything one phone shows."""
         phone = self.phones.get(handle)
@@ -308,6 +338,8 @@ class Sandbox:
                 lang = next((a for a in args[1:] if a in ("fr", "en")), "en")
                 role = Role.FACILITATOR if "facilitator" in args[1:] else Role.MEMBER
                 self.add(args[0].lower(), lang, role, web="--web" in args[1:])
+            elif cmd == "session" and args:
+                self.session(args[0].lower())
             elif cmd == "show" and args:
                 self.show(args[0].lower())
             elif cmd == "wait" and args and (seconds := parse_duration(" ".join(args))):

@@ -10,6 +10,7 @@ import anyio
 import uvicorn
 
 from cercle.bootstrap import bootstrap
+from cercle.edge import server_config
 from cercle.health import WrongDataKeyError, require_data_key
 from cercle.settings import Settings
 from cercle.web import create_app
@@ -41,15 +42,10 @@ def serve(settings: Settings, *, web: bool, worker: bool) -> None:
             if worker:
                 tg.start_soon(run_worker, app, stop)
             if web:
-                config = uvicorn.Config(
+                config = server_config(
                     create_app(app),
                     host="0.0.0.0",  # noqa: S104 - a server behind the platform's router
                     port=settings.port,
-                    log_config=None,
-                    access_log=False,
-                    # The client's address is read in one place, bots/web/client.py, which
-                    # believes X-Forwarded-For only from CERCLE_TRUSTED_PROXIES.
-                    proxy_headers=False,
                 )
                 # uvicorn captures SIGINT/SIGTERM while it serves, then re-raises them to the
                 # handler it found: make that ours, so the worker also stops gracefully.

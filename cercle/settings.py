@@ -18,6 +18,8 @@ from dotenv import dotenv_values
 from bots.signal.jsonrpc import Target
 from bots.web.client import LOCAL as LOCAL_PROXIES
 from bots.web.client import ProxyListError, TrustedProxies
+from relay.errors import CercleError
+from relay.groups.video import check_server
 from relay.storage.crypto import DataKeyError, parse_key
 from relay.storage.engine import DEFAULT_URL
 
@@ -121,6 +123,9 @@ class Settings:
     # Proxies whose X-Forwarded-For names the client (addresses or networks); by default only
     # one on the same machine. Everyone else is taken at the address they connect from.
     trusted_proxies: tuple[str, ...] = LOCAL_PROXIES
+    # The organization's own Jitsi Meet server, for groups that meet by video. No default:
+    # without it no group can turn video on (Cercle never uses a public service).
+    video_url: str | None = None
 
     @property
     def signal_enabled(self) -> bool:
@@ -257,6 +262,7 @@ class Settings:
             timezone=timezone,
             **_signal_pace(env),
             **web,
+            video_url=_video(env),
         )
 
 
@@ -349,3 +355,14 @@ def _trusted_proxies(env: Mapping[str, str | None]) -> tuple[str, ...]:
     except ProxyListError as exc:
         raise SettingsError(f"CERCLE_TRUSTED_PROXIES: {exc}") from exc
     return entries
+
+
+def _video(env: Mapping[str, str | None]) -> str | None:
+    """``CERCLE_VIDEO_URL``: the https address of the organization's own Jitsi Meet server."""
+    raw = _opt(env, "CERCLE_VIDEO_URL")
+    if raw is None:
+        return None
+    try:
+        return check_server(raw)
+    except CercleError as exc:
+        raise SettingsError(exc.safe_message) from exc

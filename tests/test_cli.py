@@ -64,10 +64,24 @@ def test_a_group_is_created_and_listed(env: dict[str, str]) -> None:
             "allow_rename": True,
             "allow_sms": True,
             "allow_media": False,
+            "show_name": False,
+            "video": False,
             "closed": False,
             "members": 0,
         }
     ]
+
+
+def test_a_group_chooses_whether_its_name_shows_on_web_members_page(
+    env: dict[str, str],
+) -> None:
+    code, _ = invoke("group", "create", "mardi", "--show-name")
+    assert code == 0
+    code, output = invoke("group", "set", "mardi", "--no-show-name", "--json")
+    assert code == 0, output
+    assert json.loads(output)[0]["show_name"] is False
+    code, output = invoke("group", "set", "mardi", "--show-name", "--json")
+    assert json.loads(output)[0]["show_name"] is True
 
 
 def test_enrolling_normalizes_the_number_and_lists_it_masked(env: dict[str, str]) -> None:

@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from relay.inbound.turn import Result
 from relay.messages import Channel, InboundKind
+from relay.service.groups import SafetyChoices, set_safety
 from relay.storage.models import AuditEvent, Role
 from tests.room import Person, Room
 
@@ -353,3 +354,169 @@ def test_a_report_of_a_copy_someone_else_holds_reaches_no_one(room: Room) -> Non
 
     assert bob.last.startswith("That is not a message from the group")
     assert fac.new() == []
+
+
+# --- everything a member wrote: /delete NAME all ---------------------------------------------
+
+
+def test_a_flood_is_taken_back_everywhere_with_delete_name_all(mixed: Room) -> None:
+    room = mixed
+    fac = signal_member(room, "fac", 1, role=Role.FACILITATOR)
+    gina = signal_member(room, "gina", 2, role=Role.FACILITATOR)
+    bob = signal_member(room, "bob", 3)
+    carol = room.member("carol", via=Channel.SMS)
+    dan = signal_member(room, "dan", 4)
+    room.later(seconds=1)
+    set_safety(room.relay, room.group_name, SafetyChoices(premoderate=2))
+    intruder = signal_member(room, "intruder", 5)
+    intruder.says("flood 0")  # a newcomer's first two wait for a facilitator…
+    intruder.says("flood 1")
+    fac.says(f"/approve {intruder.name}")  # …who lets them through
+    for i in range(2, 8):
+        room.later(seconds=10)  # slow enough to pass the flood guard
+        intruder.says(f"flood {i}")
+    phones = (fac, gina, bob, dan)
+    for person in (*phones, carol):
+        person.new()
+
+    with room.holding():
+        room.later(seconds=10)
+        intruder.says("flood 8")
+        room.later(seconds=10)
+        intruder.says("flood 9")
+        claimed = room.claim(1)  # a worker holds one copy, about to send it
+        fac.says(f"/delete {intruder.name} all")
+        room.send_claimed(claimed)  # the worker goes on: the copy must not go
+
+    for person in phones:
+        shown = [d for d in person.inbox if d.text.startswith(f"{intruder.name}: flood")]
+        assert len(shown) == 8, person.handle  # 0 to 7 reached them; 8 and 9 never did
+        assert sorted(deletes(person)) == sorted(d.ref for d in shown), person.handle
+    assert not [t for t in dan.received if "flood 8" in t or "flood 9" in t]
+    assert [t for t in carol.received if "flood" in t] == [
+        f"{intruder.name}: flood {i}" for i in range(8)
+    ]
+    sms = (
+        "8 copies had already been delivered by SMS and cannot be taken back. Cercle sends "
+        "those members nothing more about it."
+    )
+    assert said(fac)[-1] == (
+        f"Removed 10 messages by {intruder.name}. 32 copies are being deleted from phones and "
+        f"pages. 10 copies not yet sent will never be sent. {sms}"
+    )
+    assert said(gina)[-1] == (f"{fac.name} (staff) removed 10 messages by {intruder.name}. {sms}")
+    assert intruder.last == "A facilitator removed 10 of your messages from the group."
+    with room.session() as s:
+        event = s.exec(select(AuditEvent).where(AuditEvent.action == "message_delete_all")).one()
+    assert (event.actor, event.target) == (fac.name, intruder.name)
+    assert event.detail == "n=10 unsent=10 deleted=32 sms=8 old=0"
+
+
+def test_delete_name_all_in_french_leaves_what_others_wrote(room: Room) -> None:
+    fac, alice, bob = room.facilitator("fac", lang="fr"), room.member("alice"), room.member("bob")
+    alice.says("one")
+    bob.says("mine stays")
+    alice.says("two")
+
+    fac.says(f"/effacer {alice.name} tout insultes")
+
+    taken = {d.text for d in bob.inbox if d.ref in deletes(bob)}
+    assert taken == {f"{alice.name}: one", f"{alice.name}: two"}
+    assert not any("mine stays" in d.text for d in fac.inbox if d.ref in deletes(fac))
+    assert said(fac)[-1].startswith(f"2 messages de {alice.name} retirés.")
+    assert alice.last == (
+        "A facilitator removed 2 of your messages from the group.\nReason: insultes"
+    )
+
+
+def test_delete_name_all_outside_the_window_says_so(room: Room) -> None:
+    fac, alice, bob = room.facilitator("fac"), room.member("alice"), room.member("bob")
+    alice.says("yesterday")
+    alice.says("yesterday again")
+    room.later(hours=23, minutes=1)
+
+    fac.says(f"/delete {alice.name} all")
+
+    assert fac.last == (
+        "Not removed: those messages are more than 23 hours old. Phones no longer accept a "
+        "delete for them, so Cercle cannot take them back; ask the members to delete them "
+        "themselves."
+    )
+    assert deletes(bob) == []
+
+
+def test_delete_name_all_takes_back_only_what_is_inside_the_window(room: Room) -> None:
+    fac, alice, bob = room.facilitator("fac"), room.member("alice"), room.member("bob")
+    alice.says("old words")
+    room.later(hours=23, minutes=30)
+    alice.says("new words")
+
+    fac.says(f"/delete {alice.name} all")
+
+    assert [d.text for d in bob.inbox if d.ref in deletes(bob)] == [f"{alice.name}: new words"]
+
+
+def test_delete_name_all_with_nothing_written_says_so(room: Room) -> None:
+    fac, alice = room.facilitator("fac"), room.member("alice")
+
+    fac.says(f"/delete {alice.name} all")
+
+    assert fac.last == f"{alice.name} has no message in the group to take back."
+
+
+def test_a_member_cannot_delete_all_of_someone(room: Room) -> None:
+    alice, bob = room.member("alice"), room.member("bob")
+    alice.says("mine")
+
+    bob.says(f"/delete {alice.name} all")
+
+    assert bob.last == "Unknown command. Send /help for the list."
+    assert deletes(bob) == []
+
+
+# --- /remove, then taking back what they wrote ----------------------------------------------
+
+
+def test_remove_suggests_taking_everything_back_when_they_just_wrote(room: Room) -> None:
+    fac, alice, bob = room.facilitator("fac"), room.member("alice"), room.member("bob")
+    alice.says("spam one")
+    alice.says("spam two")
+    name = alice.name
+    fac.new()
+
+    fac.says(f"/remove {name}")
+
+    assert fac.new() == [
+        f"{name} is no longer in the group.",
+        f"{name} wrote in the last hour, and those messages are still on members' phones. To "
+        "take back everything they wrote, reply to one of their messages with /delete all.",
+    ]
+    copy = next(d for d in fac.inbox if d.text == f"{name}: spam one")
+    fac.quotes(copy, "/delete all")  # their name is gone with them; a reply still works
+    assert {d.text for d in bob.inbox if d.ref in deletes(bob)} == {
+        f"{name}: spam one",
+        f"{name}: spam two",
+    }
+    assert said(fac)[-1].startswith("Removed 2 messages by a former member.")
+
+
+def test_remove_does_not_suggest_it_when_they_wrote_long_ago(room: Room) -> None:
+    fac, alice = room.facilitator("fac"), room.member("alice")
+    alice.says("hello, a while ago")
+    room.later(hours=1, minutes=1)
+    name = alice.name
+    fac.new()
+
+    fac.says(f"/remove {name}")
+
+    assert fac.new() == [f"{name} is no longer in the group."]
+
+
+def test_remove_suggests_it_in_french(room: Room) -> None:
+    fac, alice = room.facilitator("fac", lang="fr"), room.member("alice")
+    alice.says("spam")
+    fac.new()
+
+    fac.says(f"/retirer {alice.name}")
+
+    assert "/effacer tout" in fac.new()[-1]

@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from relay.inbound.turn import Result
+from relay.messages import InboundKind
 from relay.service.groups import SafetyChoices, set_safety
 from relay.service.jobs import run_due
 from relay.storage.models import HeldMessage, OutboxBody
@@ -173,3 +174,48 @@ def test_a_removed_newcomers_held_messages_are_deleted_with_them(moderated: Room
 
     with Session(moderated.engine) as s:
         assert s.exec(select(HeldMessage)).all() == []
+
+
+def test_a_released_message_announces_pending_joins_first(moderated: Room) -> None:
+    fac, alice = moderated.people[0], moderated.people[1]
+    newcomer = moderated.member("newcomer")
+    newcomer.says("hi, I'm new")
+    iris = moderated.member("iris", agree=False)
+    iris.new()
+    iris.agrees()  # her join waits a few seconds for others to join with her
+    alice.new(), iris.new()
+
+    fac.says(f"/approve {newcomer.name}")
+
+    # Like any relayed message: nobody reads words before they learn who joined.
+    assert alice.new() == [f"{iris.name} has joined the group.", f"{newcomer.name}: hi, I'm new"]
+    assert iris.new() == [f"{newcomer.name}: hi, I'm new"]
+    moderated.later(seconds=30)
+    assert alice.new() == [], "announced once"
+
+
+def test_a_released_message_can_be_taken_back(moderated: Room) -> None:
+    fac, alice = moderated.people[0], moderated.people[1]
+    newcomer = moderated.member("newcomer")
+    newcomer.says("my ex lives on rue Fullum")
+    moderated.later(hours=23, minutes=30)  # held for a long while: the window starts at release
+    fac.says(f"/approve {newcomer.name}")
+    copy = next(d for d in fac.inbox if d.text == f"{newcomer.name}: my ex lives on rue Fullum")
+
+    fac.quotes(copy, "/delete")
+
+    taken = [d.ref for d in alice.inbox if d.text.endswith("rue Fullum")]
+    assert [d.delete_ref for d in alice.inbox if d.delete_ref] == taken
+    assert newcomer.last == "A facilitator removed your message from the group."
+
+
+def test_the_author_can_delete_a_released_message_themselves(moderated: Room) -> None:
+    fac, alice = moderated.people[0], moderated.people[1]
+    newcomer = moderated.member("newcomer")
+    newcomer.says("oops, wrong group", ref="900")
+    fac.says(f"/approve {newcomer.name}")
+
+    newcomer.send(InboundKind.DELETE, delete_ref="900")
+
+    taken = [d.ref for d in alice.inbox if d.text.endswith("wrong group")]
+    assert [d.delete_ref for d in alice.inbox if d.delete_ref] == taken

@@ -174,6 +174,7 @@ def test_without_the_previous_key_old_rows_are_reported_not_lost(room: Room) -> 
             "pending_inbound",
             "media_link",
             "web_copy",
+            "video_room",
         ),
         0,
     )

@@ -23,7 +23,7 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -45,6 +45,8 @@ from starlette.routing import BaseRoute, Route
 from bots.web.config import WebConfig
 from bots.web.hub import Listener, PushHub
 from bots.web.limits import ClientLimit
+from bots.web.photo_routes import PhotoRoutes
+from bots.web.photos import MAX_PHOTO_BYTES, is_multipart, photo_words, wipe_waiting
 from bots.web.store import (
     FETCH_LIMIT,
     Copy,
@@ -59,7 +61,7 @@ from relay.core.handlers import MAX_TEXT
 from relay.inbound.turn import Result
 from relay.language.durations import describe
 from relay.language.i18n import LANGS
-from relay.messages import Channel, Inbound, Sender
+from relay.messages import Attachment, Channel, Inbound, Sender
 from relay.service import links
 from relay.service.relay import Relay
 from relay.storage.models import Group, Member
@@ -112,7 +114,7 @@ class WebDoor:
         parts = urlsplit(self.config.exit_url)
         exit_origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
         return (
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
             f"connect-src 'self'; form-action 'self' {exit_origin}; base-uri 'none'; "
             "frame-ancestors 'none'"
         ).replace("  ", " ")
@@ -126,7 +128,9 @@ class WebDoor:
             exit_url=self.config.exit_url,
             page=name,
             w=words,
+            p=photo_words(lang),
             max_text=MAX_TEXT,
+            max_photo=MAX_PHOTO_BYTES,
             **context,
         )
         return HTMLResponse(html, status, headers=self.headers())
@@ -227,6 +231,7 @@ class _Handlers:
             door.hub,
             door.config,
         )
+        self.photos = PhotoRoutes(door, _deliver)
 
     async def join_page(self, request: Request) -> Response:
         code = request.path_params["code"]
@@ -310,7 +315,13 @@ class _Handlers:
             # What was left is shown once; then the seat and the cookie go.
             await anyio.to_thread.run_sync(self.store.forget, seat.seat_hash)
             response = self.door.page(
-                "chat", lang, mode="cookie", copies=shown, ended=True, timer=timer
+                "chat",
+                lang,
+                mode="cookie",
+                copies=shown,
+                ended=True,
+                timer=timer,
+                heading=seat.group_name,
             )
             response.delete_cookie(COOKIE, path="/c")
             return response
@@ -323,6 +334,7 @@ class _Handlers:
             form_key=seat.form_key,
             nonce=secrets.token_urlsafe(12),
             timer=timer,
+            heading=seat.group_name,
         )
 
     async def events(self, request: Request) -> Response:
@@ -348,6 +360,8 @@ class _Handlers:
         )
 
     async def send(self, request: Request) -> Response:
+        if is_multipart(request):
+            return await self.photos.send(request)
         try:
             form = await _form(request)
         except _BadRequestError as exc:
@@ -394,9 +408,22 @@ class _Handlers:
             await anyio.to_thread.run_sync(self.store.ack, seat.seat_hash, int(upto))
         return Response(status_code=204, headers=self.door.headers())
 
-    async def leave_page(self, _: Request) -> Response:
+    async def leave_page(self, request: Request) -> Response:
         # Forget this browser: the cookie and anything the site stored, then a neutral page.
-        response = RedirectResponse(self.config.exit_url, 303, headers=self.door.headers())
+        # Another site must not make a member's browser forget its key (a missing or "null"
+        # Origin is a browser that does not say, or a page opened from a file: accepted).
+        if self.door.foreign(request):
+            log.info("quick exit refused: posted from another site")
+            return PlainTextResponse("403", 403, headers=self.door.headers())
+        seat, _ = await self.door.cookie(request)
+        if seat is not None:  # without script, what waited (photos too) can never be opened
+            await anyio.to_thread.run_sync(wipe_waiting, self.store, seat.seat_hash)
+        if request.headers.get("sec-fetch-mode", "navigate") != "navigate":
+            # The page's own script: it leaves by itself, so no redirect to follow (the CSP
+            # would block it, and the browser would log an error).
+            response: Response = Response(status_code=204, headers=self.door.headers())
+        else:
+            response = RedirectResponse(self.config.exit_url, 303, headers=self.door.headers())
         response.headers["clear-site-data"] = '"cache", "cookies", "storage"'
         response.delete_cookie(COOKIE, path="/c")
         return response
@@ -418,6 +445,7 @@ def web_routes(door: WebDoor) -> list[BaseRoute]:
         Route("/c/events", h.events, methods=["GET"]),
         Route("/c/send", h.send, methods=["POST"]),
         Route("/c/ack", h.ack, methods=["POST"]),
+        Route("/c/photo/{copy:int}/{n:int}", h.photos.photo, methods=["GET"]),
         Route("/c/exit", h.leave_page, methods=["POST"]),
         Route("/w/{name}", h.asset, methods=["GET"]),
     ]
@@ -430,32 +458,34 @@ def _fold(copies: list[Copy]) -> list[Copy]:
         if c.kind in (CopyKind.MESSAGE, CopyKind.OWN):
             shown.append(c)
         elif c.kind == CopyKind.EDIT:
-            shown = [
-                Copy(x.id, x.kind, x.ref, x.target_ref, c.text, x.at, x.expires_at)
-                if x.ref == c.target_ref
-                else x
-                for x in shown
-            ]
+            shown = [replace(x, text=c.text) if x.ref == c.target_ref else x for x in shown]
         elif c.kind == CopyKind.DELETE:
             shown = [x for x in shown if x.ref != c.target_ref]
     return shown
 
 
-async def _deliver(door: WebDoor, seat: Seat, text: str, nonce: str) -> None:
-    """Show the member their own words, then hand them to the core like any message."""
+async def _deliver(
+    door: WebDoor, seat: Seat, text: str, nonce: str, photo: Attachment | None = None
+) -> None:
+    """Show the member their own words, then hand them to the core like any message (with
+    the photo, already stripped, if one came with them)."""
     assert seat.address is not None  # noqa: S101 - checked by the caller
     store = door.store
     dedup_key = f"web:{seat.seat_hash}:{nonce}"
     if await anyio.to_thread.run_sync(links.already_accepted, door.relay, dedup_key):
         return  # a retried post: its words are on the page already
     # Their words first, so that on their page any answer comes after them.
-    await anyio.to_thread.run_sync(lambda: store.put_own(seat, text.strip(), nonce))
+    own = text.strip()
+    if photo is not None:  # their page notes the photo; it is not kept for them
+        own = "\n".join(p for p in (own, photo_words(seat.lang)["sent_photo"]) if p)
+    await anyio.to_thread.run_sync(lambda: store.put_own(seat, own, nonce))
     inbound = Inbound(
         channel=Channel.WEB,
         sender=Sender(address=seat.address),
         dedup_key=dedup_key,
         text=text,
         ref=nonce,
+        attachments=(photo,) if photo is not None else (),
     )
     result = await anyio.to_thread.run_sync(door.relay.accept, inbound)
     if result == Result.DUPLICATE:
@@ -470,6 +500,11 @@ async def _stream(
     """Copies as Server-Sent Events: what is waiting, then each new one as it arrives."""
     store, hub = door.store, door.hub
     last = after
+    farewell_waits = 20  # half-seconds the page waits for its last message
+    timer = describe(seat.timer_seconds)
+    words = page_words(seat.lang, timer=timer)
+    hello = {"disappear": words["disappear"], "name": seat.group_name}
+    yield f"event: seat\ndata: {json.dumps(hello, ensure_ascii=False)}\n\n"
     try:
         while True:
             copies = await anyio.to_thread.run_sync(store.fetch, seat.seat_hash, last)
@@ -481,6 +516,12 @@ async def _stream(
             if not await anyio.to_thread.run_sync(store.still_seated, seat.id):
                 if copies:
                     continue  # what is left goes out first (the farewell)
+                if farewell_waits > 0 and await anyio.to_thread.run_sync(
+                    store.farewell_on_its_way, seat.id
+                ):
+                    farewell_waits -= 1  # bounded: a stuck outbox cannot hold the stream
+                    await listener.wait(0.5)
+                    continue
                 yield "event: end\ndata: {}\n\n"
                 return
             # Quiet streams cost nothing but a ping now and then: no query until woken.

@@ -11,9 +11,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, delete, func, select, update
 from sqlmodel import Session, col
@@ -22,7 +24,16 @@ from relay.clock import Clock
 from relay.delivery.outbox import ADDRESS_CONTEXT
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import transaction
-from relay.storage.models import WEB_COPY_CONTEXT, Member, MemberState, WebCopy, WebSeat
+from relay.storage.models import (
+    OPEN_STATES,
+    WEB_COPY_CONTEXT,
+    Group,
+    Member,
+    MemberState,
+    Outbox,
+    WebCopy,
+    WebSeat,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +67,17 @@ def new_address() -> str:
     return "w" + secrets.token_hex(16)
 
 
+# "Name: words" or "Name (staff): words" ("Nom : mots" in French): a pseudonym (one or two
+# words, no sentence punctuation) before the first colon. Cercle's notices do not match.
+_NAME = r"[^\s.,!?;:()]{1,32}(?: [^\s.,!?;:()]{1,32})?(?: \([^\s()]{1,16}\))?"
+_SPEAKER = re.compile(rf"^({_NAME})[ \u00a0\u202f]?: (.*)$", re.S)
+
+
+def _utc(moment: datetime) -> datetime:
+    """An aware UTC time (SQLite gives back naive ones)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Seat:
     """An authenticated seat, as the routes need it."""
@@ -69,6 +91,7 @@ class Seat:
     pseudonym: str | None
     timer_seconds: int
     form_key: str  # what the no-script send form must carry (see routes: CSRF)
+    group_name: str | None = None  # only when the group chose to show it on the page
 
     @property
     def removed(self) -> bool:
@@ -90,20 +113,42 @@ class Copy:
     text: str
     at: datetime
     expires_at: datetime
+    link: str | None = None  # a video room's address: the page shows it as a button
+    photos: tuple[bool, ...] = ()  # per photo: can it still be opened (bots/web/photos.py)
 
     def __repr__(self) -> str:
         return f"Copy({self.id}, {self.kind})"
 
+    @property
+    def when(self) -> datetime:
+        """When it was stored, in UTC (the page's script shows it in the reader's time)."""
+        return _utc(self.at)
+
+    @property
+    def speaker(self) -> tuple[str | None, str]:
+        """Who speaks and what they say, for a message relayed as ``Name: words``; a notice
+        from Cercle has no speaker."""
+        spoken = self.kind in (CopyKind.MESSAGE, CopyKind.EDIT)
+        found = _SPEAKER.match(self.text) if spoken else None
+        if found is None:
+            return None, self.text
+        return found.group(1), found.group(2)
+
     def as_event(self) -> dict[str, object]:
         """What the page's script receives."""
+        who, body = self.speaker
         return {
             "id": self.id,
             "kind": self.kind,
             "ref": self.ref,
             "target": self.target_ref,
             "text": self.text,
-            "at": self.at.isoformat(),
-            "expires": self.expires_at.isoformat(),
+            "who": who,
+            "body": body,
+            "link": self.link,
+            "at": _utc(self.at).isoformat(),
+            "expires": _utc(self.expires_at).isoformat(),
+            "photos": [i for i, here in enumerate(self.photos) if here],
         }
 
 
@@ -142,7 +187,8 @@ class WebStore:
 
     def form_key_ok(self, token: str, given: str) -> bool:
         """Whether a posted form carried this token's form key (constant time)."""
-        return hmac.compare_digest(self.form_key(token), given)
+        # Bytes: compare_digest raises TypeError on a str that is not ASCII (a forged field).
+        return hmac.compare_digest(self.form_key(token).encode(), given.encode())
 
     def authenticate(self, token: str | None) -> Seat | None:
         """The seat ``token`` opens, or ``None``. Tokens hashed under a previous data key
@@ -165,6 +211,7 @@ class WebStore:
             )
             if seat.token_hash != hashes[0]:
                 self._rekey(s, seat, hashes[0], address)
+            group = s.get(Group, member.group_id)
             return Seat(
                 id=seat.id or 0,
                 member_id=member.id or 0,
@@ -175,6 +222,7 @@ class WebStore:
                 pseudonym=member.pseudonym,
                 timer_seconds=seat.timer_seconds,
                 form_key=self.form_key(token),
+                group_name=group.name if group is not None and group.show_name else None,
             )
 
     def _rekey(self, s: Session, seat: WebSeat, token_hash: str, address: str | None) -> None:
@@ -220,6 +268,8 @@ class WebStore:
         *,
         target_ref: str | None = None,
         ref: str | None = None,
+        link: str | None = None,
+        photos: list[dict[str, str]] | None = None,
     ) -> str | None:
         """Store one sealed copy for the seat at ``address``; its ref, or ``None`` if there is
         no such seat. A delete also wipes the target if the browser has not fetched it yet."""
@@ -229,7 +279,7 @@ class WebStore:
             seat = self._seat_for(s, address)
             if seat is None:
                 return None
-            self._put(s, seat, kind, text, target_ref, ref, now)
+            self._put(s, seat, kind, text, target_ref, ref, now, link, photos)
         return ref
 
     def put_own(self, seat: Seat, text: str, ref: str) -> None:
@@ -249,8 +299,16 @@ class WebStore:
         target_ref: str | None,
         ref: str,
         now: datetime,
+        link: str | None = None,
+        photos: list[dict[str, str]] | None = None,
     ) -> None:
-        payload = json.dumps({"text": text}, ensure_ascii=False).encode()
+        # Photos travel sealed inside their copy, so every wipe of the copy wipes them too.
+        content: dict[str, object] = {"text": text}
+        if link is not None:
+            content["link"] = link
+        if photos:
+            content["photos"] = photos
+        payload = json.dumps(content, ensure_ascii=False).encode()
         if kind == CopyKind.DELETE and target_ref is not None:
             s.execute(
                 delete(WebCopy).where(
@@ -290,6 +348,24 @@ class WebStore:
             member = s.get(Member, seat.member_id) if seat is not None else None
             return member is not None and member.state != MemberState.REMOVED
 
+    def farewell_on_its_way(self, seat_id: int) -> bool:
+        """Whether a last message for the seat's removed member is still in the outbox: the
+        removal commits before the delivery engine writes the copy, and the page must show it
+        before it ends."""
+        with Session(self.engine) as s:
+            seat = s.get(WebSeat, seat_id)
+            if seat is None:
+                return False
+            waiting = s.execute(
+                select(func.count())
+                .select_from(Outbox)
+                .where(
+                    col(Outbox.recipient_id) == seat.member_id,
+                    col(Outbox.state).in_(OPEN_STATES),
+                )
+            ).scalar_one()
+            return bool(waiting)
+
     def fetch(self, seat_hash: str, after: int = 0) -> list[Copy]:
         """Copies after id ``after`` that the timer has not yet removed, oldest first."""
         now = self.clock.now()
@@ -307,11 +383,20 @@ class WebStore:
             return [self._open(r) for r in rows]
 
     def _open(self, row: WebCopy) -> Copy:
-        text = ""
+        content: dict[str, Any] = {}
         if row.payload_enc is not None:
-            text = json.loads(self.keys.decrypt(row.payload_enc, COPY_CONTEXT))["text"]
+            content = json.loads(self.keys.decrypt(row.payload_enc, COPY_CONTEXT))
+        photos = tuple("data" in p for p in content.get("photos", ()))
         return Copy(
-            row.id or 0, row.kind, row.ref, row.target_ref, text, row.created_at, row.expires_at
+            row.id or 0,
+            row.kind,
+            row.ref,
+            row.target_ref,
+            content.get("text", ""),
+            row.created_at,
+            row.expires_at,
+            content.get("link"),
+            photos,
         )
 
     def ack(self, seat_hash: str, upto: int) -> int:

@@ -24,14 +24,20 @@ PAGE: dict[str, T] = {
     "you": T("You"),
     "refresh": T("Refresh to see new messages"),
     "disappear": T("Messages leave this page when the group's timer passes ({timer})."),
+    "disappear_later": T("Messages leave this page when the group's timer passes."),
     "ended": T("This page has ended: you are no longer in the group."),
     "nothing": T("Nothing to show here. If you were in a group, ask a facilitator for a new link."),
     "offline": T("Connection lost. Trying again…"),
     "not_sent": T("Not sent. Please try again."),
     "skip": T("Skip to the message box"),
+    "join_video": T("Join the video session (camera and microphone off)"),
 }
 
 
 def page_words(lang: str, **params: object) -> dict[str, str]:
-    """Every page text in ``lang``."""
-    return {key: T(text.msgid, **params).render(lang) for key, text in PAGE.items()}
+    """Every page text in ``lang``. Without a ``timer`` (the page does not know the seat
+    yet), the timer line says no more than it knows; the script fills it in."""
+    words = {key: T(text.msgid, **params).render(lang) for key, text in PAGE.items()}
+    if not params.get("timer"):
+        words["disappear"] = words["disappear_later"]
+    return words

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import anyio
 
+from bots.web.photos import can_show, photo_payload
 from bots.web.store import CopyKind, WebStore
 from relay.errors import Reason, RecipientGoneError
 from relay.messages import Channel, Outgoing, SendReceipt
@@ -37,8 +38,9 @@ class WebTransport:
 
     @property
     def supports_media(self) -> bool:
-        """Photos are not shown on the page yet: the core sends a short note instead."""
-        return False
+        """Photos are shown on the page (see :mod:`bots.web.photos`); other files get the
+        core's short note."""
+        return True
 
     def on_stored(self, listener: Listener) -> None:
         """Call ``listener`` (in the event loop) after each copy is stored: a web process in
@@ -52,11 +54,20 @@ class WebTransport:
         elif message.edit_ref is not None:
             kind, text, target = CopyKind.EDIT, message.text, message.edit_ref
         else:
+            if message.attachments and not can_show(message.attachments):
+                message = message.with_media_note()
             kind, text, target = CopyKind.MESSAGE, message.text, None
             if message.quote is not None and message.quote.text:
                 text = f"> {message.quote.text[:80]}\n{text}"
+        # A video room's link (only ever an https address the core made) becomes a button.
+        link = message.extra.get("video_url") if kind == CopyKind.MESSAGE else None
+        if link is not None and not link.startswith("https://"):
+            link = None
+        photos = photo_payload(message.attachments) if kind == CopyKind.MESSAGE else None
         ref = await anyio.to_thread.run_sync(
-            lambda: self.store.put(message.address, kind, text, target_ref=target)
+            lambda: self.store.put(
+                message.address, kind, text, target_ref=target, link=link, photos=photos
+            )
         )
         if ref is None:
             raise RecipientGoneError(Reason.UNREGISTERED, "no web seat")

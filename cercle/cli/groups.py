@@ -14,6 +14,8 @@ from relay.errors import CercleError
 from relay.language.durations import parse_duration
 from relay.messages import Channel
 from relay.service.relay import GroupSettings
+from relay.service.video import require_server as require_video_server
+from relay.service.video import set_video
 from relay.storage.models import Group
 
 group_cli = typer.Typer(no_args_is_help=True, help="Support groups.")
@@ -27,6 +29,9 @@ def group_create(
     allow_rename: Annotated[bool, typer.Option(help="Members may choose their own name")] = False,
     allow_sms: Annotated[bool, typer.Option(help="Accept members on SMS")] = True,
     allow_media: Annotated[bool, typer.Option(help="Relay photos (metadata stripped)")] = False,
+    show_name: Annotated[
+        bool, typer.Option(help="Show the group's name on web members' page")
+    ] = False,
     as_json: JsonOpt = False,
     schedule: Annotated[
         list[str] | None, typer.Option(help='Weekly session, e.g. "tue 19:00-20:30" (repeat)')
@@ -38,6 +43,9 @@ def group_create(
         bool, typer.Option(help="Invite codes wait for a facilitator's /approve")
     ] = False,
     exit_word: Annotated[str | None, typer.Option(help="The group's default exit word")] = None,
+    video: Annotated[
+        bool, typer.Option(help="Sessions also meet by video (needs CERCLE_VIDEO_URL)")
+    ] = False,
 ) -> None:
     """Create a support group."""
     seconds = parse_duration(timer)
@@ -46,12 +54,18 @@ def group_create(
     last_day = _date_option(ends, "--ends") if ends else None
     with wired() as app:
         _check_safety_options(schedule or [], tz, exit_word)
+        if video:
+            require_video_server(app.relay)  # refuse before anything is created
         group = app.relay.create_group(
-            GroupSettings(name, lang.value, seconds, allow_rename, allow_sms, allow_media)
+            GroupSettings(
+                name, lang.value, seconds, allow_rename, allow_sms, allow_media, show_name
+            )
         )
         _apply_group_options(
             app, name, schedule or [], tz, last_day, premoderate, require_approval, exit_word
         )
+        if video:
+            group = set_video(app.relay, name, True)
     emit([_group_row(group)], as_json, "Group created")
 
 
@@ -63,6 +77,8 @@ def _group_row(g: Group, members: int | None = None) -> dict[str, Any]:
         "allow_rename": g.allow_rename,
         "allow_sms": g.allow_sms,
         "allow_media": g.allow_media,
+        "show_name": g.show_name,
+        "video": g.video,
         "closed": g.closed_at is not None,
     }
     if members is not None:
@@ -120,6 +136,10 @@ def group_set(
     allow_media: Annotated[
         bool | None, typer.Option("--allow-media/--no-allow-media", help="Relay photos")
     ] = None,
+    show_name: Annotated[
+        bool | None,
+        typer.Option("--show-name/--no-show-name", help="The group's name on web members' page"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change a group's language, timer (set on every conversation) or what members may do."""
@@ -133,7 +153,12 @@ def group_set(
             app.relay,
             name,
             GroupBasics(
-                lang.value if lang else None, seconds, allow_rename, allow_sms, allow_media
+                lang.value if lang else None,
+                seconds,
+                allow_rename,
+                allow_sms,
+                allow_media,
+                show_name,
             ),
         )
     emit([_group_row(group)], as_json, "Group changed")
@@ -260,6 +285,23 @@ def group_safety(
         "ends_at",
     )
     emit([{k: info[k] for k in keys}], as_json, f"Safety choices of {name}")
+
+
+@group_cli.command("video")
+def group_video(
+    name: str,
+    on: Annotated[
+        bool | None, typer.Option("--on/--off", help="Sessions also meet by video, or not")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a group's sessions also meet by video on the organization's own Jitsi Meet
+    (CERCLE_VIDEO_URL), or stop: --off ends a running session's room at once."""
+    if on is None:
+        raise fail("Say --on or --off.")
+    with wired() as app:
+        group = set_video(app.relay, name, on)
+    emit([_group_row(group)], as_json, "Group changed")
 
 
 @group_cli.command("close")

@@ -64,6 +64,7 @@ def check() -> None:
     out.print(f"data key: {'set' if s.data_key else 'NOT SET (cercle keys generate)'}")
     out.print(f"signal: {'on' if s.signal_enabled else 'off'}")
     out.print(f"sms: {'on' if s.sms_enabled else 'off'}")
+    out.print(f"video: {'on (own server)' if s.video_url else 'off (CERCLE_VIDEO_URL)'}")
     if s.data_key is not None:
         with wired() as app:
             finding = check_data_key(app.engine, app.keys)

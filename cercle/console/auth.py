@@ -3,7 +3,6 @@ passkey, signing out and choosing the console's language."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlmodel import Session, select
@@ -12,15 +11,18 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from bots.web.client import TrustedProxies
 from cercle.bootstrap import App
+from cercle.bounds import parse_json
 from cercle.console import accounts, passkeys, sessions
 from cercle.console.context import (
     ROOT,
     Ctx,
     client_host,
+    foreign_origin,
     headers,
     pick_lang,
     set_cookie,
 )
+from cercle.health.passkey_host import ip_host
 from relay.language.i18n import LANGS, T
 from relay.storage.engine import transaction
 from relay.storage.models import (
@@ -79,7 +81,24 @@ class Auth:
             title = ctx.t("Sign in")
             intro = ctx.t("Sign in to the staff console with your passkey.")
             button = ctx.t("Sign in with a passkey")
-        response = ctx.page("passkey.html", title, mode=mode, base=base, intro=intro, button=button)
+        no_domain = (
+            ctx.t(
+                "Passkeys cannot work at this address: browsers allow them only on a domain name "
+                "(such as relay.example.org), never on an IP address. Ask the person who runs "
+                "Cercle to give it a domain name and set PUBLIC_BASE_URL to it."
+            )
+            if ip_host(self.app.settings.public_base_url)
+            else None
+        )
+        response = ctx.page(
+            "passkey.html",
+            title,
+            mode=mode,
+            base=base,
+            intro=intro,
+            button=button,
+            no_domain=no_domain,
+        )
         if token:
             set_cookie(response, token)
         return response
@@ -89,6 +108,8 @@ class Auth:
             row = sessions.load(s, request.cookies.get(sessions.COOKIE), self.app.clock.now())
         if row is None or not sessions.csrf_ok(row, request.headers.get("x-csrf-token")):
             return None
+        if foreign_origin(request, self.app.settings.public_base_url):
+            return None
         return row
 
     def _json_error(self, row: StaffSession | None, text: T, status: int) -> Response:
@@ -97,7 +118,7 @@ class Auth:
 
     async def _body(self, request: Request) -> Any:
         try:
-            return json.loads(await request.body())
+            return parse_json(await request.body())
         except ValueError:
             return None
 

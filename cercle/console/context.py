@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlmodel import Session
 from starlette.requests import Request
@@ -167,6 +168,17 @@ def pick_lang(request: Request, fallback: str | None) -> str:
 Handler = Callable[[Ctx], Awaitable[Response]]
 
 
+def foreign_origin(request: Request, public_base_url: str | None) -> bool:
+    """Whether a POST names another site as its ``Origin``: refused, on top of the CSRF token.
+    A missing or ``null`` Origin (an older browser, a privacy setting) is let through to that
+    token."""
+    origin = request.headers.get("origin")
+    if origin in (None, "null") or not public_base_url:
+        return False
+    parts = urlsplit(public_base_url)
+    return origin.lower() != f"{parts.scheme}://{parts.netloc}".lower()
+
+
 def staff(
     app: App, handler: Handler, *, admin: bool = False
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -186,6 +198,8 @@ def staff(
         ctx = Ctx(request, app, row, account, scope=scoped.scope, group=scoped.group)
         try:
             if request.method == "POST":
+                if foreign_origin(request, app.settings.public_base_url):
+                    raise ctx.refuse(ctx.t("This form was sent from another site."))
                 form = await request.form()
                 ctx.form = {k: v for k, v in form.items() if isinstance(v, str)}
                 if not sessions.csrf_ok(row, ctx.form.get("csrf")):

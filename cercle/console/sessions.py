@@ -76,7 +76,8 @@ def close(engine: Engine, token: str | None) -> None:
 
 def csrf_ok(row: StaffSession, sent: str | None) -> bool:
     """Whether a form or request carries this session's CSRF token."""
-    return bool(sent) and hmac.compare_digest(row.csrf, sent or "")
+    # Bytes: compare_digest raises TypeError on a str that is not ASCII, and a forged token can be.
+    return bool(sent) and hmac.compare_digest(row.csrf.encode(), (sent or "").encode())
 
 
 def _count(s: Session, key: str, now: datetime) -> int:

@@ -68,6 +68,7 @@ def routes(app: App, rp: passkeys.RelyingParty) -> list[BaseRoute]:
         Route(g + "/schedule", s(groups.group_schedule, admin=True), methods=["POST"]),
         Route(g + "/end", s(groups.group_end, admin=True), methods=["POST"]),
         Route(g + "/safety", s(groups.group_safety, admin=True), methods=["POST"]),
+        Route(g + "/video", s(groups.group_video, admin=True), methods=["POST"]),
         Route(g + "/close", s(groups.close_form, admin=True)),
         Route(g + "/close", s(groups.close, admin=True), methods=["POST"]),
         Route(g + "/members", s(members.members)),
@@ -101,4 +102,7 @@ def console_mount(app: App) -> Mount | None:
         log.info("staff console off: set PUBLIC_BASE_URL to serve it at /staff")
         return None
     rp = passkeys.RelyingParty.from_base_url(base, app.settings.org_name)
-    return Mount(ROOT, app=Starlette(routes=routes(app, rp)))
+    # No trailing-slash redirects: Starlette builds them from the request's Host.
+    console = Starlette(routes=routes(app, rp))
+    console.router.redirect_slashes = False
+    return Mount(ROOT, app=console)

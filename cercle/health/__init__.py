@@ -30,6 +30,7 @@ from cercle.health.delivery import check_failures, check_outbox
 from cercle.health.finding import CHECKS, EXIT_FAIL, EXIT_OK, EXIT_WARN, Finding, exit_code
 from cercle.health.jobs import check_jobs
 from cercle.health.join_guesses import check_join_guesses
+from cercle.health.passkey_host import check_passkey_host
 from cercle.health.providers import check_public_url, check_signal, check_twilio
 from cercle.health.signal_restarts import check_signal_restarts
 from relay.language.i18n import T
@@ -52,6 +53,7 @@ __all__ = [
     "check_join_guesses",
     "check_migrations",
     "check_outbox",
+    "check_passkey_host",
     "check_public_url",
     "check_signal",
     "check_signal_restarts",
@@ -105,6 +107,7 @@ async def run_checks(app: App, *, network: bool = True) -> list[Finding]:
     findings.append(
         await _guarded("public_url", lambda: check_public_url(app.settings, network=network))
     )
+    findings.append(check_passkey_host(app.settings))
     findings.append(
         await _guarded("clock", in_thread(lambda: check_clock(app.engine, app.clock.now)))
     )

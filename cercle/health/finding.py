@@ -24,6 +24,7 @@ CHECKS = (
     "signal_restarts",
     "twilio",
     "public_url",
+    "passkey_host",
     "clock",
     "outbox",
     "failures",

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, func, select
 
+from relay.core import farewells
 from relay.core.handlers import (
     Context,
     Refusal,
@@ -398,7 +399,7 @@ def cmd_reject(ctx: Context) -> Outcome:
         if found.state == MemberState.PENDING:
             return Outcome.of(
                 Audit("reject_join", target=found.pseudonym),
-                Remove(tid, T("Your request was not accepted. Your number has been deleted.")),
+                Remove(tid, farewells.not_admitted()),
                 Reply(
                     T(
                         "{name} was not admitted; their number is deleted.",

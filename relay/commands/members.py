@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from relay.core import farewells
 from relay.core.handlers import (
     CHANNEL_NAMES,
     ROLE_NAMES,
@@ -30,11 +31,12 @@ from relay.core.outcome import (
     ToGroup,
     ToStaff,
 )
+from relay.language.channels import PerChannel
 from relay.language.durations import describe
 from relay.language.i18n import Joined, Raw, Renderable, T, normalize_lang
 from relay.language.pseudonyms import NameRefused, clean_chosen
 from relay.language.texts import ConfigText
-from relay.storage.models import MemberState, Role
+from relay.storage.models import Group, MemberState, Role
 
 LEAVE_CONFIRM_WINDOW = timedelta(minutes=10)
 
@@ -53,7 +55,9 @@ def cmd_help(ctx: Context) -> Outcome:
     """List what this person may run, in their language."""
     lines: list[Renderable] = [T("What you can send:")]
     lines.extend(
-        Joined((cmd.usage, Raw("—"), cmd.help), " ") for cmd in allowed_commands(ctx.member)
+        Joined((cmd.usage, Raw("—"), cmd.help), " ")
+        for cmd in allowed_commands(ctx.member)
+        if cmd.applies_to(ctx.group)
     )
     lines.append(
         T(
@@ -82,7 +86,7 @@ def cmd_rules(ctx: Context) -> Outcome:
     {"en": "resources", "fr": "ressources"},
     Role.MEMBER,
     T("/resources"),
-    T("help lines you can call or text now"),
+    T("help lines you can reach now"),
     before_consent=True,
 )
 def cmd_resources(ctx: Context) -> Outcome:
@@ -239,10 +243,7 @@ def cmd_leave(ctx: Context) -> Outcome:
         return Outcome.of(
             Remove(
                 member_id(ctx.member),
-                T(
-                    "You have left the group. Your number and your data "
-                    "have been deleted. Take care of yourself."
-                ),
+                farewells.left(),
             ),
             ToGroup(
                 T("{name} has left the group.", name=display_name(ctx.member)),
@@ -262,6 +263,14 @@ def cmd_leave(ctx: Context) -> Outcome:
     )
 
 
+def _group_line(group: Group) -> Renderable:
+    """The group's name, except on a web page whose group chose not to show it there."""
+    named = T("• group: {group}", group=Raw(group.name))
+    if group.show_name:
+        return named
+    return PerChannel(named, {"web": T("• group: its name is not shown on this page")})
+
+
 @command(
     "mydata",
     {"en": "mydata", "fr": "mesdonnees"},
@@ -276,7 +285,7 @@ def cmd_mydata(ctx: Context) -> Outcome:
     m = ctx.member
     lines: list[Renderable] = [
         T("What Cercle holds about you:"),
-        T("• group: {group}", group=Raw(ctx.group.name)),
+        _group_line(ctx.group),
         T("• your name here: {name}", name=display_name(m)),
         T("• role: {role}", role=ROLE_NAMES[m.role]),
         T("• language: {lang}", lang=Raw(m.lang)),
@@ -300,12 +309,26 @@ def cmd_mydata(ctx: Context) -> Outcome:
         if m.last_active_on is not None
         else T("• last active: never")
     )
+    leave = Raw(ctx.word("leave"))
     lines.append(
-        T(
-            "Cercle also keeps your number, encrypted, to reach you: no one in the group can see "
-            "it. Your messages are kept only until they are delivered, and the log of moderation "
-            "actions names you only by your name here. To delete everything, send {leave}.",
-            leave=Raw(ctx.word("leave")),
+        PerChannel(
+            T(
+                "Cercle also keeps your number, encrypted, to reach you: no one in the group can "
+                "see it. Your messages are kept only until they are delivered, and the log of "
+                "moderation actions names you only by your name here. To delete everything, "
+                "send {leave}.",
+                leave=leave,
+            ),
+            {
+                "web": T(
+                    "Cercle also keeps a scrambled form of the key your browser holds, to know "
+                    "this page: it cannot be turned back into the key, and no one in the group "
+                    "can see it. Your messages are kept only until this page has them, and the "
+                    "log of moderation actions names you only by your name here. To delete "
+                    "everything, send {leave}.",
+                    leave=leave,
+                )
+            },
         )
     )
     return Outcome.of(Reply(Joined(tuple(lines))))

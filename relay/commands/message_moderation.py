@@ -3,7 +3,9 @@ facilitators about one. Each handler registers its row of the table
 (:mod:`relay.commands.table`).
 
 Both act on the message the sender quotes (replies to) on their phone; ``/delete NAME [n]``
-also works without a quote, for facilitators on SMS. What needs stored rows runs as a
+also works without a quote, for facilitators on SMS. ``/delete NAME all`` (or ``/delete all``
+replying to a message) takes back everything that member wrote inside the recall window, one
+message after another through the same removal. What needs stored rows runs as a
 :class:`~relay.core.outcome.Deferred` effect in the transaction of the command; the data side of a
 removal is :mod:`relay.delivery.recall`.
 """
@@ -26,8 +28,9 @@ from relay.core.handlers import (
     member_id,
 )
 from relay.core.outcome import Audit, Deferred, Effect, Outcome, Reply, Store, ToMember, ToStaff
-from relay.core.words import CommandWord
+from relay.core.words import ALL_WORD, CommandWord, Word
 from relay.delivery import recall, reports
+from relay.language.channels import PerChannel
 from relay.language.i18n import TN, Joined, Raw, Renderable, T
 from relay.storage.models import Inbound, Member, MemberState, Role
 
@@ -75,24 +78,47 @@ def _quoted(st: Store, ref: str | None) -> tuple[Inbound, Member | None] | None:
     "delete",
     {"en": "delete", "fr": "effacer"},
     Role.FACILITATOR,
-    T("/delete [reason], replying to a message; or /delete NAME [how many]"),
-    T("take a message back from every phone; its author is told privately"),
+    T(
+        "/delete [reason], replying to a message (/delete all [reason]: everything its author "
+        "wrote); or /delete NAME [how many | all]"
+    ),
+    T("take messages back from every phone; their author is told privately"),
 )
 def cmd_delete(ctx: Context) -> Outcome:
-    """Take a message back: the one quoted, or NAME's last one (or last ``n``)."""
+    """Take a message back: the one quoted, or NAME's last one (or last ``n``); with ``all``,
+    everything that member wrote inside the recall window."""
     if ctx.quote_ref:
-        ref, reason = ctx.quote_ref, ctx.args.strip()
+        ref = ctx.quote_ref
+        everything, reason = _everything(ctx.args.strip())
+        if everything:
+            return Outcome.of(Deferred(lambda st: _delete_all_quoted(st, ref, reason)))
         return Outcome.of(Deferred(lambda st: _delete_quoted(st, ref, reason)))
     author, rest = ctx.split_target()
+    everything, rest = _everything(rest)
     count, reason = 1, rest
-    if match := re.fullmatch(r"(\d{1,3})(?:\s+(.*))?", rest, re.DOTALL):
+    if not everything and (match := re.fullmatch(r"(\d{1,3})(?:\s+(.*))?", rest, re.DOTALL)):
         count, reason = int(match.group(1)), (match.group(2) or "").strip()
     if not 1 <= count <= MAX_AT_ONCE:
         raise Refusal(T("You can take back 1 to {n} messages at once.", n=MAX_AT_ONCE))
     if not _may_remove(ctx.member, author):
         raise Refusal(T("You cannot remove {name}'s messages.", name=display_name(author)))
     aid = member_id(author)
+    if everything:
+        return Outcome.of(Deferred(lambda st: _delete_all(st, aid, reason)))
     return Outcome.of(Deferred(lambda st: _delete_last(st, aid, count, reason)))
+
+
+_ALL_KEYS = frozenset(w.casefold() for w in ALL_WORD.values())
+
+
+def _everything(rest: str) -> tuple[bool, str]:
+    """Whether ``rest`` starts with the word for "all" (either language), and what follows."""
+    if not rest.strip():
+        return False, rest
+    first, *tail = rest.split(maxsplit=1)
+    if first.casefold() in _ALL_KEYS:
+        return True, "".join(tail).strip()
+    return False, rest
 
 
 def _delete_quoted(st: Store, ref: str, reason: str) -> Outcome:
@@ -139,6 +165,55 @@ def _delete_last(st: Store, author_id: int, count: int, reason: str) -> Outcome:
         note = _older_than_window(len(old))
         outcome.effects.insert(0, Reply(Joined((note, _unsent(unsent)), " ") if unsent else note))
     return outcome
+
+
+def _delete_all_quoted(st: Store, ref: str, reason: str) -> Outcome:
+    """``/delete all`` replying to a message: everything its author wrote (works after the
+    author was removed, when their name no longer does)."""
+    found = _quoted(st, ref)
+    author_id = found[0].member_id if found is not None else None
+    if found is None or author_id is None:
+        return Outcome.of(Reply(_GONE))
+    author = found[1]
+    if author is not None and not _may_remove(_actor(st), author):
+        return Outcome.of(
+            Reply(T("You cannot remove {name}'s messages.", name=display_name(author)))
+        )
+    return _delete_all(st, author_id, reason)
+
+
+def _delete_all(st: Store, author_id: int, reason: str) -> Outcome:
+    """Take back every message the member wrote that is still inside the recall window."""
+    author: Member | None = st.s.get(Member, author_id)
+    if author is not None and author.state == MemberState.REMOVED:
+        author = None  # a former member: named as such
+    theirs = (
+        col(Inbound.member_id) == author_id,
+        col(Inbound.group_id) == st.group.id,
+        col(Inbound.relayed).is_(True),
+    )
+    cutoff = st.now - recall.RECALL_WINDOW
+    recent = list(
+        st.s.exec(
+            select(Inbound)
+            .where(*theirs, col(Inbound.received_at) >= cutoff)
+            .order_by(col(Inbound.received_at), col(Inbound.id))
+        ).all()
+    )
+    if recent:
+        return _remove(st, recent, author, reason, action="message_delete_all")
+    older = list(
+        st.s.exec(
+            select(Inbound)
+            .where(*theirs)
+            .order_by(col(Inbound.received_at).desc(), col(Inbound.id).desc())
+            .limit(MAX_AT_ONCE)
+        ).all()
+    )
+    if older:
+        return _too_old(st, older, author)
+    name: Renderable = display_name(author) if author else T("a former member")
+    return Outcome.of(Reply(T("{name} has no message in the group to take back.", name=name)))
 
 
 def _older_than_window(n: int) -> Renderable:
@@ -190,7 +265,14 @@ def _unsent(n: int) -> Renderable:
     )
 
 
-def _remove(st: Store, messages: list[Inbound], author: Member | None, reason: str) -> Outcome:
+def _remove(
+    st: Store,
+    messages: list[Inbound],
+    author: Member | None,
+    reason: str,
+    *,
+    action: str = "message_delete",
+) -> Outcome:
     actor = _actor(st)
     done = recall.Recall()
     for message in messages:
@@ -222,15 +304,15 @@ def _remove(st: Store, messages: list[Inbound], author: Member | None, reason: s
     ]
     if author is not None and author.id != actor.id:
         effects.append(ToMember(member_id(author), _to_author(done.messages, reason)))
-    effects.append(
-        Audit("message_delete", target=author.pseudonym if author else None, detail=done.code)
-    )
+    effects.append(Audit(action, target=author.pseudonym if author else None, detail=done.code))
     log.info("message removed by staff: %s", done.code)  # counts only, never who or what
     return Outcome(effects)
 
 
 def _summary(done: recall.Recall) -> list[Renderable]:
     """What became of the copies, for staff; the SMS part last."""
+    if done.messages > 1:
+        return _summary_of_many(done)
     parts: list[Renderable] = []
     if done.deleted:
         parts.append(
@@ -263,6 +345,40 @@ def _summary(done: recall.Recall) -> list[Renderable]:
     return parts
 
 
+def _summary_of_many(done: recall.Recall) -> list[Renderable]:
+    """The same for several messages: counts of copies, since one phone may hold several."""
+    parts: list[Renderable] = []
+    if done.deleted:
+        parts.append(
+            TN(
+                "{n} copy is being deleted from phones and pages.",
+                "{n} copies are being deleted from phones and pages.",
+                done.deleted,
+            )
+        )
+    if done.unsent:
+        parts.append(_unsent(done.unsent))
+    if done.too_old:
+        parts.append(
+            TN(
+                "{n} copy was delivered too long ago to be taken back.",
+                "{n} copies were delivered too long ago to be taken back.",
+                done.too_old,
+            )
+        )
+    if done.sms:
+        parts.append(
+            TN(
+                "{n} copy had already been delivered by SMS and cannot be taken back. Cercle "
+                "sends those members nothing more about it.",
+                "{n} copies had already been delivered by SMS and cannot be taken back. Cercle "
+                "sends those members nothing more about it.",
+                done.sms,
+            )
+        )
+    return parts
+
+
 def _to_author(n: int, reason: str) -> Renderable:
     told: Renderable = (
         T("A facilitator removed your message from the group.")
@@ -272,6 +388,42 @@ def _to_author(n: int, reason: str) -> Renderable:
     if reason:
         told = Joined((told, T("Reason: {reason}", reason=Raw(reason[:MAX_TEXT]))))
     return told
+
+
+# --- after /remove ---------------------------------------------------------------------------
+
+RECENT = timedelta(hours=1)  # /remove suggests taking back what was written this recently
+
+
+def suggest_delete_all(author_id: int, name: Renderable) -> Deferred:
+    """After ``/remove``: if the member wrote in the last hour, tell the facilitator how to
+    take it all back. Their name no longer works once they are removed, so the suggestion
+    is to reply to one of their messages with ``/delete all``."""
+
+    def suggest(st: Store) -> Outcome:
+        wrote = st.s.exec(
+            select(Inbound.id).where(
+                col(Inbound.member_id) == author_id,
+                col(Inbound.group_id) == st.group.id,
+                col(Inbound.relayed).is_(True),
+                col(Inbound.received_at) >= st.now - RECENT,
+            )
+        ).first()
+        if wrote is None:
+            return Outcome.of()
+        return Outcome.of(
+            Reply(
+                T(
+                    "{name} wrote in the last hour, and those messages are still on members' "
+                    "phones. To take back everything they wrote, reply to one of their messages "
+                    "with {delete_all}.",
+                    name=name,
+                    delete_all=Joined((CommandWord("delete"), Word(ALL_WORD)), " "),
+                )
+            )
+        )
+
+    return Deferred(suggest)
 
 
 # --- /report ---------------------------------------------------------------------------------
@@ -288,11 +440,29 @@ def cmd_report(ctx: Context) -> Outcome:
     """Tell the facilitators privately about the quoted message."""
     if not ctx.quote_ref:
         raise Refusal(
-            T(
-                "To report a message, reply to it (quote it) with {report}. On SMS, write to the "
-                "facilitators with {staff}.",
-                report=CommandWord("report"),
-                staff=CommandWord("staff"),
+            PerChannel(
+                T(
+                    "To report a message, reply to it (quote it) with {report}. On SMS, write to "
+                    "the facilitators with {staff}.",
+                    report=CommandWord("report"),
+                    staff=CommandWord("staff"),
+                ),
+                {
+                    "web": T(
+                        "To report a message from this page, write to the facilitators with "
+                        "{staff}: only they will read it.",
+                        staff=CommandWord("staff"),
+                    ),
+                    "sms": T(
+                        "A text message cannot be quoted. To report a message, write to the "
+                        "facilitators with {staff}: only they will read it.",
+                        staff=CommandWord("staff"),
+                    ),
+                    "signal": T(
+                        "To report a message, reply to it (quote it) with {report}.",
+                        report=CommandWord("report"),
+                    ),
+                },
             )
         )
     why = ctx.args.strip()

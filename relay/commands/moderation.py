@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from relay.commands.message_moderation import suggest_delete_all
+from relay.core import farewells
 from relay.core.handlers import (
     CHANNEL_NAMES,
     MAX_TEXT,
@@ -107,9 +109,7 @@ def cmd_remove(ctx: Context) -> Outcome:
     target, reason = _target(ctx)
     if not _outranks(ctx.member, target):
         raise Refusal(T("You cannot remove {name}.", name=display_name(target)))
-    farewell: Renderable = T(
-        "A facilitator has removed you from the group. Your number and your data have been deleted."
-    )
+    farewell: Renderable = farewells.removed_by_facilitator()
     if reason.strip():
         farewell = Joined((farewell, T("Reason: {reason}", reason=Raw(reason.strip()))))
     return Outcome.of(
@@ -117,6 +117,7 @@ def cmd_remove(ctx: Context) -> Outcome:
         ToGroup(
             T("{name} is no longer in the group.", name=display_name(target)), exclude=target.id
         ),
+        suggest_delete_all(member_id(target), display_name(target)),
         Audit("remove", target=target.pseudonym),
     )
 
@@ -285,10 +286,7 @@ def cmd_ban(ctx: Context) -> Outcome:
         Ban(member_id(target), BanReason.STAFF),
         Remove(
             member_id(target),
-            T(
-                "A facilitator has removed you from the group. Your number and your data have "
-                "been deleted."
-            ),
+            farewells.removed_by_facilitator(),
         ),
         ToGroup(
             T("{name} is no longer in the group.", name=display_name(target)), exclude=target.id

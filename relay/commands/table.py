@@ -14,12 +14,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from relay.commands import facilitation, members, message_moderation, moderation
+from relay.commands import facilitation, members, message_moderation, moderation, video
 from relay.core.handlers import Command, allowed_commands, registered
 from relay.storage.models import Member
 
 # Imported for their rows, in /help order.
-FAMILIES = (members, moderation, facilitation, message_moderation)
+FAMILIES = (members, moderation, facilitation, message_moderation, video)
 COMMANDS: tuple[Command, ...] = registered()
 COMMANDS_BY_NAME = {c.name: c for c in COMMANDS}
 _BY_WORD = {w: c for c in COMMANDS for w in c.words.values()}

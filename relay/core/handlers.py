@@ -120,6 +120,13 @@ class Command:
     help: T
     handler: Handler
     before_consent: bool = False  # usable by someone who has not agreed yet
+    # Whether the command means anything in a group (e.g. /video where it meets by video);
+    # /help lists it only there. ``None``: in every group.
+    applies: Callable[[Group], bool] | None = None
+
+    def applies_to(self, group: Group) -> bool:
+        """Whether /help lists this command in ``group``."""
+        return self.applies is None or self.applies(group)
 
 
 def member_id(member: Member) -> int:
@@ -150,6 +157,7 @@ def command(
     help_line: T,
     *,
     before_consent: bool = False,
+    applies: Callable[[Group], bool] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated handler as a row of the command table, in definition order.
 
@@ -161,7 +169,7 @@ def command(
         taken = {w for c in _REGISTERED for w in c.words.values()}
         if name in _BY_NAME or set(words) != set(LANGS) or taken & set(words.values()):
             raise ValueError(f"command {name!r}: duplicate name or word, or a language missing")
-        row = Command(name, words, role, usage, help_line, handler, before_consent)
+        row = Command(name, words, role, usage, help_line, handler, before_consent, applies)
         _REGISTERED.append(row)
         _BY_NAME[name] = row
         return handler

@@ -228,6 +228,11 @@ class Store(Protocol):
         """Adds outbox rows in the same transaction."""
         ...
 
+    def receivers(self, exclude: int | None) -> list[Member]:
+        """Active members who receive group messages; pending join notices are written
+        first, so nobody reads a newcomer's words before learning they joined."""
+        ...
+
 
 @dataclass(frozen=True)
 class Deferred:

@@ -14,6 +14,8 @@ from relay.core.handlers import named
 ANSWER_WORD = {"en": "STAFF", "fr": "EQUIPE"}
 # What a survivor texts with an invite code; the word also chooses their language.
 JOIN_WORD = {"en": "JOIN", "fr": "REJOINDRE"}
+# After ``/delete NAME`` (or ``/delete`` replying to a message): everything that member wrote.
+ALL_WORD = {"en": "all", "fr": "tout"}
 
 
 @dataclass(frozen=True)

@@ -318,7 +318,9 @@ class Claimer:
             edit_ref=target_ref if kind == OutboxKind.EDIT else None,
             delete_ref=target_ref if kind == OutboxKind.DELETE else None,
             view_once=bool(payload.get("view_once", False)),
-            extra={"media_note": payload["media_note"]} if "media_note" in payload else {},
+            # A short note where a photo cannot go; a video room's link the web door shows as
+            # a button (relay.groups.video).
+            extra={k: str(payload[k]) for k in ("media_note", "video_url") if k in payload},
         )
         return Job(
             row.id,

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
+from relay.language.channels import depends_on_channel, for_channel
 from relay.language.i18n import Renderable
 from relay.storage.crypto import DataKeys
 from relay.storage.models import Member, Outbox, OutboxBody, OutboxKind, OutboxState
@@ -154,13 +155,16 @@ class OutboxWriter:
         extra_by_lang: dict[str, dict[str, Any]] | None = None,
         report_failure: bool = True,
     ) -> int:
-        """Send ``text`` to each recipient in their language: one sealed body per language."""
-        by_lang: dict[str, list[Member]] = defaultdict(list)
+        """Send ``text`` to each recipient in their language, with the words of their channel
+        where the text has some: one sealed body per language (and channel)."""
+        per_channel = depends_on_channel(text)
+        by_lang: dict[tuple[str, str], list[Member]] = defaultdict(list)
         for member in recipients:
-            by_lang[member.lang].append(member)
+            by_lang[member.lang, member.channel if per_channel else ""].append(member)
         rows: list[dict[str, Any]] = []
-        for lang, members in by_lang.items():
-            payload = {"text": text.render(lang), **(extra or {})}
+        for (lang, channel), members in by_lang.items():
+            words = for_channel(text, channel) if per_channel else text
+            payload = {"text": words.render(lang), **(extra or {})}
             payload.update((extra_by_lang or {}).get(lang, {}))
             body_id = self.body(payload)
             rows.extend(
@@ -185,6 +189,6 @@ class OutboxWriter:
     def last_words(self, member: Member, address: str, text: Renderable) -> None:
         """A final message to someone whose data is being deleted: the row keeps its own
         sealed copy of the address, wiped when the row is final."""
-        body_id = self.body({"text": text.render(member.lang)})
+        body_id = self.body({"text": for_channel(text, member.channel).render(member.lang)})
         sealed = self.keys.encrypt_text(address, ADDRESS_CONTEXT)
         self.add_rows([self.row(member, body_id, address_enc=sealed, report_failure=False)])

@@ -36,7 +36,7 @@ from relay.core.outcome import Audit, Outcome, Reply, Service, Store
 from relay.core.words import JOIN_WORD, CommandWord
 from relay.delivery.outbox import ADDRESS_CONTEXT, UUID_CONTEXT, OutboxWriter
 from relay.errors import CercleError
-from relay.groups import guesses, policy
+from relay.groups import guesses, policy, video
 from relay.language.durations import describe
 from relay.language.i18n import LANGS, Joined, Raw, Renderable, T
 from relay.language.pseudonyms import assign, name_key
@@ -429,6 +429,7 @@ def _welcome_in(relay: Service, writer: OutboxWriter, group: Group, member: Memb
         if m.state == MemberState.ACTIVE and m.id != member.id
     ]
     writer.fan_out(others, T("{name} has joined the group.", name=display_name(member)))
+    video.send_if_live(writer.session, writer, group, member)  # a session running now
 
 
 def admit(st: Store, member: Member) -> Outcome:

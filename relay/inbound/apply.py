@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import and_, update
 from sqlmodel import Session, col
 
+from relay.core import farewells
 from relay.core.actor import current_actor
 from relay.core.handlers import display_name, member_id
 from relay.core.outcome import (
@@ -57,10 +58,7 @@ def removed_by_organization(member: Member, audit: Audit) -> Outcome:
     return Outcome.of(
         Remove(
             member_id(member),
-            T(
-                "The organization has removed you from the group. Your number and your data have "
-                "been deleted."
-            ),
+            farewells.removed_by_organization(),
         ),
         ToGroup(
             T("{name} is no longer in the group.", name=display_name(member)), exclude=member.id

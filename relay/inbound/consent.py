@@ -9,8 +9,9 @@ import unicodedata
 
 from relay.commands import table as commands
 from relay.core.handlers import display_name, named
-from relay.core.outcome import Audit, Outcome, Reply, Service
+from relay.core.outcome import Audit, Deferred, Outcome, Reply, Service
 from relay.delivery.outbox import OutboxWriter
+from relay.groups import video
 from relay.inbound import command, join_notices
 from relay.inbound.turn import Result, Turn
 from relay.language.durations import describe
@@ -89,6 +90,7 @@ def before_consent(turn: Turn, text: str, parsed: commands.Parsed | None) -> Res
                     )
                 ),
                 Audit("consent", target=m.pseudonym, detail=m.consent_version),
+                Deferred(video.newcomer_link),  # a video session running now: their link
             )
         )
         return Result.CONSENT

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import base64
 import logging
-from datetime import datetime
 
-from relay.core.handlers import MAX_TEXT, display_name
+from relay.core.handlers import MAX_TEXT
 from relay.core.outcome import Outcome, Reply
 from relay.delivery import recall
+from relay.groups import sharing
 from relay.inbound.media import UnsupportedMedia, UnsupportedType, sanitize
 from relay.inbound.mentions import rewrite
 from relay.inbound.turn import Result, Turn, clean_text
-from relay.language.i18n import LANGS, Raw, Renderable, T
+from relay.language.i18n import T
 from relay.safety import alerting, limits
 from relay.safety.held import review
-from relay.storage.models import Member
 
 log = logging.getLogger(__name__)
 
@@ -46,41 +45,17 @@ def relay(turn: Turn) -> Result:
     # Open hours, pre-moderation, held alerts (relay/safety/held.py).
     if (handled := review(turn, text, attachments, alerted=alerted)) is not None:
         return Result(handled)
-    m = turn.member
     target = find_target(turn, turn.inbound.quote_ref) if turn.inbound.quote_ref else None
-    body: Renderable = (
-        T("{name}: {text}", name=display_name(m), text=Raw(text))
-        if text
-        else T("{name} sent:", name=display_name(m))
+    count = sharing.share(
+        turn.apply,
+        turn.member,
+        turn.row,
+        turn.now,
+        text,
+        attachments,
+        view_once=bool(turn.inbound.view_once),
+        target=target,
     )
-    extra: dict[str, object] = {}
-    if attachments:
-        extra["attachments"] = attachments
-    if turn.inbound.view_once:
-        extra["view_once"] = True
-    notes = (
-        {
-            lang: {
-                "media_note": T(
-                    "({name} sent a photo or file that cannot be shown here.)",
-                    name=display_name(m),
-                ).render(lang)
-            }
-            for lang in LANGS
-        }
-        if attachments
-        else None
-    )
-    count = turn.apply.writer.fan_out(
-        [r for r in turn.apply.receivers(m.id) if not _muted(r, turn.now)],
-        body,
-        inbound_id=turn.row.id,
-        target_inbound_id=target,
-        extra=extra,
-        extra_by_lang=notes,
-    )
-    turn.row.relayed = True
-    turn.s.add(turn.row)
     log.info("relayed to %d recipients", count)
     return Result.RELAYED
 
@@ -150,7 +125,3 @@ def cleaned_attachments(turn: Turn) -> list[dict[str, str]]:
 def find_target(turn: Turn, ref: str | None) -> int | None:
     """The inbound message that the sender's ``ref`` points at, in their conversation."""
     return recall.find_quoted(turn.s, turn.member.id, ref)  # type: ignore[arg-type]
-
-
-def _muted(member: Member, now: datetime) -> bool:
-    return member.muted_until is not None and member.muted_until > now

@@ -35,7 +35,7 @@ from relay.storage.crypto import KID_LEN, KID_OFFSET, DataKeyError, DataKeys
 from relay.storage.engine import checkpoint, transaction
 from relay.storage.inbox import INBOX_CONTEXT
 from relay.storage.media_links import MEDIA_CONTEXT
-from relay.storage.models import WEB_COPY_CONTEXT
+from relay.storage.models import VIDEO_ROOM_CONTEXT, WEB_COPY_CONTEXT
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ SEALED: tuple[SealedColumn, ...] = (
     # A web seat's hashes cannot be rebuilt here (the token is not kept; the seat's address
     # is another table's): bots/web re-makes them when the browser next connects.
     SealedColumn("web_copy", "payload_enc", WEB_COPY_CONTEXT),
+    # A running video session's room address (deleted when the session ends).
+    SealedColumn("video_room", "url_enc", VIDEO_ROOM_CONTEXT),
 )
 DEDUP = "inbound.dedup_hash"
 TABLES: tuple[str, ...] = (*dict.fromkeys(c.table for c in SEALED), "inbound")

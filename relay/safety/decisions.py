@@ -4,10 +4,6 @@ command, in its transaction."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlmodel import Session, col, select
-
 from relay.core.handlers import display_name
 from relay.core.outcome import (
     Audit,
@@ -17,18 +13,10 @@ from relay.core.outcome import (
     ToMember,
 )
 from relay.core.words import CommandWord
-from relay.groups import policy
-from relay.language.i18n import LANGS, TN, Raw, T
+from relay.groups import policy, sharing
+from relay.language.i18n import TN, T
 from relay.safety.held import held_for, held_payload
-from relay.storage.models import (
-    Group,
-    Member,
-    MemberState,
-)
-
-
-def _muted(member: Member, now: datetime) -> bool:
-    return member.muted_until is not None and member.muted_until > now
+from relay.storage.models import HeldMessage, Inbound, Member
 
 
 def release(st: Store, target: Member) -> Outcome:
@@ -39,29 +27,18 @@ def release(st: Store, target: Member) -> Outcome:
         return Outcome.of(
             Reply(T("Nothing from {name} is waiting for a decision.", name=display_name(target)))
         )
-    receivers = [r for r in _receivers(st.s, st.group, target.id) if not _muted(r, st.now)]
     name = display_name(target)
     for h in held:
         payload = held_payload(st.s, st.relay.keys, h)
-        words = str(payload.pop("text", ""))
-        body = (
-            T("{name}: {text}", name=name, text=Raw(words))
-            if words
-            else T("{name} sent:", name=name)
+        sharing.share(
+            st,
+            target,
+            _reaching_the_group(st, h),
+            st.now,
+            str(payload.get("text", "")),
+            payload.get("attachments") or (),
+            view_once=bool(payload.get("view_once")),
         )
-        notes = (
-            {
-                lang: {
-                    "media_note": T(
-                        "({name} sent a photo or file that cannot be shown here.)", name=name
-                    ).render(lang)
-                }
-                for lang in LANGS
-            }
-            if payload.get("attachments")
-            else None
-        )
-        st.writer.fan_out(receivers, body, extra=payload or None, extra_by_lang=notes)
     own = policy.ensure_safety(st.s, target.id)
     own.premoderate_left = max(0, (own.premoderate_left or 0) - len(held))
     policy.drop_held(st.s, held)
@@ -77,6 +54,18 @@ def release(st: Store, target: Member) -> Outcome:
         ),
         Audit("approve", target=target.pseudonym, detail=str(len(held))),
     )
+
+
+def _reaching_the_group(st: Store, held: HeldMessage) -> Inbound | None:
+    """The stored message behind a held one, as the group receives it now: the recall window
+    of ``/delete`` counts from its release, as for any message from when it was relayed."""
+    message = st.s.get(Inbound, held.inbound_id) if held.inbound_id is not None else None
+    if message is None:
+        return None  # held before messages were linked: its copies cannot be found again
+    kept = message.expires_at - message.received_at
+    message.received_at = st.now
+    message.expires_at = max(message.expires_at, st.now + kept)
+    return message
 
 
 def drop(st: Store, target: Member) -> Outcome:
@@ -105,16 +94,4 @@ def drop(st: Store, target: Member) -> Outcome:
             )
         ),
         Audit("reject", target=target.pseudonym, detail=str(len(held))),
-    )
-
-
-def _receivers(s: Session, group: Group, exclude: int) -> list[Member]:
-    return list(
-        s.exec(
-            select(Member).where(
-                col(Member.group_id) == group.id,
-                col(Member.state) == MemberState.ACTIVE,
-                col(Member.id) != exclude,
-            )
-        ).all()
     )

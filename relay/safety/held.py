@@ -58,8 +58,10 @@ def hold(
     reason: str,
     payload: dict[str, Any],
     ttl: timedelta,
+    inbound_id: int | None = None,
 ) -> HeldMessage:
-    """Keep a message sealed until someone decides, or until ``ttl`` passes."""
+    """Keep a message sealed until someone decides, or until ``ttl`` passes; ``inbound_id``
+    is the stored message, which becomes the group message if it is released."""
     assert member.id is not None  # noqa: S101 - a stored member has an id
     body = OutboxBody(payload_enc=seal_payload(keys, payload), created_at=now)
     s.add(body)
@@ -69,6 +71,7 @@ def hold(
         group_id=member.group_id,
         member_id=member.id,
         body_id=body.id,
+        inbound_id=inbound_id,
         reason=reason,
         created_at=now,
         expires_at=now + ttl,
@@ -181,7 +184,8 @@ def review(
     if turn.inbound.view_once:
         payload["view_once"] = True
     ttl = min(MAX_REVIEW_HOLD, timedelta(seconds=turn.group.timer_seconds))
-    hold(s, turn.relay.keys, turn.now, m, "alert" if alerted else "review", payload, ttl)
+    reason = "alert" if alerted else "review"
+    hold(s, turn.relay.keys, turn.now, m, reason, payload, ttl, turn.row.id)
     if not alerted:
         policy.tally(s, m.group_id, Tally.REVIEW, turn.now)
     name = display_name(m)

@@ -20,6 +20,7 @@ from relay.storage.models import (
     Group,
     Member,
 )
+from relay.storage.models import Inbound as InboundRow
 
 
 class Handled(StrEnum):
@@ -58,6 +59,11 @@ class Turn(Protocol):
     @property
     def inbound(self) -> Inbound:
         """The message."""
+        ...
+
+    @property
+    def row(self) -> InboundRow:
+        """The message as stored: what its copies point at once it reaches the group."""
         ...
 
     @property

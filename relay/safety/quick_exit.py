@@ -25,6 +25,7 @@ from relay.core.outcome import (
 from relay.groups import policy
 from relay.groups.invites import normalize_code, parse_join
 from relay.groups.policy import fold
+from relay.language.channels import PerChannel
 from relay.language.i18n import T
 from relay.messages import InboundKind
 from relay.safety.protocols import Handled, Turn
@@ -123,9 +124,17 @@ def first(turn: Turn) -> Handled | None:
         turn.apply.apply(
             Outcome.of(
                 Reply(
-                    T(
-                        "This number is already in a group, so that code was not used, and "
-                        "it was not shared with the group."
+                    PerChannel(
+                        T(
+                            "This number is already in a group, so that code was not used, and "
+                            "it was not shared with the group."
+                        ),
+                        {
+                            "web": T(
+                                "This page is already in a group, so that code was not used, "
+                                "and it was not shared with the group."
+                            )
+                        },
                     )
                 )
             )

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from relay.core import farewells
 from relay.core.actor import current_actor
 from relay.core.handlers import MAX_TIMER, MIN_TIMER, display_name
 from relay.core.outcome import Audit, Ban, Outcome, Remove, SetGroupTimer, ToGroup
@@ -218,6 +219,7 @@ class GroupBasics:
     allow_rename: bool | None = None
     allow_sms: bool | None = None
     allow_media: bool | None = None
+    show_name: bool | None = None
 
 
 def set_basics(relay: Relay, name: str, basics: GroupBasics) -> Group:
@@ -232,7 +234,7 @@ def set_basics(relay: Relay, name: str, basics: GroupBasics) -> Group:
     with transaction(relay.engine) as s:
         group = relay.group(s, name)
         changed = False
-        for attr in ("lang", "allow_rename", "allow_sms", "allow_media"):
+        for attr in ("lang", "allow_rename", "allow_sms", "allow_media", "show_name"):
             value = getattr(basics, attr)
             if value is not None and value != getattr(group, attr):
                 setattr(group, attr, value)
@@ -324,10 +326,7 @@ def ban_member(relay: Relay, name: str, pseudonym: str, reason: str) -> None:
                 Ban(target.id, reason),
                 Remove(
                     target.id,
-                    T(
-                        "The organization has removed you from the group. Your number and "
-                        "your data have been deleted."
-                    ),
+                    farewells.removed_by_organization(),
                 ),
                 ToGroup(
                     T("{name} is no longer in the group.", name=display_name(target)),

@@ -1,5 +1,6 @@
-"""Scheduled work the worker runs every minute: session reminders, end-of-group notices, the
-end of time-limited groups, and deleting what has expired (held messages, join counters,
+"""Scheduled work the worker runs every minute: session reminders, video links at a session's
+start and forgetting its room at the end, end-of-group notices, the end of time-limited
+groups, and deleting what has expired (held messages, join counters,
 old invites).
 
 Every step is safe to run twice and from several workers at once: what was sent is marked
@@ -20,8 +21,10 @@ from sqlmodel import Session, col, select
 from relay.delivery.outbox import OutboxWriter
 from relay.errors import CercleError
 from relay.groups import guesses, policy, schedule
+from relay.language.channels import PerChannel
 from relay.language.durations import describe
 from relay.language.i18n import T
+from relay.service import video
 from relay.service.relay import Relay
 from relay.storage.engine import transaction
 from relay.storage.models import (
@@ -64,6 +67,8 @@ def run_due(relay: Relay) -> Counter[str]:
             continue
         done["end_notices"] += _end_notice(relay, group_id, now)
         done["reminders"] += _remind(relay, group_id, now)
+        done["video_links"] += video.start_due(relay, group_id, now)
+    done["video_rooms_ended"] += video.end_due(relay, now)
     done["purged"] += purge(relay, now)
     if any(done.values()):
         log.info("scheduled jobs: %s", dict(done))
@@ -147,10 +152,20 @@ def _end_notice(relay: Relay, group_id: int, now: datetime) -> int:
             )
         ).all()
         last_day = pol.ends_at - timedelta(seconds=1)
-        text = T(
-            "This group ends on {date}. At the end, Cercle will send you a last message with "
-            "resources, and your number and your data will be deleted.",
-            date=schedule.LocalTime(last_day, schedule.zone(pol.tz), "date"),
+        date = schedule.LocalTime(last_day, schedule.zone(pol.tz), "date")
+        text = PerChannel(
+            T(
+                "This group ends on {date}. At the end, Cercle will send you a last message with "
+                "resources, and your number and your data will be deleted.",
+                date=date,
+            ),
+            {
+                "web": T(
+                    "This group ends on {date}. At the end, this page will show a last message "
+                    "with resources, and your key to it and your data will be deleted.",
+                    date=date,
+                )
+            },
         )
         return OutboxWriter(s, relay.keys, now).fan_out(members, text)
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from relay.groups import guesses, invites
+from relay.language.channels import for_channel
 from relay.language.durations import describe
 from relay.language.i18n import LANGS, T
 from relay.language.texts import WEB_PART, ConfigText
@@ -103,7 +104,7 @@ def preview(relay: Relay, code: str, channel: str, asked_lang: str | None = None
             ConfigText(t, WEB_PART, (("timer", timer),)),
             ConfigText(t, "how_to_leave"),
         )
-        return Welcome(lang, tuple(p.render(lang) for p in parts))
+        return Welcome(lang, tuple(for_channel(p, channel).render(lang) for p in parts))
 
 
 def join(

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from relay.clock import Clock
-from relay.core import handlers
+from relay.core import farewells, handlers
 from relay.core.actor import current_actor
 from relay.core.handlers import display_name
 from relay.core.outcome import Audit, Outcome, Remove, ToStaff
@@ -54,6 +54,7 @@ class GroupSettings:
     allow_rename: bool = False
     allow_sms: bool = True
     allow_media: bool = False
+    show_name: bool = False  # the web page shows the group's name
 
 
 class Relay:
@@ -61,6 +62,9 @@ class Relay:
 
     # Makes the private web link of an invite code, when the web door is on.
     join_link: Callable[[str], str] | None = None
+    # The organization's own Jitsi Meet server (CERCLE_VIDEO_URL), for groups that meet by
+    # video; without it no group can (relay.service.video).
+    video_url: str | None = None
 
     def __init__(
         self,
@@ -150,6 +154,7 @@ class Relay:
                 allow_rename=settings.allow_rename,
                 allow_sms=settings.allow_sms,
                 allow_media=settings.allow_media,
+                show_name=settings.show_name,
                 created_at=self.clock.now(),
             )
             s.add(group)
@@ -299,10 +304,7 @@ class Relay:
             applier = Applier(self, s, group, None, now)
             farewell = Joined(
                 (
-                    T(
-                        "This group is now closed. Thank you for being part of it. "
-                        "Your number and your data have been deleted."
-                    ),
+                    farewells.group_closed(),
                     ConfigText(self.texts, "resources"),
                 )
             )

@@ -52,6 +52,11 @@ class Group(SQLModel, table=True):
     allow_rename: bool = Field(default=False)
     allow_sms: bool = Field(default=True)
     allow_media: bool = Field(default=False)
+    # Whether a web member's chat page shows the group's name. Off: the page names nothing a
+    # glance at a watched screen could read.
+    show_name: bool = Field(default=False)
+    # Sessions also meet by video, on the organization's own Jitsi Meet (CERCLE_VIDEO_URL).
+    video: bool = Field(default=False)
     created_at: datetime
     closed_at: datetime | None = None
 
@@ -312,6 +317,7 @@ class GroupPolicy(SQLModel, table=True):
     override_open: bool | None = None
     override_until: datetime | None = None
     reminded_for: datetime | None = None  # start of the session reminders went out for
+    video_for: datetime | None = None  # start of the session video links went out for
     ends_at: datetime | None = None  # the group closes for good at this time
     end_notices: int = Field(default=0)  # 1 = a week's notice sent, 2 = a day's notice sent
     require_approval: bool = Field(default=False)  # invite codes wait for a facilitator
@@ -375,6 +381,9 @@ class HeldMessage(SQLModel, table=True):
     group_id: int = Field(foreign_key="group.id", index=True)
     member_id: int = Field(foreign_key="member.id", index=True)
     body_id: int = Field(foreign_key="outbox_body.id")
+    # The message as it arrived (review and alert holds): released, it becomes the group
+    # message its copies point at, so /delete and the author's own edits and deletes reach them.
+    inbound_id: int | None = Field(default=None, foreign_key="inbound.id")
     reason: str = Field(max_length=16)  # review | alert | closed
     created_at: datetime
     expires_at: datetime = Field(index=True)
@@ -584,3 +593,33 @@ class JobRun(SQLModel, table=True):
     finished_at: datetime
     ok: bool
     every_seconds: int  # the job's period, so a reader can tell a late job from an idle one
+
+
+# --- video sessions on the organization's own Jitsi Meet ---------------------------------
+
+
+VIDEO_ROOM_CONTEXT = "video.room"  # what a room's address is sealed for
+
+
+class VideoRoom(SQLModel, table=True):
+    """The video room of the session a group is in now: its address (server and random
+    room name) sealed, and when the session ends. One row per group at most; deleted when
+    the session ends, so no room name is kept at rest afterwards."""
+
+    __tablename__ = "video_room"
+
+    group_id: int = Field(primary_key=True, foreign_key="group.id")
+    url_enc: bytes = Field(sa_type=LargeBinary)
+    starts_at: datetime
+    ends_at: datetime = Field(index=True)
+
+
+class VideoLink(SQLModel, table=True):
+    """An outbox body that carries a member's link to the running room: at the session's end
+    its copies not yet sent are cancelled, those on phones that can lose them are deleted,
+    and the sealed body is wiped. Ids only."""
+
+    __tablename__ = "video_link"
+
+    body_id: int = Field(primary_key=True)
+    group_id: int = Field(index=True)

@@ -137,7 +137,7 @@ async def desk(tmp_path: Path, twilio: FakeTwilio) -> AsyncIterator[Desk]:
     async with web_app.router.lifespan_context(web_app):
         # raise_app_exceptions=False: what a real server would answer, not the exception.
         transport = httpx.ASGITransport(app=web_app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.5:8000") as web:
+        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC) as web:
             yield Desk(app, twilio, web)
     app.close()
 

@@ -52,7 +52,7 @@ async def web(tmp_path: Path, twilio: FakeTwilio) -> AsyncIterator[httpx.AsyncCl
     web_app = create_app(app, [Route("/boom", boom, methods=["GET", "POST"])])
     async with web_app.router.lifespan_context(web_app):
         transport = httpx.ASGITransport(app=web_app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.5:8000") as c:
+        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC) as c:
             yield c
     app.close()
 

@@ -63,7 +63,7 @@ def test_killing_the_web_process_after_the_200_loses_no_message(tmp_path: Path) 
             return httpx.post(
                 f"http://127.0.0.1:{port}{hook.path_and_query}",
                 content=hook.body,
-                headers=hook.headers(),
+                headers={**hook.headers(), "Host": "relay.example.org"},  # as the proxy passes it
             ).status_code
 
         # Set up in this process (faster than three CLI processes; the CLI has its own tests).

@@ -177,7 +177,7 @@ async def world(
         tg.start_soon(receiver.run)
         tg.start_soon(twilio_purge_loop(app, 0.1), stop)
         transport = httpx.ASGITransport(app=web_app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.5:8000") as web:
+        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC) as web:
             w = World(app, signal, twilio, web)
             await w.until(lambda: signal.subscribed > 0, "receiver connected")
             yield w

@@ -114,7 +114,7 @@ def test_cercle_run_relays_between_signal_and_sms_and_stops_cleanly(
         answer = httpx.post(
             f"http://127.0.0.1:{port}{inbound.path_and_query}",
             content=inbound.body,
-            headers=inbound.headers(),
+            headers={**inbound.headers(), "Host": "relay.example.org"},  # as the proxy passes it
         )
         assert answer.status_code == 200
         wait_for(lambda: any("now in the group" in m.body for m in tw.sent_to(BOB)), "bob in")

@@ -146,6 +146,13 @@ def pseudonym(texts: list[str]) -> str:
     raise AssertionError("no welcome")
 
 
+def said_apart(name: str, words: str, page: str) -> bool:
+    """Whether the no-script page shows ``words`` under ``name``, the two set apart."""
+    return (
+        f'<span class="who">{name}</span>' in page and f'<span class="body">{words}</span>' in page
+    )
+
+
 def test_signal_sms_and_web_members_talk_under_pseudonyms_only(
     mixed: Mixed, chromium: Browser
 ) -> None:
@@ -184,12 +191,15 @@ def test_signal_sms_and_web_members_talk_under_pseudonyms_only(
     page.keyboard.press("Enter")
     said = f"{carol}: hello from the library computer"
     m.wait(lambda: said in m.signal_texts(FAC) and said in m.sms_texts(BOB))
-    m.wait(lambda: said in dan_browser.get("/c").text)
+    # His page sets the name apart from the words.
+    m.wait(lambda: said_apart(carol, "hello from the library computer", dan_browser.get("/c").text))
 
     # SMS and Signal reach the page at once; markup shows as text and never runs.
     m.sms(BOB, "hi from a flip phone")
     bob = pseudonym(m.sms_texts(BOB))
-    page.get_by_text(f"{bob}: hi from a flip phone").wait_for()
+    page.locator("#log p", has_text="hi from a flip phone").locator(
+        f".who:text-is('{bob}')"
+    ).wait_for()
     m.fac_says('<img src=x onerror=alert("x")><script>alert(1)</script>')
     page.get_by_text("<script>alert(1)</script>", exact=False).wait_for()
     assert dialogs == [] and page.locator("#log img, #log script").count() == 0

@@ -7,6 +7,7 @@ post to the send form, exactly as the page's script does.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import socket
@@ -24,6 +25,7 @@ from starlette.applications import Starlette
 from bots.sandbox.transport import LoopbackTransport
 from bots.web.routes import WebDoor
 from cercle.bootstrap import App, bootstrap
+from cercle.edge import server_config
 from cercle.settings import Settings
 from cercle.web import create_app
 from relay.delivery.sender import Deliverer, DeliveryPolicy
@@ -46,17 +48,10 @@ def free_port() -> int:
 
 
 def local_server(asgi: Starlette, port: int) -> uvicorn.Server:
-    """A uvicorn for the web app on 127.0.0.1 (open streams get a second to end on exit)."""
+    """The web app served as ``cercle web`` serves it (its limits included) on 127.0.0.1; open
+    streams get a second to end on exit."""
     return uvicorn.Server(
-        uvicorn.Config(
-            asgi,
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=1,
-            proxy_headers=False,  # as `cercle web`: bots/web/client.py reads X-Forwarded-For
-        )
+        server_config(asgi, host="127.0.0.1", port=port, timeout_graceful_shutdown=1)
     )
 
 
@@ -77,6 +72,9 @@ def door_settings(
     )
 
 
+_SEND_KEYS = itertools.count(1)
+
+
 @dataclass
 class WebMember:
     """A browser holding a seat (its token), reading its stream into ``seen``."""
@@ -86,6 +84,7 @@ class WebMember:
     lang: str
     seen: list[dict[str, object]] = field(default_factory=list)
     ended: bool = False
+    about: dict[str, object] = field(default_factory=dict)
     _scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
 
     @property
@@ -97,7 +96,9 @@ class WebMember:
         return {"Authorization": f"Bearer {self.token}"}
 
     async def says(self, text: str, nonce: str | None = None) -> httpx.Response:
-        data = {"text": text, "nonce": nonce or f"n{len(self.seen):04d}{id(text) % 9999:04d}"}
+        # Each send gets its own key, as the page's script does: two quick sends must never
+        # share one and be taken for a repeat.
+        data = {"text": text, "nonce": nonce or f"n{next(_SEND_KEYS):08d}"}
         return await self.door.client.post("/c/send", data=data, headers=self.headers)
 
     async def read(self, tg: anyio.abc.TaskGroup) -> None:
@@ -130,6 +131,9 @@ class WebMember:
                             self.ended = True
                             return
                         data = json.loads(line[6:])
+                        if event == "seat":  # what the page says of the seat (its timer)
+                            self.about = data
+                            continue
                         self.seen.append(data)
                         after = max(after, int(data["id"]))
                     elif not line:

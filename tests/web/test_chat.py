@@ -182,3 +182,27 @@ async def test_a_facilitator_deletes_a_web_members_message_everywhere(door: Door
     await door.until(
         lambda: any(e["kind"] == "delete" and e["target"] == copy_ref for e in reader.seen)
     )
+
+
+async def test_delete_name_all_takes_an_intruders_words_off_every_page_and_phone(
+    door: Door,
+) -> None:
+    await door.phone("fac", FAC, Role.FACILITATOR)
+    await door.phone("alice", ALICE)
+    intruder, reader = await door.join(), await door.join()
+    name = await door.welcomed(intruder)
+    await door.welcomed(reader)
+    for i in range(5):  # each send its own nonce: the page's retry key, or a duplicate
+        await intruder.says(f"spam number {i}", nonce=f"spam-nonce-{i:04d}")
+    await door.until(lambda: sum("spam number" in t for t in reader.texts) == 5)
+    await door.until(lambda: sum("spam number" in t for t in door.texts_of("alice")) == 5)
+    on_page = {e["ref"] for e in reader.seen if "spam number" in str(e["text"])}
+    on_phone = {d.ref for d in door.loop.inbox[ALICE] if "spam number" in d.text}
+
+    await door.phone_says("fac", f"/delete {name} all")
+
+    await door.until(lambda: {e["target"] for e in reader.seen if e["kind"] == "delete"} == on_page)
+    await door.until(
+        lambda: {d.delete_ref for d in door.loop.inbox[ALICE] if d.delete_ref} == on_phone
+    )
+    await door.until(lambda: any(t.startswith("Removed 5 messages") for t in door.texts_of("fac")))

@@ -6,6 +6,7 @@ from sqlmodel import Session, col, select
 from starlette.responses import Response
 
 from cercle.bootstrap import App
+from cercle.bounds import query_int
 from cercle.console.context import (
     Ctx,
     when,
@@ -24,7 +25,8 @@ class AuditPages:
 
     async def audit(self, ctx: Ctx) -> Response:
         q = ctx.request.query_params
-        gid = int(q["group"]) if q.get("group", "").isdigit() else None
+        number = query_int(q.get("group"), -1)
+        gid = number if number >= 0 else None
         action = q.get("action") or None
         if gid is not None and not ctx.scope.allows(gid):
             raise ctx.refuse(ctx.t("There is no open group here."), 404)

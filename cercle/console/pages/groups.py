@@ -1,5 +1,5 @@
 """The console's group pages: the list, creating a group, its settings (basics, open hours,
-end date, safety choices) and closing it."""
+end date, safety choices, video sessions) and closing it."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from relay.errors import CercleError
 from relay.language.durations import describe, parse_duration
 from relay.service import groups as group_admin
 from relay.service.relay import GroupSettings
+from relay.service.video import set_video
 from relay.storage.models import (
     Group,
 )
@@ -61,6 +62,7 @@ class GroupPages:
             "allow_rename": False,
             "allow_sms": True,
             "allow_media": False,
+            "show_name": False,
         }
         return ctx.page(
             "groups.html",
@@ -68,6 +70,7 @@ class GroupPages:
             status,
             groups=groups,
             basics=basics,
+            sms_ready=self.app.providers.sms is not None,
             error=error,
             section="groups",
         )
@@ -86,6 +89,7 @@ class GroupPages:
                     bool(basics.allow_rename),
                     bool(basics.allow_sms),
                     bool(basics.allow_media),
+                    bool(basics.show_name),
                 )
             )
         except CercleError as exc:
@@ -99,6 +103,7 @@ class GroupPages:
             checked(ctx, "allow_rename"),
             checked(ctx, "allow_sms"),
             checked(ctx, "allow_media"),
+            checked(ctx, "show_name"),
         )
 
     def _basics_values(self, ctx: Ctx) -> dict[str, Any]:
@@ -108,6 +113,7 @@ class GroupPages:
             "allow_rename": checked(ctx, "allow_rename"),
             "allow_sms": checked(ctx, "allow_sms"),
             "allow_media": checked(ctx, "allow_media"),
+            "show_name": checked(ctx, "show_name"),
         }
 
     def _group_page(
@@ -123,6 +129,7 @@ class GroupPages:
             "allow_rename": group.allow_rename,
             "allow_sms": group.allow_sms,
             "allow_media": group.allow_media,
+            "show_name": group.show_name,
         }
         sessions_text = (
             "" if policy["schedule"] == "always open" else policy["schedule"].replace("; ", "\n")
@@ -132,6 +139,7 @@ class GroupPages:
             ctx.t("Group {name}", name=group.name),
             status,
             group=group,
+            sms_ready=self.app.providers.sms is not None,
             policy=policy,
             basics=basics,
             sessions=sessions_text,
@@ -139,6 +147,7 @@ class GroupPages:
             if ends
             else "",
             sms_segments=segments,
+            video_server=self.app.relay.video_url is not None,
             error=error,
             section="groups",
         )
@@ -213,6 +222,10 @@ class GroupPages:
             group_admin.set_safety(self.app.relay, group.name, choices, self.app.settings.timezone)
 
         return await self._change(ctx, change)
+
+    async def group_video(self, ctx: Ctx) -> Response:
+        on = checked(ctx, "video")
+        return await self._change(ctx, lambda g: set_video(self.app.relay, g.name, on))
 
     async def close_form(self, ctx: Ctx) -> Response:
         group = group_of(ctx)
