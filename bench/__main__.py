@@ -24,6 +24,7 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from bench.live import live_sessions
+from bench.signal_paths import signal_paths
 from bench.support import Database, Provider, Row, count_statements
 from cercle.bootstrap import delivery_policy
 from cercle.settings import Settings
@@ -404,6 +405,7 @@ _PARTS: dict[str, Callable[[Database, bool], list[Row]]] = {
     "latency": lambda db, quick: latency(db, 20 if quick else 50),
     "memory": lambda db, quick: memory(db, 200 if quick else 1000, 20),
     "live": live_sessions,
+    "signal-paths": signal_paths,
 }
 
 

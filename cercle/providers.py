@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 
 INLINE_GRACE = timedelta(seconds=30)  # workers leave a text to its own request this long
 MEDIA_PATH = "/twilio/media/"  # photos hosted for Twilio to fetch (relay/service/media_host.py)
+# The Signal receiver's retry loop leaves a stashed message to the hand-over in hand this long
+# (longer than the receiver's frame timeout); a new receiver takes it at once.
+SIGNAL_HOLD = timedelta(seconds=150)
 
 
 @dataclass
@@ -145,11 +148,12 @@ def core_accept(relay: Relay) -> Accept:
 
 
 def signal_receiver(providers: Providers, relay: Relay) -> SignalReceiver | None:
-    """The Signal receive loop, feeding the core."""
+    """The Signal receive loop, feeding the core through the durable inbox."""
     if providers.signal is None:
         return None
 
-    return SignalReceiver(providers.signal, core_accept(relay))
+    stash = ChannelInbox(relay, Channel.SIGNAL, hold=SIGNAL_HOLD, batch=100)
+    return SignalReceiver(providers.signal, core_accept(relay), stash)
 
 
 def media_route(relay: Relay) -> Route:

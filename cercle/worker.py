@@ -17,7 +17,7 @@ from cercle.providers import (
     signal_receiver,
     sms_inbox,
 )
-from relay.delivery.lease import hold_lease, lease_name
+from relay.delivery.lease import hold_lease, lease_name, owner_id
 from relay.errors import DeliveryError
 from relay.inbound import join_notices
 from relay.privacy import retention
@@ -188,7 +188,7 @@ def singleton(app: App, name: str, loop: Loop, ttl: float = 30.0) -> Loop:
     in clear: use :func:`relay.delivery.lease.lease_name`. Standby workers wait for the lease
     and take over within ``ttl`` seconds if the holder dies.
     """
-    owner = secrets.token_hex(8)
+    owner = owner_id()
 
     async def guarded(stop: anyio.Event) -> None:
         while not stop.is_set():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import anyio
 import httpx
@@ -16,9 +17,12 @@ from starlette.routing import Route
 
 from cercle.bootstrap import bootstrap
 from cercle.health import check_public_url
+from cercle.health.signal_restarts import check_signal_restarts
 from cercle.settings import Settings
 from cercle.web import create_app
+from relay.storage.crypto import generate_key
 from tests.cli_support import invoke
+from tests.fakes.signal_cli_daemon import run_fake_signal_cli_daemon
 from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, ORG_NUMBER, FakeTwilio
 
@@ -199,3 +203,44 @@ def test_a_public_url_that_does_not_answer_is_a_warning(
 
     assert finding["status"] == "warn"
     assert "web process" in str(finding["fix"])
+
+
+# --- Signal: what a restart costs -----------------------------------------------------------
+
+
+def test_the_rest_setup_warns_that_a_restart_loses_messages(signal: FakeSignalServer) -> None:
+    code, finding = _finding("signal_restarts")
+
+    assert finding["status"] == "warn"
+    assert "lost" in str(finding["summary"])
+    assert "SIGNAL_CLI" in str(finding["fix"])
+    assert finding["detail"] == {"setup": "rest", "loses_messages_on_restart": True}
+    assert code >= 1
+
+
+def test_the_daemon_setup_keeps_messages_at_signal_across_restarts(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_NUMBER", "PUBLIC_BASE_URL"):
+        monkeypatch.delenv(k)
+    with run_fake_signal_cli_daemon(receive_mode="manual") as daemon:
+        monkeypatch.setenv("SIGNAL_CLI", daemon.target)
+        monkeypatch.setenv("SIGNAL_NUMBER", daemon.number)
+        _, finding = _finding("signal_restarts")
+
+    assert finding["status"] == "ok"
+    assert finding["detail"] == {"setup": "daemon", "loses_messages_on_restart": False}
+
+
+def test_the_restart_warning_reads_in_french(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        environ={
+            "CERCLE_DATA_KEY": generate_key(),
+            "SIGNAL_SERVICE": "127.0.0.1:8080",
+            "SIGNAL_NUMBER": "+15145550120",
+        },
+        dotenv_path=tmp_path / "none.env",
+    )
+    summary, fix = check_signal_restarts(settings).text("fr")
+    assert "perdus" in summary
+    assert fix is not None and "SIGNAL_CLI" in fix

@@ -7,8 +7,11 @@ Wiring, in the worker::
     # or: client = DaemonClient(settings.signal_cli, settings.signal_number)
     await client.check()                      # json-rpc mode, reachable
     transport = SignalTransport(client)       # relay.transport.Transport
-    receiver = SignalReceiver(transport, accept)
+    receiver = SignalReceiver(transport, accept, stash)  # stash: relay.transport.InboundStash
     tg.start_soon(receiver.run)               # ... receiver.stop() to end
+
+Each received frame goes through :class:`bots.signal.intake.FrameIntake`: written to the
+stash (the durable inbox) before anything else, then handed to ``accept``.
 """
 
 from bots.signal.client import About, Device, OutgoingFile, SignalClient

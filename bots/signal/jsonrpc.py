@@ -177,7 +177,7 @@ class JsonRpcConnection:
                     break
                 try:
                     message = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):  # not JSON, or nested past the parser
                     log.warning("signal-cli sent a line that is not JSON; skipped")
                     continue
                 if isinstance(message, dict):

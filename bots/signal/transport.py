@@ -121,10 +121,12 @@ class SignalTransport:
         """Trust the member's new safety number once staff confirmed it (``/trust``)."""
         await self._client.trust_current_keys(address)
 
-    async def fetch_attachment(self, attachment_id: str) -> bytes:
-        """Download one attachment, then delete the server's copy (even if empty)."""
+    async def fetch_attachment(self, attachment_id: str, *, keep_copy: bool = False) -> bytes:
+        """Download one attachment, then delete the server's copy (even if empty), unless
+        ``keep_copy`` (the caller deletes it once the core has the message)."""
         data = await self._client.get_attachment(attachment_id)
-        await self.discard_attachment(attachment_id)
+        if not keep_copy:
+            await self.discard_attachment(attachment_id)
         return data
 
     async def discard_attachment(self, attachment_id: str) -> None:
@@ -134,20 +136,27 @@ class SignalTransport:
         except DeliveryError as exc:
             log.warning("signal attachment delete failed (%s)", exc.reason)
 
-    async def to_inbound(self, parsed: ParsedMessage) -> Inbound:
+    async def discard_copies(self, parsed: ParsedMessage) -> None:
+        """Delete the server's copies of every attachment a parsed frame named."""
+        for attachment_id in (*(a.id for a in parsed.attachments), *parsed.discard_ids):
+            await self.discard_attachment(attachment_id)
+
+    async def to_inbound(self, parsed: ParsedMessage, *, keep_copies: bool = False) -> Inbound:
         """The Inbound of a parsed frame, with attachment bytes fetched.
 
-        Server copies are deleted, including those not relayed. An attachment that cannot
-        be fetched after a few tries is left out (and counted in the log), so the text
-        still reaches the group.
+        Server copies are deleted, including those not relayed, unless ``keep_copies``:
+        then they stay until :meth:`discard_copies`, so a crash before the core has the
+        message can fetch them again. An attachment that cannot be fetched after a few
+        tries is left out (and counted in the log), so the text still reaches the group.
         """
-        for attachment_id in parsed.discard_ids:
-            await self.discard_attachment(attachment_id)
+        if not keep_copies:
+            for attachment_id in parsed.discard_ids:
+                await self.discard_attachment(attachment_id)
         if not parsed.attachments:
             return parsed.inbound
         fetched: list[Attachment] = []
         for ref in parsed.attachments:
-            attachment = await self._fetch_with_retries(ref)
+            attachment = await self._fetch_with_retries(ref, keep_copy=keep_copies)
             if attachment is not None:
                 fetched.append(attachment)
         missing = len(parsed.attachments) - len(fetched)
@@ -157,10 +166,12 @@ class SignalTransport:
             )
         return dataclasses.replace(parsed.inbound, attachments=tuple(fetched))
 
-    async def _fetch_with_retries(self, ref: AttachmentRef) -> Attachment | None:
+    async def _fetch_with_retries(
+        self, ref: AttachmentRef, *, keep_copy: bool
+    ) -> Attachment | None:
         for attempt in range(1, _FETCH_ATTEMPTS + 1):
             try:
-                data = await self.fetch_attachment(ref.id)
+                data = await self.fetch_attachment(ref.id, keep_copy=keep_copy)
             except RetryableError as exc:
                 log.warning("signal attachment fetch %d failed (%s)", attempt, exc.reason)
                 if attempt < _FETCH_ATTEMPTS:

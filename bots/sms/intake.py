@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import secrets
 
+import anyio
 from twilio.rest import Client
 
 from bots.sms.config import SmsConfig
@@ -63,9 +64,17 @@ class SmsIntake:
     async def relay_pending(self) -> int:
         """Hand every due stored message to the core; return how many were taken."""
         taken = await self._inbox.take()
-        for item in taken:
-            parsed = ParsedMessage.from_payload(item.payload)
-            await self.hand_over(item.ticket, parsed, item.attempts)
+        left = [item.ticket for item in taken]
+        try:
+            for item in taken:
+                parsed = ParsedMessage.from_payload(item.payload)
+                await self.hand_over(item.ticket, parsed, item.attempts)
+                left.remove(item.ticket)
+        finally:
+            if left:
+                # Stopped half-way: what was taken and not handed over is due again at once.
+                with anyio.CancelScope(shield=True):
+                    await self._inbox.release(left)
         return len(taken)
 
     async def hand_over(self, ticket: int, parsed: ParsedMessage, attempts: int) -> bool:

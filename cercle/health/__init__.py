@@ -7,7 +7,8 @@ cannot run reports itself as failed; it never raises.
 
 One module per family of checks: :mod:`.config`, :mod:`.data_key` (also checked synchronously
 at start-up by :func:`require_data_key`), :mod:`.database` (migrations and clock),
-:mod:`.providers` (Signal, Twilio, the public URL), :mod:`.delivery` (outbox and failures),
+:mod:`.providers` (Signal, Twilio, the public URL), :mod:`.signal_restarts` (whether a
+restart loses Signal messages on this set-up), :mod:`.delivery` (outbox and failures),
 :mod:`.jobs` and :mod:`.join_guesses` (a surge of refused joins). This module runs them all, in
 :data:`CHECKS` order.
 """
@@ -31,6 +32,7 @@ from cercle.health.jobs import check_jobs
 from cercle.health.join_guesses import check_join_guesses
 from cercle.health.passkey_host import check_passkey_host
 from cercle.health.providers import check_public_url, check_signal, check_twilio
+from cercle.health.signal_restarts import check_signal_restarts
 from relay.language.i18n import T
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ __all__ = [
     "check_passkey_host",
     "check_public_url",
     "check_signal",
+    "check_signal_restarts",
     "check_twilio",
     "config_failure",
     "exit_code",
@@ -97,6 +100,9 @@ async def run_checks(app: App, *, network: bool = True) -> list[Finding]:
     migrations = await _guarded("migrations", in_thread(lambda: check_migrations(app.engine)))
     findings.append(migrations)
     findings.append(await _guarded("signal", lambda: check_signal(app, network=network)))
+    findings.append(
+        await _guarded("signal_restarts", in_thread(lambda: check_signal_restarts(app.settings)))
+    )
     findings.append(await _guarded("twilio", lambda: check_twilio(app, network=network)))
     findings.append(
         await _guarded("public_url", lambda: check_public_url(app.settings, network=network))

@@ -21,6 +21,7 @@ CHECKS = (
     "data_key",
     "migrations",
     "signal",
+    "signal_restarts",
     "twilio",
     "public_url",
     "passkey_host",

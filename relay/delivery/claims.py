@@ -10,7 +10,6 @@ in ``sending``; once their lease expires any worker claims them again (at-least-
 from __future__ import annotations
 
 import base64
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -19,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, or_, select, true, update
 from sqlmodel import Session, col
 
+from relay.delivery.lease import owner_id
 from relay.delivery.outbox import (
     ADDRESS_CONTEXT,
     open_payload,
@@ -74,7 +74,9 @@ class Claimer:
         self.clock = relay.clock
         self.transports = dict(transports)
         self.policy = policy or DeliveryPolicy()
-        self.worker_id = worker_id or secrets.token_hex(8)
+        # Names its process (see lease.owner_id), so a restart can free what a killed
+        # predecessor on this host held (Deliverer.free_rows_of_dead_workers).
+        self.worker_id = worker_id or owner_id()
         self.pacer = Pacer(self.engine, self.clock, self.policy.paces)
         self.recipients = RecipientPacer(self.policy.recipient_paces)
         # Seconds until a paced channel is worth claiming again (set by each claim round).

@@ -10,17 +10,22 @@ Clocks of the processes must agree to within a small fraction of the TTL (NTP).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import anyio
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from relay.clock import Clock, SystemClock
 from relay.storage.crypto import DataKeys
@@ -33,6 +38,63 @@ log = logging.getLogger(__name__)
 def lease_name(keys: DataKeys, kind: str, address: str) -> str:
     """A lease name for one sender (e.g. a Signal number) that does not reveal it."""
     return f"{kind}:{keys.lookup_hash(address, 'lease')[:40]}"
+
+
+def owner_id() -> str:
+    """An owner name for this process that lets a successor on the same host see it died.
+
+    ``p:SPACE:PID:RANDOM``: SPACE is a short hash of the host name, its boot and its pid
+    namespace (nothing about the machine is stored in clear). See :func:`reclaim_from_dead`.
+    """
+    return f"p:{_pid_space()}:{os.getpid()}:{secrets.token_hex(8)}"
+
+
+def _pid_space() -> str:
+    """A short hash naming where our process ids mean something: the host, this boot, and
+    (on Linux) the pid namespace, so two containers never take each other's pids for theirs."""
+    parts = [socket.gethostname()]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii"))
+        parts.append(str(Path("/proc/self/ns/pid").readlink()))
+    except OSError:
+        parts.append("")  # not Linux: the host name alone
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+def dead_here(owner: str) -> bool:
+    """Whether ``owner`` (from :func:`owner_id`) was a process of our pid namespace, on this
+    host and boot, that is gone."""
+    parts = owner.split(":")
+    if len(parts) != 4 or parts[0] != "p" or not parts[2].isdigit():
+        return False
+    mine = owner_id().split(":")
+    pid = int(parts[2])
+    if parts[1] != mine[1] or pid == os.getpid():
+        # Another host, or our own pid (several holders in one process, in tests): only the
+        # lease's expiry can tell.
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists (another user's process): alive as far as we can tell
+    return False
+
+
+def reclaim_from_dead(engine: Engine, name: str) -> bool:
+    """Free ``name`` if its holder was a process of this host that no longer exists (killed,
+    crashed), so its restarted successor takes over at once instead of after the TTL. A pid
+    reused by another process just means waiting for the TTL, as on another host."""
+    with Session(engine) as s:
+        owner = s.execute(
+            select(col(SingletonLease.owner)).where(col(SingletonLease.name) == name)
+        ).scalar()
+    if owner is None or not dead_here(owner):
+        return False
+    release(engine, name, owner)
+    log.info("lease freed: its holder on this host is gone (%s)", name.split(":", 1)[0])
+    return True
 
 
 def try_acquire(engine: Engine, name: str, owner: str, ttl: float, now: datetime) -> bool:
@@ -107,6 +169,8 @@ async def hold_lease(
     while True:
         if await anyio.to_thread.run_sync(try_acquire, engine, name, owner, ttl, clock.now()):
             break
+        if await anyio.to_thread.run_sync(reclaim_from_dead, engine, name):
+            continue
         await anyio.sleep(poll)  # polling: another process holds it, maybe on another host
     lease = Lease(name, owner, clock.now() + timedelta(seconds=ttl))
     log.info("lease acquired (%s)", name.split(":", 1)[0])

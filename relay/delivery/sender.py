@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 from relay.delivery import recall
 from relay.delivery.bell import Bell
 from relay.delivery.claims import Claimer, Job
+from relay.delivery.lease import dead_here
 from relay.delivery.outbox import (
     NOTIFY_CHANNEL,
     OutboxWriter,
@@ -64,6 +65,7 @@ class Deliverer(Claimer):
         # Set while `run` is running (it owns them).
         self._limiters: dict[str, anyio.CapacityLimiter] | None = None
         self._bell: Bell | None = None
+        self._stopping: anyio.Event | None = None
         self._in_flight = 0
         # Channels a provider rate-limited, as this process knows: until when to hold back.
         self._resting: dict[str, datetime] = {}
@@ -116,9 +118,19 @@ class Deliverer(Claimer):
         in ``cercle run``; or on PostgreSQL by any process, through ``LISTEN``), a batch
         finishing, a paced channel worth claiming again, or ``idle`` seconds (retries coming
         due; rows from other processes on SQLite).
-        When ``stop`` is set, batches in flight are finished and recorded.
+        When ``stop`` is set, sends already under way are finished and recorded, rows still
+        waiting for their pacing slot are put back at once, and whatever this worker still
+        holds when it ends (cancelled by a shutdown deadline) is released: another worker, or
+        the next start, takes it at once instead of after the lease.
         """
         self._limiters = self._new_limiters()
+        self._stopping = stop
+        try:
+            freed = await anyio.to_thread.run_sync(self.free_rows_of_dead_workers)
+        except Exception:  # noqa: BLE001 - their leases run out instead
+            freed = 0
+        if freed:
+            log.info("delivery: %d row(s) of a killed worker on this host taken back", freed)
         bell = self._bell = Bell()
         unwatch = watch_outbox(self.engine, bell.ring)
         room = self.policy.batch
@@ -154,6 +166,15 @@ class Deliverer(Claimer):
         finally:
             unwatch()
             self._bell = None
+            self._stopping = None
+            with anyio.CancelScope(shield=True):
+                try:
+                    released = await anyio.to_thread.run_sync(self.release_held)
+                except Exception:  # noqa: BLE001 - the leases run out instead
+                    log.warning("delivery: claimed rows not released (database unavailable)")
+                else:
+                    if released:
+                        log.info("delivery: %d claimed row(s) released at stop", released)
 
     async def _listen(self, bell: Bell, scope: anyio.CancelScope) -> None:
         """On PostgreSQL, ring the bell when another process commits outbox rows (``LISTEN``
@@ -189,7 +210,16 @@ class Deliverer(Claimer):
             # A paced row waits for its slot (outside the limiter: waiting is not sending).
             delay = (job.not_before - self.clock.now()).total_seconds()
             if delay > 0:
-                await anyio.sleep(delay)
+                stopping = self._stopping
+                if stopping is None:
+                    await anyio.sleep(delay)
+                else:
+                    with anyio.move_on_after(delay):
+                        await stopping.wait()
+                    if stopping.is_set():
+                        # Stopping: give the row back now rather than hold the shutdown.
+                        await anyio.to_thread.run_sync(self._put_back, job, self.clock.now())
+                        return
         transport = self.transports[job.channel]
         async with limiter:
             resting = self._resting.get(str(job.channel)) if job.not_before else None
@@ -318,6 +348,49 @@ class Deliverer(Claimer):
                     attempts=Outbox.attempts - 1,
                 )
             )
+
+    def free_rows_of_dead_workers(self) -> int:
+        """Make due at once the rows held by a worker of this host (same pid namespace) whose
+        process is gone (killed, crashed): its restart sends them now instead of after their
+        lease, and that member's next messages are not held behind them meanwhile. A copy
+        sent but not recorded before the kill goes out again: at least once, as after the
+        lease."""
+        now = self.clock.now()
+        with Session(self.engine) as s:
+            owners = (
+                s.execute(
+                    select(col(Outbox.lease_owner))
+                    .where(col(Outbox.state) == OutboxState.SENDING, col(Outbox.lease_until) > now)
+                    .distinct()
+                )
+                .scalars()
+                .all()
+            )
+        dead = [o for o in owners if o and o != self.worker_id and dead_here(o)]
+        if not dead:
+            return 0
+        with transaction(self.engine) as s:
+            freed = s.execute(
+                update(Outbox)
+                .where(col(Outbox.lease_owner).in_(dead), col(Outbox.state) == OutboxState.SENDING)
+                .values(lease_until=now)
+            ).rowcount  # type: ignore[attr-defined]
+        return int(freed or 0)
+
+    def release_held(self) -> int:
+        """Make every row this worker still holds due again at once (it is stopping): the
+        next claim, by any worker, takes it instead of waiting for the lease to run out.
+        A row that was sent but not yet recorded may go out again: at least once."""
+        with transaction(self.engine) as s:
+            released = s.execute(
+                update(Outbox)
+                .where(
+                    col(Outbox.lease_owner) == self.worker_id,
+                    col(Outbox.state) == OutboxState.SENDING,
+                )
+                .values(lease_until=self.clock.now())
+            ).rowcount  # type: ignore[attr-defined]
+        return int(released or 0)
 
     def _failed(self, job: Job, exc: DeliveryError) -> None:
         report = False

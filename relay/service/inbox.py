@@ -17,12 +17,14 @@ from relay.transport import Stashed
 
 class ChannelInbox:
     """One channel's inbox over the core's database. ``hold`` is how long workers leave an
-    event put with ``hold=True`` to the adapter that stored it (it hands it over itself)."""
+    event put with ``hold=True`` to the adapter that stored it (it hands it over itself);
+    ``batch`` is how many events one :meth:`take` hands out at most."""
 
-    def __init__(self, relay: Relay, channel: str, hold: timedelta) -> None:
+    def __init__(self, relay: Relay, channel: str, hold: timedelta, batch: int = 10) -> None:
         self._relay = relay
         self._channel = channel
         self._hold = hold
+        self._batch = batch
 
     async def accepted(self, dedup_key: str) -> bool:
         """Whether the core already accepted this provider event."""
@@ -68,7 +70,9 @@ class ChannelInbox:
         r = self._relay
         now = r.clock.now()
         claimed = await anyio.to_thread.run_sync(
-            lambda: inbox.claim(r.engine, r.keys, now, self._channel, everything=everything)
+            lambda: inbox.claim(
+                r.engine, r.keys, now, self._channel, self._batch, everything=everything
+            )
         )
         return [Stashed(p.id, p.payload, p.attempts) for p in claimed]
 

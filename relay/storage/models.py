@@ -456,11 +456,12 @@ class WebCopy(SQLModel, table=True):
 
 
 class PendingInbound(SQLModel, table=True):
-    """A provider webhook accepted but not yet handed to the core (the SMS inbox).
+    """A received message not yet handed to the core: an SMS webhook, or a Signal frame.
 
-    Written in the webhook's own request, before the provider gets its answer, and deleted
-    once the worker has fetched any media and the core has accepted the message: a crash of
-    the web process between the two loses nothing. The whole event (sender, text, media
+    Written first (an SMS in the webhook's own request, before the provider gets its answer;
+    a Signal message as soon as it comes off the receive connection), and deleted once any
+    media is fetched and the core has accepted the message: a crash between the two loses
+    nothing. The whole event (sender, text, media
     references) is in the sealed payload; ``dedup_hash`` is a keyed hash of the provider's
     message id, so a retried webhook is queued once.
     """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 
@@ -11,6 +13,7 @@ from sqlmodel import col
 
 from bots.sandbox.transport import LoopbackTransport
 from relay.clock import FakeClock
+from relay.delivery.lease import owner_id
 from relay.delivery.sender import Deliverer, DeliveryPolicy, Job
 from relay.messages import Channel, SendReceipt
 from relay.storage.models import Outbox, OutboxState
@@ -121,3 +124,53 @@ def test_a_held_row_blocks_only_its_recipient(engine: Engine) -> None:
     anyio.run(_deliverer(world, transport).drain)
     assert address(ids[0], world) not in transport.inbox  # "second" waits behind the held one
     assert len(transport.inbox[address(ids[1], world)]) == 2
+
+
+def test_a_stopping_worker_releases_what_it_claimed_so_another_takes_it_at_once(
+    engine: Engine,
+) -> None:
+    world = World.on(engine)
+    ids = add_group(world, "g", 3)
+    queue(world, ids, ["bye"])
+    stopping = _deliverer(world, LoopbackTransport())
+    assert len(stopping.claim()) == 3
+    other = _deliverer(world, LoopbackTransport())
+    assert other.claim() == []  # held under the stopping worker's lease
+    assert stopping.release_held() == 3
+    # No wait for the lease to run out (the clock has not moved).
+    assert sorted(j.recipient_id for j in other.claim()) == ids
+    assert stopping.release_held() == 0  # nothing of its own left to give back
+
+
+def test_a_restart_takes_back_at_once_what_a_killed_worker_on_this_host_held(
+    engine: Engine,
+) -> None:
+    world = World.on(engine)
+    ids = add_group(world, "g", 3)
+    queue(world, ids, ["bye"])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    _, space, _, token = owner_id().split(":")
+    killed = Deliverer(
+        world.relay,
+        {Channel.SANDBOX: LoopbackTransport()},
+        worker_id=f"p:{space}:{gone.pid}:{token}",
+    )
+    assert len(killed.claim()) == 3  # then the process was killed, its rows still leased
+    restarted = _deliverer(world, LoopbackTransport())
+    assert restarted.claim() == []
+    assert restarted.free_rows_of_dead_workers() == 3  # no wait for the lease (clock unmoved)
+    assert sorted(j.recipient_id for j in restarted.claim()) == ids
+
+
+def test_rows_of_a_live_worker_or_another_host_keep_their_lease(engine: Engine) -> None:
+    world = World.on(engine)
+    ids = add_group(world, "g", 2)
+    queue(world, ids, ["hi"])
+    elsewhere = Deliverer(
+        world.relay, {Channel.SANDBOX: LoopbackTransport()}, worker_id="p:0123456789ab:1:feed"
+    )
+    assert len(elsewhere.claim()) == 2
+    alive = _deliverer(world, LoopbackTransport())  # this process: alive
+    assert alive.free_rows_of_dead_workers() == 0
+    assert alive.claim() == []

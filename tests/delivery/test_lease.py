@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +13,14 @@ import anyio
 from sqlalchemy import Engine, update
 from sqlmodel import col
 
-from relay.delivery.lease import hold_lease, lease_name, renew, try_acquire
+from relay.delivery.lease import (
+    hold_lease,
+    lease_name,
+    owner_id,
+    reclaim_from_dead,
+    renew,
+    try_acquire,
+)
 from relay.storage.crypto import DataKeys
 from relay.storage.models import SingletonLease
 
@@ -81,3 +90,31 @@ def test_a_holder_that_loses_its_lease_is_stopped(engine: Engine) -> None:
     assert stopped_early
     assert time.monotonic() - started < 1.0
     assert try_acquire(engine, "signal:x", "c", 30, datetime.now(UTC)) is False  # b holds it
+
+
+def _owner_with_pid(pid: int) -> str:
+    _, host, _, token = owner_id().split(":")
+    return f"p:{host}:{pid}:{token}"
+
+
+def test_a_holder_killed_on_this_host_is_taken_over_at_once(engine: Engine) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert try_acquire(engine, "signal:x", _owner_with_pid(gone.pid), 30, T0)
+    # Its successor (a restart) does not wait the 30 s of the lease.
+    assert reclaim_from_dead(engine, "signal:x")
+    assert try_acquire(engine, "signal:x", owner_id(), 30, T0 + timedelta(seconds=1))
+
+
+def test_a_live_holder_or_one_on_another_host_keeps_its_lease(engine: Engine) -> None:
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert try_acquire(engine, "signal:x", _owner_with_pid(alive.pid), 30, T0)
+        assert not reclaim_from_dead(engine, "signal:x")
+    finally:
+        alive.kill()
+        alive.wait()
+    assert try_acquire(engine, "signal:y", "p:0123456789ab:1:feed", 30, T0)
+    assert not reclaim_from_dead(engine, "signal:y")  # another host: only expiry tells
+    assert try_acquire(engine, "signal:z", _owner_with_pid(os.getpid()), 30, T0)
+    assert not reclaim_from_dead(engine, "signal:z")  # our own process: alive

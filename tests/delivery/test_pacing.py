@@ -262,3 +262,35 @@ def test_a_rate_limit_sends_back_the_rows_waiting_for_their_slot(engine: Engine)
     with Session(engine) as s:
         attempts = sorted(r.attempts for r in s.exec(select(Outbox)).all())
     assert attempts == [0, 0, 0, 1], "rows sent back did not use an attempt"
+
+
+def test_a_stopping_worker_puts_back_the_rows_waiting_for_their_slot_at_once(
+    engine: Engine,
+) -> None:
+    world = World.on(engine)
+    ids = add_group(world, "g", 4, channel="sms")
+    queue(world, ids, ["hello"])
+    transport = LoopbackTransport(channel_name=Channel.SMS)
+    policy = DeliveryPolicy(paces={"sms": Pace(rate=1.0, burst=1)}, pace_lookahead=5.0)
+    deliverer = Deliverer(world.relay, {Channel.SMS: transport}, policy)
+    took = 0.0
+
+    async def go() -> None:
+        nonlocal took
+        stop = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(deliverer.run, stop, 0.05)
+            with anyio.fail_after(5):
+                while not transport.inbox:  # the first slot is now, the others 1-3 s out
+                    await anyio.sleep(0.01)
+            t0 = time.monotonic()
+            stop.set()
+        took = time.monotonic() - t0
+
+    anyio.run(go)
+    assert took < 0.5, "the stop waited for the slots"
+    assert states(world) == {"sent": 1, "retry": 3}
+    with Session(engine) as s:
+        rows = [r for r in s.exec(select(Outbox)).all() if r.state == "retry"]
+    assert all(r.lease_owner is None and r.attempts == 0 for r in rows)
+    assert all(r.next_attempt_at <= world.clock.now() for r in rows)  # due at once

@@ -787,6 +787,12 @@ class FakeMember:
         self.fake.push(self._envelope(ts, dataMessage=self._data(ts, **fields)))
         return ts
 
+    def frame(self, text: str) -> dict[str, Any]:
+        """The frame of a text message, not pushed: push it yourself, once or more (Signal
+        and signal-cli can hand the same message over again)."""
+        ts = self.fake.next_timestamp()
+        return self._envelope(ts, dataMessage=self._data(ts, message=text))
+
     def says(self, text: str, **fields: Any) -> int:
         """A plain text message (extra dataMessage fields may be given)."""
         return self._push_data(message=text, **fields)

@@ -19,6 +19,7 @@ from bots.signal.transport import SignalTransport
 from relay.messages import Inbound
 from tests.fakes.signal_cli_daemon import FakeSignalCliDaemon, run_fake_signal_cli_daemon
 from tests.fakes.signal_server import FakeSignalServer, run_fake_signal_server
+from tests.fakes.stash import MemoryStash
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ORG = "+15145550120"
@@ -109,8 +110,9 @@ async def receiving(
     transport: SignalTransport, accept: Any, **options: Any
 ) -> AsyncIterator[SignalReceiver]:
     """Run a receiver (fast backoff for tests) for the duration of the block."""
-    options = {"backoff_initial": 0.01, "backoff_max": 0.05} | options
-    receiver = SignalReceiver(transport, accept, **options)
+    options = {"backoff_initial": 0.01, "backoff_max": 0.05, "retry_every": 0.05} | options
+    stash = options.pop("stash", None) or MemoryStash()
+    receiver = SignalReceiver(transport, accept, stash, **options)
     async with anyio.create_task_group() as tg:
         tg.start_soon(receiver.run)
         try:

@@ -9,7 +9,8 @@ import pytest
 
 from bots.signal.client import SignalClient
 from bots.signal.envelope import DropReason
-from bots.signal.receiver import Backoff, DedupWindow
+from bots.signal.intake import DedupWindow
+from bots.signal.receiver import Backoff
 from bots.signal.transport import SignalTransport
 from relay.messages import Inbound, InboundKind
 from tests.fakes.signal_server import FakeSignalServer
