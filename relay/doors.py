@@ -5,8 +5,8 @@ Every adapter in ``bots/`` hands what it received to an :data:`Accept` callable,
 it one bound to the core. What a channel genuinely needs from the core beyond that is named
 here as a small protocol: the durable inbox a webhook writes to before it answers
 (:class:`Inbox`, over :class:`relay.transport.InboundStash`), photos hosted for MMS
-(:class:`MediaHost`), the seats and sealed copies of the web door (:class:`WebSeats`) and joining
-by a private link (:class:`WebJoins`). The core implements them (``relay/service/``) and the
+(:class:`MediaHost`), the seats and sealed copies of the web door (:class:`WebSeats`), joining
+by a private link (:class:`WebJoins`) and the photo cleaner (:data:`CleanPhoto`). The core implements them (``relay/service/``) and the
 application wires them; an adapter imports nothing of the core but these contract modules.
 """
 
@@ -79,10 +79,11 @@ class Inbox(InboundStash, Protocol):
 
 
 class MediaHost(Protocol):
-    """Makes stripped photos reachable by Twilio, briefly, at unguessable public URLs."""
+    """Makes stripped photos reachable by the SMS provider, briefly, at unguessable public
+    URLs (the provider fetches them to send an MMS)."""
 
     async def publish(self, attachment: Attachment) -> str:
-        """Host one file; return its URL (given to Twilio only, never logged)."""
+        """Host one file; return its URL (given to the provider only, never logged)."""
         ...
 
     async def withdraw(self, urls: Sequence[str]) -> None:
@@ -90,7 +91,8 @@ class MediaHost(Protocol):
         ...
 
     async def bind(self, urls: Sequence[str], message_sid: str) -> None:
-        """These files belong to this message (deleted when its status is final)."""
+        """These files belong to the provider's message ``message_sid`` (deleted when its
+        status is final)."""
         ...
 
 
