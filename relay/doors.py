@@ -5,9 +5,10 @@ Every adapter in ``bots/`` hands what it received to an :data:`Accept` callable,
 it one bound to the core. What a channel genuinely needs from the core beyond that is named
 here as a small protocol: the durable inbox a webhook writes to before it answers
 (:class:`Inbox`, over :class:`relay.transport.InboundStash`), photos hosted for MMS
-(:class:`MediaHost`), the seats and sealed copies of the web door (:class:`WebSeats`), joining
-by a private link (:class:`WebJoins`) and the photo cleaner (:data:`CleanPhoto`). The core implements them (``relay/service/``) and the
-application wires them; an adapter imports nothing of the core but these contract modules.
+(:class:`MediaHost`), the seats and sealed copies of the web door (:class:`WebSeats`),
+joining by a private link (:class:`WebJoins`) and the photo cleaner (:data:`CleanPhoto`).
+The core implements them (``relay/service/``) and the application wires them; an adapter
+imports nothing of the core but these contract modules.
 """
 
 from __future__ import annotations
