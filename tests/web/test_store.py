@@ -136,3 +136,17 @@ def test_a_removed_members_quiet_seat_is_purged(store: WebStore) -> None:
     store.purge()
 
     assert store.authenticate(token) is None
+
+
+def test_a_seat_whose_member_is_removed_says_so(store: WebStore) -> None:
+    token, _ = seat_in(store)
+    seat = store.authenticate(token)
+    assert seat is not None and not seat.removed
+    with transaction(store.engine) as s:
+        member = s.exec(select(Member)).one()
+        member.state = MemberState.REMOVED
+        s.add(member)
+
+    # The contract's Seat reads the state the core writes (relay/doors.py names no table).
+    removed = store.authenticate(token)
+    assert removed is not None and removed.removed
