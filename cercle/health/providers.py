@@ -11,12 +11,12 @@ from bots.signal.errors import SignalServiceError
 from bots.sms.config import INBOUND_PATH
 from cercle.settings import Settings
 from relay.errors import DeliveryError, Reason
-from relay.language.i18n import TN, T
+from relay.language.i18n import T
 
 if TYPE_CHECKING:
     from cercle.bootstrap import App
 from cercle.health.finding import Finding
-from cercle.health.signal_daemon import check_signal_daemon
+from cercle.health.signal_daemon import check_signal_daemon, linked_devices
 
 HTTP_TIMEOUT = httpx.Timeout(5.0)
 
@@ -85,23 +85,8 @@ async def check_signal(app: App, *, network: bool = True) -> Finding:
             detail,
         )
     detail["devices"] = len(devices)
-    if len(devices) > 1:
-        return Finding(
-            "signal",
-            "warn",
-            TN(
-                "DANGER: {n} other device is linked to the organization's number. Whoever "
-                "holds it sees every member's number and message.",
-                "DANGER: {n} other devices are linked to the organization's number. Whoever "
-                "holds one sees every member's number and message.",
-                len(devices) - 1,
-            ),
-            T(
-                "`cercle signal status` lists them; unlink each with `cercle signal unlink ID` "
-                "(docs/signal.md §2)."
-            ),
-            detail,
-        )
+    if (danger := linked_devices(len(devices), detail)) is not None:
+        return danger
     return Finding(
         "signal",
         "ok",

@@ -30,6 +30,29 @@ def version_tuple(version: str) -> tuple[int, ...] | None:
     return tuple(int(part or 0) for part in match.groups())
 
 
+def linked_devices(devices: int, detail: dict[str, object]) -> Finding | None:
+    """The warning when ``devices`` (the org's number's, signal-cli's own included) are more
+    than one, on either set-up; None when signal-cli is the only device."""
+    if devices <= 1:
+        return None
+    return Finding(
+        "signal",
+        "warn",
+        TN(
+            "DANGER: {n} other device is linked to the organization's number. Whoever "
+            "holds it sees every member's number and message.",
+            "DANGER: {n} other devices are linked to the organization's number. Whoever "
+            "holds one sees every member's number and message.",
+            devices - 1,
+        ),
+        T(
+            "`cercle signal status` lists them; unlink each with `cercle signal unlink ID` "
+            "(docs/signal.md §2)."
+        ),
+        detail,
+    )
+
+
 async def check_signal_daemon(client: DaemonClient) -> Finding:
     """The daemon answers, is recent enough, keeps messages at Signal, has no other device."""
     try:
@@ -92,23 +115,8 @@ async def check_signal_daemon(client: DaemonClient) -> Finding:
         devices = []
         detail["devices_error"] = exc.reason
     detail["devices"] = len(devices)
-    if len(devices) > 1:
-        return Finding(
-            "signal",
-            "warn",
-            TN(
-                "DANGER: {n} other device is linked to the organization's number. Whoever "
-                "holds it sees every member's number and message.",
-                "DANGER: {n} other devices are linked to the organization's number. Whoever "
-                "holds one sees every member's number and message.",
-                len(devices) - 1,
-            ),
-            T(
-                "`cercle signal status` lists them; unlink each with `cercle signal unlink ID` "
-                "(docs/signal.md §2)."
-            ),
-            detail,
-        )
+    if (danger := linked_devices(len(devices), detail)) is not None:
+        return danger
     return Finding(
         "signal",
         "ok",
