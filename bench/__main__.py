@@ -418,7 +418,16 @@ def main() -> None:
     parser.add_argument(
         "--signal-in-flight", help="live sessions with this CERCLE_SIGNAL_IN_FLIGHT, to compare"
     )
+    parser.add_argument(
+        "--signal-send-delay",
+        type=float,
+        default=0.0,
+        help="signal-paths: seconds each send takes at the fakes (e.g. 0.15, as signal-cli)",
+    )
     args = parser.parse_args()
+    if args.signal_send_delay:
+        delay = args.signal_send_delay
+        _PARTS["signal-paths"] = lambda db, quick: signal_paths(db, quick, delay)
     if args.signal_in_flight:
         env = {"CERCLE_SIGNAL_IN_FLIGHT": args.signal_in_flight}
         _PARTS["live"] = lambda db, quick: live_sessions(db, quick, env)

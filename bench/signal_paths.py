@@ -8,9 +8,10 @@ client to the fake (``tests/fakes/signal_cli_daemon``, ``tests/fakes/signal_serv
 settings; one message every 3 s from rotating authors. Latency is from the member's message
 reaching the fake's Signal side to the last copy accepted by the fake (polled every 10 ms).
 
-The fakes answer at once (real signal-cli takes 50-300 ms per send, see ``bench/live.py`` for
-that) and run in threads of this process, so figures are Cercle's own overhead on each path
-and their ratio is what matters.
+By default the fakes answer at once, so figures are Cercle's own overhead on each path; with
+``send_delay`` (``--signal-send-delay 0.15``, as ``bench/live.py``'s 150 ms) each send takes
+that long at the fake, as real signal-cli's 50-300 ms do. The fakes run in threads of this
+process; the ratio between the paths is what matters.
 """
 
 from __future__ import annotations
@@ -64,13 +65,15 @@ def _member(i: int) -> tuple[str, str]:
 
 
 @contextmanager
-def _fake(way: str) -> Iterator[tuple[Any, dict[str, str]]]:
+def _fake(way: str, send_delay: float) -> Iterator[tuple[Any, dict[str, str]]]:
     if way == "daemon":
         with run_fake_signal_cli_daemon(ORG, receive_mode="manual") as daemon:
             daemon.pair_burst = None  # members here never near Signal's per-pair limit
+            daemon.send_delay = send_delay
             yield daemon, {"SIGNAL_CLI": daemon.target}
     else:
         with run_fake_signal_server(ORG) as rest:
+            rest.send_delay = send_delay
             yield rest, {"SIGNAL_SERVICE": rest.service}
 
 
@@ -92,9 +95,11 @@ async def _drained(engine: Any, cap: float) -> float | None:
     return time.monotonic() - t0
 
 
-def session(way: str, people: int, seconds: float, join_cap: float, grace: float) -> PathFigures:
+def session(
+    way: str, people: int, seconds: float, join_cap: float, grace: float, send_delay: float = 0.0
+) -> PathFigures:
     """Run one live session of ``people`` through ``way``; see the module docstring."""
-    with tempfile.TemporaryDirectory() as tmp, _fake(way) as (fake, signal_env):
+    with tempfile.TemporaryDirectory() as tmp, _fake(way, send_delay) as (fake, signal_env):
         env = {
             "DATABASE_URL": f"sqlite:///{Path(tmp) / 'cercle.db'}",
             "CERCLE_DATA_KEY": generate_key(),
@@ -179,12 +184,13 @@ def rows(f: PathFigures) -> Row:
     return (label, latency, f"{trend}; welcomes drained {joins}")
 
 
-def signal_paths(db: Database, quick: bool) -> list[Row]:
-    """12, 30 and 100 people, each on the daemon and on signal-cli-rest-api (SQLite)."""
+def signal_paths(db: Database, quick: bool, send_delay: float = 0.0) -> list[Row]:
+    """12, 30 and 100 people, each on the daemon and on signal-cli-rest-api (SQLite); each
+    send takes ``send_delay`` seconds at the fake."""
     del db  # each session makes its own deployment (settings, SQLite file, fake)
     seconds = 30.0 if quick else 60.0
     return [
-        rows(session(way, people, seconds, join_cap=120.0, grace=30.0))
+        rows(session(way, people, seconds, join_cap=120.0, grace=30.0, send_delay=send_delay))
         for people in (12, 30, 100)
         for way in WAYS
     ]

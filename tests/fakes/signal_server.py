@@ -174,6 +174,7 @@ class FakeSignalServer:
         self.mode = mode
         self.version = "0.101"
         self.legacy_send_response = False  # answer /v2/send with one object, as 0.100 did
+        self.send_delay = 0.0  # seconds each /v2/send takes (real signal-cli: 50-300 ms)
         self.service = ""  # "127.0.0.1:port" once running
         self.validator = SpecValidator()
         self._lock = threading.Lock()
@@ -431,6 +432,8 @@ class FakeSignalServer:
         )
 
     async def _send(self, request: Request) -> Response:
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)  # other requests go on meanwhile
         body = await self._json(request)
         if (bad := self._violation("api.SendMessageV2", body)) is not None:
             return bad

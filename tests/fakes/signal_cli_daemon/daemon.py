@@ -141,6 +141,7 @@ class FakeSignalCliDaemon:
         self.subscriptions_opened = 0  # subscribeReceive calls and connect-time subscriptions
         self._cut_next = False
         self.stalled: set[str] = set()  # methods the daemon never answers (tests set it)
+        self.send_delay = 0.0  # seconds each ``send`` takes (real signal-cli: 50-300 ms)
         self._conns: list[_Conn] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -443,6 +444,8 @@ class FakeSignalCliDaemon:
             return  # a response from the client: signal-cli only logs it
         if node.get("method") in self.stalled:
             await asyncio.Event().wait()  # a hung signal-cli: no answer, ever
+        if self.send_delay and node.get("method") == "send":
+            await asyncio.sleep(self.send_delay)  # other requests go on meanwhile
         answer = self._request(conn, node)
         if answer is not None:
             self._write(conn, answer)
