@@ -310,49 +310,21 @@ def _remove(
 
 
 def _summary(done: recall.Recall) -> list[Renderable]:
-    """What became of the copies, for staff; the SMS part last."""
-    if done.messages > 1:
-        return _summary_of_many(done)
-    parts: list[Renderable] = []
-    if done.deleted:
-        parts.append(
-            TN(
-                "It is being deleted from {n} phone.",
-                "It is being deleted from {n} phones.",
-                done.deleted,
-            )
-        )
-    if done.unsent:
-        parts.append(_unsent(done.unsent))
-    if done.too_old:
-        parts.append(
-            TN(
-                "{n} copy was delivered too long ago to be taken back.",
-                "{n} copies were delivered too long ago to be taken back.",
-                done.too_old,
-            )
-        )
-    if done.sms:
-        parts.append(
-            TN(
-                "{n} member on SMS had already received it: an SMS cannot be taken back. "
-                "Cercle sends them nothing more about it.",
-                "{n} members on SMS had already received it: an SMS cannot be taken back. "
-                "Cercle sends them nothing more about it.",
-                done.sms,
-            )
-        )
-    return parts
-
-
-def _summary_of_many(done: recall.Recall) -> list[Renderable]:
-    """The same for several messages: counts of copies, since one phone may hold several."""
+    """What became of the copies, for staff; the SMS part last. For several messages the
+    counts are of copies, since one phone may hold several."""
+    many = done.messages > 1
     parts: list[Renderable] = []
     if done.deleted:
         parts.append(
             TN(
                 "{n} copy is being deleted from phones and pages.",
                 "{n} copies are being deleted from phones and pages.",
+                done.deleted,
+            )
+            if many
+            else TN(
+                "It is being deleted from {n} phone.",
+                "It is being deleted from {n} phones.",
                 done.deleted,
             )
         )
@@ -373,6 +345,14 @@ def _summary_of_many(done: recall.Recall) -> list[Renderable]:
                 "sends those members nothing more about it.",
                 "{n} copies had already been delivered by SMS and cannot be taken back. Cercle "
                 "sends those members nothing more about it.",
+                done.sms,
+            )
+            if many
+            else TN(
+                "{n} member on SMS had already received it: an SMS cannot be taken back. "
+                "Cercle sends them nothing more about it.",
+                "{n} members on SMS had already received it: an SMS cannot be taken back. "
+                "Cercle sends them nothing more about it.",
                 done.sms,
             )
         )
