@@ -118,6 +118,19 @@ def data_uri(file: OutgoingFile, index: int) -> str:
     return f"data:{mime};filename={neutral_filename(mime, index)};base64,{encoded}"
 
 
+def check_attachment_id(attachment_id: str) -> None:
+    """Refuse (:class:`PermanentError`) an attachment id that could walk the service's paths:
+    ids come from frames, which anyone who writes to the number shapes."""
+    if not _ATTACHMENT_ID.match(attachment_id) or attachment_id in (".", ".."):
+        raise PermanentError(Reason.REJECTED, "attachment: malformed id")
+
+
+def account_uuid(value: object) -> str | None:
+    """``value`` as an account id (a UUID, lower-case), or None when it is not one."""
+    found = str(value or "")
+    return found.lower() if _UUID.fullmatch(found) else None
+
+
 def _captcha_link(captcha: str) -> str:
     """A solved captcha as Signal wants it: ``signalcaptcha://…`` (added when missing)."""
     captcha = captcha.strip()
@@ -368,9 +381,7 @@ class SignalClient:
     # --- attachments -----------------------------------------------------------------------
 
     def _attachment_path(self, attachment_id: str) -> str:
-        # Ids come from frames: refuse anything that could walk the server's paths.
-        if not _ATTACHMENT_ID.match(attachment_id) or attachment_id in (".", ".."):
-            raise PermanentError(Reason.REJECTED, "attachment: malformed id")
+        check_attachment_id(attachment_id)
         return f"/v1/attachments/{quote(attachment_id, safe='')}"
 
     async def get_attachment(
@@ -572,9 +583,8 @@ class SignalClient:
             for entry in body if isinstance(body, list) else []:
                 if not isinstance(entry, dict) or entry.get("number") != number:
                     continue
-                found = str(entry.get("uuid") or "")
-                if _UUID.fullmatch(found):
-                    return found.lower()
+                if (found := account_uuid(entry.get("uuid"))) is not None:
+                    return found
         return None
 
     async def is_registered(self, number: str) -> bool:

@@ -15,12 +15,20 @@ import base64
 import binascii
 import contextlib
 import logging
-import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from bots.signal.client import About, Device, OutgoingFile, _captcha_link, data_uri
+from bots.signal.client import (
+    MAX_ATTACHMENT_BYTES,
+    About,
+    Device,
+    OutgoingFile,
+    _captcha_link,
+    account_uuid,
+    check_attachment_id,
+    data_uri,
+)
 from bots.signal.errors import SignalServiceError, error_for_result, error_for_rpc
 from bots.signal.jsonrpc import JsonRpcConnection, JsonRpcError, Target
 from relay.errors import DeliveryError, PermanentError, Reason
@@ -31,8 +39,6 @@ DAEMON_MODE = "daemon"
 SEND_TIMEOUT = 90.0
 # The receive-mode probe looks this far back for the subscription made at connect time.
 _PROBE_DEPTH = 16
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_ATTACHMENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 
 def _timestamp(result: object) -> str | None:
@@ -221,11 +227,10 @@ class DaemonClient:
     # --- attachments -----------------------------------------------------------------------
 
     async def get_attachment(
-        self, attachment_id: str, *, max_bytes: int = 100 * 1024 * 1024
+        self, attachment_id: str, *, max_bytes: int = MAX_ATTACHMENT_BYTES
     ) -> bytes:
         """``getAttachment``: the bytes of a received attachment (base64 in the answer)."""
-        if not _ATTACHMENT_ID.match(attachment_id) or attachment_id in (".", ".."):
-            raise PermanentError(Reason.REJECTED, "attachment: malformed id")
+        check_attachment_id(attachment_id)
         result = await self._call(
             "getAttachment", "attachment fetch", {"id": attachment_id}, wait=self._send_timeout
         )
@@ -335,9 +340,9 @@ class DaemonClient:
     async def account_id(self, number: str) -> str | None:
         """The account id (ACI) behind ``number`` from ``getUserStatus``, or None."""
         for entry in await self._statuses([number]):
-            uuid = str(entry.get("uuid") or "")
-            if entry.get("isRegistered") is True and _UUID.fullmatch(uuid):
-                return uuid.lower()
+            uuid = account_uuid(entry.get("uuid"))
+            if entry.get("isRegistered") is True and uuid is not None:
+                return uuid
         return None
 
     # --- receiving ---------------------------------------------------------------------------
