@@ -45,7 +45,8 @@ def _group(
     return group, policy.ensure_policy(s, group.id, default_tz)
 
 
-def _audit(s: Session, group: Group, now: datetime, action: str, detail: str | None) -> None:
+def audit_setting(s: Session, group: Group, now: datetime, action: str, detail: str | None) -> None:
+    """Record in the audit log that whoever is acting changed one of ``group``'s settings."""
     s.add(
         AuditEvent(group_id=group.id, at=now, actor=current_actor(), action=action, detail=detail)
     )
@@ -82,7 +83,7 @@ def set_schedule(
             pol.tz = tz
         pol.reminded_for = None
         s.add(pol)
-        _audit(s, group, now, "schedule", pol.schedule or "always open")
+        audit_setting(s, group, now, "schedule", pol.schedule or "always open")
         return pol
 
 
@@ -114,7 +115,7 @@ def set_end(
             raise CercleError("That end date has already passed.")
         pol.ends_at, pol.end_notices = ends, 0
         s.add(pol)
-        _audit(s, group, now, "group_end", ends.isoformat() if ends else "never")
+        audit_setting(s, group, now, "group_end", ends.isoformat() if ends else "never")
         return ends
 
 
@@ -162,7 +163,7 @@ def set_safety(
         if choices.alert_content is not None:
             pol.alert_content = choices.alert_content
         s.add(pol)
-        _audit(s, group, now, "group_safety", None)
+        audit_setting(s, group, now, "group_safety", None)
         return pol
 
 
@@ -241,7 +242,7 @@ def set_basics(relay: Relay, name: str, basics: GroupBasics) -> Group:
                 changed = True
         s.add(group)
         if changed:
-            _audit(s, group, now, "group_edit", None)
+            audit_setting(s, group, now, "group_edit", None)
         if seconds is not None and seconds != group.timer_seconds:
             Applier(relay, s, group, None, now).apply(
                 Outcome.of(
@@ -284,7 +285,7 @@ def record_numbers_shown(relay: Relay, name: str, count: int) -> None:
     """Audit that an admin was shown ``count`` full numbers of a group."""
     with transaction(relay.engine) as s:
         group = relay.group(s, name)
-        _audit(s, group, relay.clock.now(), "numbers_shown", f"{count} members")
+        audit_setting(s, group, relay.clock.now(), "numbers_shown", f"{count} members")
 
 
 def sms_usage(relay: Relay, s: Session, group: Group, days: int = 30) -> tuple[int, int]:

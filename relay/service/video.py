@@ -16,13 +16,13 @@ from sqlalchemy import Update, or_, update
 from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col
 
-from relay.core.actor import current_actor
 from relay.delivery.outbox import OutboxWriter
 from relay.errors import CercleError
 from relay.groups import schedule, video
+from relay.service.groups import audit_setting
 from relay.service.relay import Relay
 from relay.storage.engine import transaction
-from relay.storage.models import AuditEvent, Group, GroupPolicy
+from relay.storage.models import Group, GroupPolicy
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,7 @@ def set_video(relay: Relay, name: str, on: bool) -> Group:
         if group.video != on:
             group.video = on
             s.add(group)
-            s.add(
-                AuditEvent(
-                    group_id=group.id,
-                    at=now,
-                    actor=current_actor(),
-                    action="video",
-                    detail="on" if on else "off",
-                )
-            )
+            audit_setting(s, group, now, "video", "on" if on else "off")
         if not on:
             video.close_room(s, OutboxWriter(s, relay.keys, now), group.id)
         return group
