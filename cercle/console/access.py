@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from cercle.console import accounts
 from relay.core.actor import current_actor
 from relay.errors import CercleError
+from relay.service.relay import open_group
 from relay.storage.crypto import DataKeys
 from relay.storage.engine import transaction
 from relay.storage.models import (
@@ -38,13 +39,6 @@ class Change:
 
     groups: list[str]
     sessions_ended: bool
-
-
-def _open_group(s: Session, name: str) -> Group:
-    group = s.exec(select(Group).where(Group.name == name)).first()
-    if group is None or group.closed_at is not None:
-        raise CercleError("There is no open group with that name.")
-    return group
 
 
 def _end_sessions(s: Session, account: StaffAccount) -> None:
@@ -105,7 +99,7 @@ def add(
     if groups and role != StaffRole.FACILITATOR:
         raise CercleError("An admin sees every group: groups are given to facilitators only.")
     with transaction(engine) as s:
-        found = [_open_group(s, g) for g in groups]
+        found = [open_group(s, g) for g in groups]
         account, token = accounts.create(s, keys, now, name, role, lang)
         s.flush()
         for group in found:
@@ -142,7 +136,7 @@ def change_groups(
         if account.role != StaffRole.FACILITATOR:
             raise CercleError("An admin sees every group: groups are given to facilitators only.")
         for group_name in add:
-            _link(s, now, account, _open_group(s, group_name))
+            _link(s, now, account, open_group(s, group_name))
         removed = False
         for group_name in remove:
             group = s.exec(select(Group).where(Group.name == group_name)).first()

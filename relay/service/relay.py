@@ -57,6 +57,14 @@ class GroupSettings:
     show_name: bool = False  # the web page shows the group's name
 
 
+def open_group(session: Session, name: str) -> Group:
+    """The open group called ``name``, or :class:`CercleError` (none, or closed)."""
+    group = session.exec(select(Group).where(Group.name == name)).first()
+    if group is None or group.closed_at is not None:
+        raise CercleError("There is no open group with that name.")
+    return group
+
+
 class Relay:
     """The core service. One instance per process; thread-safe (each call has its session)."""
 
@@ -171,10 +179,7 @@ class Relay:
 
     def group(self, session: Session, name: str) -> Group:
         """The open group called ``name``."""
-        group = session.exec(select(Group).where(Group.name == name)).first()
-        if group is None or group.closed_at is not None:
-            raise CercleError("There is no open group with that name.")
-        return group
+        return open_group(session, name)
 
     def enroll(
         self,
