@@ -872,6 +872,19 @@ class FakeMember:
         self.fake.push(self._envelope(ts, typingMessage={"action": "STARTED", "timestamp": ts}))
         return ts
 
+    def cannot_be_decrypted(
+        self, text: str = "org.signal.libsignal.protocol.InvalidMessageException: decryption failed"
+    ) -> int:
+        """A message from this member that signal-cli could not decrypt: its receive handler
+        (JsonReceiveMessageHandler) writes ``exception`` ({message, type}) beside an envelope
+        that names the sender (from the exception) and holds no content. Signal-cli's own
+        text ``text`` may quote anything."""
+        ts = self.fake.next_timestamp()
+        frame = self._envelope(ts)
+        frame["exception"] = {"message": text, "type": "ProtocolInvalidMessageException"}
+        self.fake.push(frame)
+        return ts
+
     def changes_safety_number(self) -> int:
         """The exception frame signal-cli emits when this member's identity key changed."""
         ts = self.fake.next_timestamp()
