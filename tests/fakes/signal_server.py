@@ -224,6 +224,19 @@ class FakeSignalServer:
         with self._lock:
             return next(self._clock)
 
+    def addressed_requests(self) -> list[tuple[str, dict[str, Any]]]:
+        """(recipient, body) for every accepted request that reaches someone (/v2/send, a
+        reaction, a remote delete, a contact update), body as it came: once per recipient
+        named. Reactions carry one field the fake adds, ``remove`` (the HTTP method)."""
+        with self._lock:
+            bodies = [*self.send_attempts, *self.reactions, *self.remote_deletes]
+            bodies += self.timer_calls
+        found: list[tuple[str, dict[str, Any]]] = []
+        for body in bodies:
+            named = body.get("recipients") or [body.get("recipient")]
+            found.extend((r, body) for r in named if isinstance(r, str))
+        return found
+
     def fail_next_send(self, status: int, body: Any) -> None:
         """Answer the next /v2/send with ``status`` and JSON ``body`` (e.g. 400 [413])."""
         with self._lock:

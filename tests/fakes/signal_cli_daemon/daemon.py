@@ -56,6 +56,8 @@ from tests.fakes.signal_server import (
 )
 
 MODES = ("on-start", "on-connection", "manual")
+# The methods whose call goes to a person (the rest manage the account or read from it).
+ADDRESSED_METHODS = ("send", "sendReaction", "remoteDelete", "updateContact", "sendReceipt")
 VERSION = "0.14.6"
 # Signal's limit per sender-recipient pair: a burst of 60, then one a second.
 PAIR_BURST = 60
@@ -186,6 +188,22 @@ class FakeSignalCliDaemon:
         """What the org sent this phone (given by number or account id)."""
         with self._lock:
             return [m for m in self.sent if self.phone_of(m.recipient) == self.phone_of(recipient)]
+
+    def addressed_requests(self) -> list[tuple[str, dict[str, Any]]]:
+        """(recipient, params) for every call that reaches someone (``send``, ``sendReaction``,
+        ``remoteDelete``, ``updateContact``, ``sendReceipt``), params as signal-cli received
+        them: once per recipient named (``recipient`` or ``recipients``, a value or a list)."""
+        with self._lock:
+            calls = [r["params"] for r in self.requests if r["method"] in ADDRESSED_METHODS]
+        found: list[tuple[str, dict[str, Any]]] = []
+        for params in calls:
+            if not isinstance(params, dict):
+                continue
+            for key in ("recipient", "recipients"):
+                value = params.get(key)
+                named = value if isinstance(value, list) else [value]
+                found.extend((r, params) for r in named if isinstance(r, str))
+        return found
 
     def fail_next_send(self, status: int, body: Any) -> None:
         """The next ``send`` fails as a whole, the REST fake's ``status`` read as what
