@@ -8,13 +8,15 @@ import anyio
 import pytest
 
 from bots.signal.client import SignalClient
+from bots.signal.daemon import DaemonClient
 from bots.signal.envelope import DropReason
 from bots.signal.intake import DedupWindow
 from bots.signal.receiver import Backoff
+from bots.signal.seam import SignalBackend
 from bots.signal.transport import SignalTransport
 from relay.messages import Inbound, InboundKind
 from tests.fakes.signal_server import FakeSignalServer
-from tests.signal.conftest import ALICE, BOB, BOTH_WAYS, Inbox, receiving
+from tests.signal.conftest import ALICE, BOB, BOTH_WAYS, ORG, Inbox, receiving
 
 pytestmark = pytest.mark.anyio
 
@@ -230,12 +232,20 @@ async def test_stop_ends_the_loop(fake: FakeSignalServer, transport: SignalTrans
     assert receiver.stats.connections == 1
 
 
-async def test_it_keeps_trying_while_the_service_is_down(inbox: Inbox) -> None:
+@pytest.mark.parametrize("way", ["rest", "daemon"])
+async def test_it_keeps_trying_while_the_service_is_down(inbox: Inbox, way: str) -> None:
     # Nobody listens on port 9: the loop must keep trying, never raise.
-    async with SignalClient("127.0.0.1:9", "+15145550120") as dead:
+    dead: SignalBackend = (
+        DaemonClient("tcp://127.0.0.1:9", ORG)
+        if way == "daemon"
+        else SignalClient("127.0.0.1:9", ORG)
+    )
+    try:
         async with receiving(SignalTransport(dead), inbox) as receiver:
             await anyio.sleep(0.3)
         assert receiver.stats.connections == 0
+    finally:
+        await dead.aclose()
 
 
 def test_backoff_grows_to_its_cap_and_resets() -> None:
