@@ -25,16 +25,17 @@ from pathlib import Path
 import anyio
 import httpx
 
-from bots.web.store import CopyKind, WebStore, new_address, new_token
 from bots.web.transport import WebTransport
 from cercle.bootstrap import App, bootstrap
 from cercle.settings import Settings
 from cercle.web import create_app
+from relay.doors import CopyKind, new_address, new_token
 from relay.groups import invites
 from relay.messages import Channel, Outgoing
 from relay.service import groups as group_admin
 from relay.service import links
 from relay.service.relay import GroupSettings
+from relay.service.web_seats import WebStore
 from relay.storage.crypto import generate_key
 from relay.storage.engine import upgrade
 from tests.web.door import free_port, local_server

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import anyio
 from starlette.requests import Request
@@ -20,15 +18,13 @@ from starlette.routing import BaseRoute, Route
 from bots.signal import DaemonClient, SignalClient, SignalReceiver, SignalTransport
 from bots.sms.config import SmsConfig
 from bots.sms.errors import error_for_code
-from bots.sms.media import MediaFetcher
+from bots.sms.intake import SmsIntake
 from bots.sms.routes import sms_routes
 from bots.sms.transport import SmsTransport
 from bots.sms.webhook import (
     FAILED_STATUSES,
     FINAL_RANK,
-    CarrierKeyword,
     MessageStatus,
-    ParsedInbound,
     WebhookVerifier,
     status_rank,
 )
@@ -36,24 +32,29 @@ from bots.web.client import TrustedProxies
 from bots.web.config import WebConfig
 from bots.web.hub import PushHub
 from bots.web.routes import WebDoor
-from bots.web.store import WebStore
 from bots.web.transport import WebTransport
 from cercle.settings import Settings
 from relay.delivery.bell import Bell
+from relay.doors import Accept, Result
 from relay.errors import DeliveryError
-from relay.messages import Attachment, Channel, Inbound
+from relay.inbound.media import sanitize
+from relay.messages import Channel, Inbound
 from relay.service import accounts
+from relay.service.inbox import ChannelInbox
+from relay.service.media_host import PublicMedia
 from relay.service.relay import Relay
+from relay.service.web_joins import WebJoining
+from relay.service.web_seats import WebStore
 from relay.storage import inbox, media_links
-from relay.transport import Stashed, Transport
+from relay.transport import Transport
 
 log = logging.getLogger(__name__)
 
 INLINE_GRACE = timedelta(seconds=30)  # workers leave a text to its own request this long
+MEDIA_PATH = "/twilio/media/"  # photos hosted for Twilio to fetch (relay/service/media_host.py)
 # The Signal receiver's retry loop leaves a stashed message to the hand-over in hand this long
 # (longer than the receiver's frame timeout); a new receiver takes it at once.
 SIGNAL_HOLD = timedelta(seconds=150)
-MEDIA_TRIES = 3  # fetches of a message's photos before its text goes alone
 
 
 @dataclass
@@ -69,7 +70,8 @@ class Providers:
     @classmethod
     def from_settings(cls, settings: Settings, relay: Relay | None = None) -> Providers:
         """Build each adapter whose variables are set; with ``relay``, SMS members also get
-        photos by MMS (hosted briefly through the relay's database, see :class:`PublicMedia`)."""
+        photos by MMS (hosted briefly in the core's database: ``PublicMedia``, served by
+        :func:`media_route`)."""
         providers = cls()
         if settings.signal_cli and settings.signal_number:
             # signal-cli's own daemon: messages wait at Signal while no worker subscribes.
@@ -94,7 +96,8 @@ class Providers:
                 api_base=settings.twilio_api_base,
                 supports_media=relay is not None,
             )
-            host = PublicMedia(relay, settings.public_base_url) if relay is not None else None
+            base = settings.public_base_url.rstrip("/") + MEDIA_PATH
+            host = PublicMedia(relay, base) if relay is not None else None
             providers.sms = SmsTransport(providers.sms_config, media_host=host)
         if settings.web_enabled:
             assert settings.public_base_url  # noqa: S101 - checked by Settings
@@ -129,68 +132,19 @@ def web_door(providers: Providers, relay: Relay) -> WebDoor | None:
     config = providers.web_config
     hub = PushHub(providers.web.store, poll=config.poll, max_streams=config.max_streams)
     providers.web.on_stored(hub.poke)
-    return WebDoor(relay, providers.web.store, hub, config)
+    store = providers.web.store
+    assert isinstance(store, WebStore)  # noqa: S101 - built so by from_settings
+    return WebDoor(core_accept(relay), WebJoining(relay, store), store, hub, config, sanitize)
 
 
-async def accept_in_thread(relay: Relay, inbound: Inbound) -> None:
-    """Hand one inbound event to the core without blocking the event loop."""
-    await anyio.to_thread.run_sync(relay.accept, inbound)
+def core_accept(relay: Relay) -> Accept:
+    """The one way in every adapter is given (:data:`relay.doors.Accept`): an inbound event
+    to the core, in a worker thread so the event loop never blocks."""
 
+    async def accept(inbound: Inbound) -> Result:
+        return await anyio.to_thread.run_sync(relay.accept, inbound)
 
-class InboxStash:
-    """The core's durable inbox (:mod:`relay.storage.inbox`) as one channel's
-    :class:`relay.transport.InboundStash`: what a receiving adapter writes, sealed, before it
-    does anything else with a message."""
-
-    def __init__(self, relay: Relay, channel: Channel, hold: timedelta = SIGNAL_HOLD) -> None:
-        self._relay = relay
-        self._channel = channel
-        self._hold = hold
-
-    async def put(self, dedup_key: str, payload: dict[str, Any]) -> int | None:
-        """Store one event, unless already stored or accepted; the retry loop leaves it to
-        the caller for ``hold`` (the receiver that takes over after a stop does not)."""
-        r = self._relay
-
-        def store() -> int | None:
-            if inbox.accepted(r.engine, r.keys, dedup_key):
-                return None
-            now = r.clock.now()
-            return inbox.queue(
-                r.engine,
-                r.keys,
-                now,
-                self._channel,
-                dedup_key,
-                payload,
-                not_before=now + self._hold,
-            )
-
-        return await anyio.to_thread.run_sync(store)
-
-    async def done(self, ticket: int) -> None:
-        """Forget a handed-over event."""
-        await anyio.to_thread.run_sync(inbox.done, self._relay.engine, ticket)
-
-    async def later(self, ticket: int, attempts: int) -> None:
-        """Try again after a backoff."""
-        await _retry_later(self._relay, ticket, attempts)
-
-    async def take(self, *, everything: bool = False) -> list[Stashed]:
-        """Events due (or, with ``everything``, all), each held for the caller a while."""
-        r = self._relay
-        now = r.clock.now()
-        claimed = await anyio.to_thread.run_sync(
-            lambda: inbox.claim(
-                r.engine, r.keys, now, self._channel, limit=100, everything=everything
-            )
-        )
-        return [Stashed(p.id, p.payload, p.attempts) for p in claimed]
-
-    async def release(self, tickets: list[int]) -> None:
-        """Give taken events back, due at once."""
-        r = self._relay
-        await anyio.to_thread.run_sync(lambda: inbox.release(r.engine, tickets, r.clock.now()))
+    return accept
 
 
 def signal_receiver(providers: Providers, relay: Relay) -> SignalReceiver | None:
@@ -198,52 +152,8 @@ def signal_receiver(providers: Providers, relay: Relay) -> SignalReceiver | None
     if providers.signal is None:
         return None
 
-    async def accept(inbound: Inbound) -> None:
-        await accept_in_thread(relay, inbound)
-
-    return SignalReceiver(providers.signal, accept, InboxStash(relay, Channel.SIGNAL))
-
-
-MEDIA_PATH = "/twilio/media/"
-
-
-class PublicMedia:
-    """Hosts stripped photos for Twilio at ``PUBLIC_BASE_URL/twilio/media/{token}``: a random
-    256-bit token, served once, deleted when fetched, when the message is final, or after
-    :data:`relay.storage.media_links.TTL`. Only Twilio is ever given the URL; nothing logs it."""
-
-    def __init__(self, relay: Relay, public_base_url: str) -> None:
-        self._relay = relay
-        self._base = public_base_url.rstrip("/") + MEDIA_PATH
-
-    def _token(self, url: str) -> str:
-        return url.removeprefix(self._base)
-
-    async def publish(self, attachment: Attachment) -> str:
-        """Host one photo; return its URL."""
-        r = self._relay
-        token = await anyio.to_thread.run_sync(
-            media_links.publish,
-            r.engine,
-            r.keys,
-            r.clock.now(),
-            attachment.content_type,
-            attachment.data,
-        )
-        return self._base + token
-
-    async def withdraw(self, urls: Sequence[str]) -> None:
-        """Delete photos whose send failed."""
-        tokens = [self._token(u) for u in urls]
-        await anyio.to_thread.run_sync(
-            media_links.withdraw, self._relay.engine, self._relay.keys, tokens
-        )
-
-    async def bind(self, urls: Sequence[str], message_sid: str) -> None:
-        """Tie photos to their message, so its final status deletes what Twilio left."""
-        tokens = [self._token(u) for u in urls]
-        r = self._relay
-        await anyio.to_thread.run_sync(media_links.bind, r.engine, r.keys, tokens, message_sid)
+    stash = ChannelInbox(relay, Channel.SIGNAL, hold=SIGNAL_HOLD, batch=100)
+    return SignalReceiver(providers.signal, core_accept(relay), stash)
 
 
 def media_route(relay: Relay) -> Route:
@@ -263,45 +173,21 @@ def media_route(relay: Relay) -> Route:
     return Route(MEDIA_PATH + "{token}", serve, methods=["GET"], name="twilio_media")
 
 
-def twilio_routes(providers: Providers, relay: Relay) -> list[BaseRoute]:
-    """The webhook and status-callback routes, wired to the core.
-
-    Every inbound message is first written to the inbox (sealed) in its own request, before
-    Twilio gets its answer: a crash after that loses nothing. A text is then handed to the
-    core at once, in the same request, so a live session waits for no poll; a message with
-    photos is left to the worker, which fetches, strips and relays them.
-    """
+def sms_intake(providers: Providers, relay: Relay) -> SmsIntake | None:
+    """The SMS adapter's way in, over the core's inbox and ``accept``, when SMS is on."""
     if providers.sms is None or providers.sms_config is None:
+        return None
+    box = ChannelInbox(relay, Channel.SMS, hold=INLINE_GRACE)
+    return SmsIntake(providers.sms_config, providers.sms.client, core_accept(relay), box)
+
+
+def twilio_routes(providers: Providers, relay: Relay) -> list[BaseRoute]:
+    """The webhook and status-callback routes, wired to the core: each received message goes
+    to :meth:`bots.sms.intake.SmsIntake.received` (stored, then handed over)."""
+    intake = sms_intake(providers, relay)
+    if intake is None or providers.sms is None or providers.sms_config is None:
         return []
     config = providers.sms_config
-
-    async def accept(parsed: ParsedInbound) -> None:
-        if parsed.keyword in (CarrierKeyword.HELP,):
-            # The carrier answers HELP itself; never rebroadcast it.
-            log.info("sms inbound: carrier help keyword, not relayed")
-            return
-        now = relay.clock.now()
-        if await anyio.to_thread.run_sync(
-            inbox.accepted, relay.engine, relay.keys, parsed.inbound.dedup_key
-        ):
-            log.info("sms inbound: already relayed (a retry of the same message)")
-            return
-        row_id = await anyio.to_thread.run_sync(
-            lambda: inbox.queue(
-                relay.engine,
-                relay.keys,
-                now,
-                Channel.SMS,
-                parsed.inbound.dedup_key,
-                parsed.to_payload(),
-                # Workers leave a text to this request unless it dies before handing it over.
-                not_before=None if parsed.media else now + INLINE_GRACE,
-            )
-        )
-        if row_id is None:
-            log.info("sms inbound: already queued (a retry of the same message)")
-        elif not parsed.media:
-            await hand_over_sms(providers, relay, row_id, parsed, attempts=1)
 
     async def on_status(sid: str, status: MessageStatus, error_code: int | None) -> None:
         failure = None
@@ -322,79 +208,17 @@ def twilio_routes(providers: Providers, relay: Relay) -> list[BaseRoute]:
             await anyio.sleep(0.2)
         log.info("status callback for an unknown message ignored")
 
-    routes: list[BaseRoute] = [*sms_routes(WebhookVerifier.from_config(config), accept, on_status)]
+    verifier = WebhookVerifier.from_config(config)
+    routes: list[BaseRoute] = [*sms_routes(verifier, intake.received, on_status)]
     if providers.sms.supports_media:
         routes.append(media_route(relay))
     return routes
 
 
-async def hand_over_sms(
-    providers: Providers, relay: Relay, row_id: int, parsed: ParsedInbound, attempts: int
-) -> bool:
-    """Fetch a queued message's photos, give it to the core, then forget it and delete the
-    photos at Twilio. Never raises: a failure leaves the row for a later try (after
-    :data:`MEDIA_TRIES` failed fetches, the text goes alone). True when the core has it."""
-    attachments: tuple[Attachment, ...] = ()
-    fetcher = None
-    if parsed.media and providers.sms is not None and providers.sms_config is not None:
-        fetcher = MediaFetcher(providers.sms_config, providers.sms.client)
-    try:
-        if fetcher is not None:
-            try:
-                attachments = tuple([await fetcher.fetch(ref) for ref in parsed.media])
-            except Exception:  # noqa: BLE001 - retried, then the text goes alone
-                ref = secrets.token_hex(4)
-                if attempts < MEDIA_TRIES:
-                    log.warning("sms media not fetched yet, try %d (ref %s)", attempts, ref)
-                    await _retry_later(relay, row_id, attempts)
-                    return False
-                log.warning("sms media could not be fetched: the text goes alone (ref %s)", ref)
-        try:
-            await accept_in_thread(relay, replace(parsed.inbound, attachments=attachments))
-        except Exception as exc:  # noqa: BLE001 - the row stays: nothing is lost
-            ref = secrets.token_hex(4)
-            log.error("sms inbound not accepted yet: %s (ref %s)", type(exc).__name__, ref)  # noqa: TRY400
-            await _retry_later(relay, row_id, attempts)
-            return False
-        await anyio.to_thread.run_sync(inbox.done, relay.engine, row_id)
-        if fetcher is not None:
-            for media in parsed.media:
-                try:
-                    await fetcher.delete(media)
-                except Exception as exc:  # noqa: BLE001 - the record purge deletes it too
-                    log.warning("sms media not deleted at twilio: %s", type(exc).__name__)
-        return True
-    finally:
-        if fetcher is not None:
-            await fetcher.aclose()
-
-
-async def _retry_later(relay: Relay, row_id: int, attempts: int) -> None:
-    now = relay.clock.now()
-    await anyio.to_thread.run_sync(lambda: inbox.retry_later(relay.engine, row_id, now, attempts))
-
-
 async def relay_pending_sms(providers: Providers, relay: Relay) -> int:
-    """Hand every due queued SMS to the core; return how many were claimed."""
-    if providers.sms is None:
-        return 0
-    now = relay.clock.now()
-    claimed = await anyio.to_thread.run_sync(
-        lambda: inbox.claim(relay.engine, relay.keys, now, Channel.SMS)
-    )
-    left = [p.id for p in claimed]
-    try:
-        for pending in claimed:
-            parsed = ParsedInbound.from_payload(pending.payload)
-            await hand_over_sms(providers, relay, pending.id, parsed, pending.attempts)
-            left.remove(pending.id)
-    finally:
-        if left:
-            # Stopped half-way: what was claimed and not handed over is due again at once.
-            with anyio.CancelScope(shield=True):
-                now = relay.clock.now()
-                await anyio.to_thread.run_sync(lambda: inbox.release(relay.engine, left, now))
-    return len(claimed)
+    """Hand every due stored SMS to the core; return how many were taken."""
+    intake = sms_intake(providers, relay)
+    return 0 if intake is None else await intake.relay_pending()
 
 
 async def sms_inbox(

@@ -21,12 +21,12 @@ import anyio
 from rich.console import Console
 
 from bots.sandbox.transport import Delivered, LoopbackTransport
-from bots.web.store import WebStore, new_address, new_token
 from bots.web.transport import WebTransport
 from cercle.bootstrap import App, bootstrap
 from cercle.settings import Secret, Settings
 from relay.clock import SystemClock
 from relay.delivery.sender import Deliverer
+from relay.doors import new_address, new_token
 from relay.errors import CercleError
 from relay.groups import invites
 from relay.inbound.join_notices import announce_due
@@ -37,6 +37,7 @@ from relay.service.groups import create_invite
 from relay.service.jobs import run_due
 from relay.service.relay import GroupSettings
 from relay.service.video import end_now, set_video, start_now
+from relay.service.web_seats import WebStore
 from relay.storage.crypto import generate_key
 from relay.storage.engine import upgrade
 from relay.storage.models import Role
@@ -169,15 +170,16 @@ class Sandbox:
             self.deliver()
 
     @property
-    def web(self) -> WebTransport:
-        """The web door's transport in this rehearsal."""
+    def web(self) -> WebStore:
+        """The web door's seats and copies in this rehearsal (behind its transport)."""
         transport = self.app.transports[Channel.WEB]
         assert isinstance(transport, WebTransport)  # noqa: S101 - set by start
-        return transport
+        assert isinstance(transport.store, WebStore)  # noqa: S101 - set by start
+        return transport.store
 
     def _join_by_link(self, lang: str, role: Role) -> str:
         """What opening a private link and agreeing does; returns the seat's address."""
-        relay, store = self.app.relay, self.web.store
+        relay, store = self.app.relay, self.web
         code = create_invite(relay, GROUP, timedelta(hours=1), role, lang)
         address = new_address()
         joined = links.join(
@@ -195,7 +197,7 @@ class Sandbox:
 
     def _show_page(self, phone: Phone) -> None:
         """What a browser's page shows since last time (its copies are then wiped)."""
-        store = self.web.store
+        store = self.web
         seat = store.seat_hash(phone.number)
         copies = store.fetch(seat, phone.seen)
         for copy in copies:

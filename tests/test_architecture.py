@@ -38,7 +38,7 @@ FORBIDDEN_IN_RELAY = {
 LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(f"relay.{name}" for name in layer.split())
     for layer in (
-        "errors clock messages transport phone",
+        "errors clock messages transport phone doors",
         "language",
         "storage",
         "delivery",
@@ -201,7 +201,7 @@ def test_every_relay_package_is_in_a_layer() -> None:
 
 
 def test_root_modules_of_relay_import_no_sub_package() -> None:
-    """messages, transport, errors, clock, phone: the contract adapters speak, below
+    """messages, transport, errors, clock, phone, doors: the contract adapters speak, below
     everything else."""
     found = [
         str(imp)
@@ -234,6 +234,52 @@ def test_an_adapter_imports_no_other_adapter(adapter: str) -> None:
     assert not found, "\n".join(found)
 
 
+# What an adapter may import of the core: the contract modules directly in relay/ (messages,
+# transport, errors, clock, phone, doors) and the translations (relay.language). Everything
+# else it needs from the core is a protocol in relay/doors.py that cercle/ wires to the core.
+ADAPTER_MAY_IMPORT = ("relay.language",)
+
+
+def reaches_past_the_contract(imp: Import) -> bool:
+    """Whether an import in ``bots/`` reaches into the core past its contract."""
+    parts = imp.imported.split(".")
+    if parts[0] != "relay" or len(parts) == 1:
+        return parts == ["relay"]
+    if any(imp.imported == m or imp.imported.startswith(m + ".") for m in ADAPTER_MAY_IMPORT):
+        return False
+    return (ROOT / "relay" / parts[1]).is_dir()  # a package of relay/ (storage, service, ...)
+
+
+def test_adapters_reach_the_core_only_through_its_contract() -> None:
+    found = [
+        str(imp)
+        for path in sources("bots")
+        for imp in imports_of(path)
+        if reaches_past_the_contract(imp)
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_the_contract_rule_catches_an_adapter_reaching_into_the_core() -> None:
+    code = (
+        "from relay.messages import Inbound\n"
+        "from relay.doors import Accept\n"
+        "from relay.language.i18n import T\n"
+        "from relay.storage.models import Member\n"
+        "from relay.service import links\n"
+        "import relay.delivery.outbox\n"
+        "from relay.inbound.turn import Result\n"
+    )
+    imports = imports_in(code, "bots.web.routes", "probe.py")
+    caught = {i.imported for i in imports if reaches_past_the_contract(i)}
+    assert caught == {
+        "relay.storage.models",
+        "relay.service.links",
+        "relay.delivery.outbox",
+        "relay.inbound.turn",
+    }
+
+
 def test_the_rules_see_imports_under_type_checking_and_in_functions() -> None:
     code = (
         "from typing import TYPE_CHECKING\n"
@@ -243,3 +289,17 @@ def test_the_rules_see_imports_under_type_checking_and_in_functions() -> None:
     )
     seen = {i.imported for i in imports_in(code, "relay.delivery.sender", "probe.py")}
     assert seen == {"typing", "relay.service.relay", "twilio.rest", "relay.delivery.outbox"}
+
+
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_is_over_600_lines() -> None:
+    """Small modules named for what they hold: past this, a module holds several jobs."""
+    found = [
+        f"{path.relative_to(ROOT)}: {lines} lines"
+        for top in ("relay", "bots", "cercle")
+        for path in sources(top)
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    ]
+    assert not found, "\n".join(found)

@@ -94,7 +94,7 @@ def test_the_page_sets_a_speaker_apart_from_their_words(
 ) -> None:
     from datetime import UTC, datetime
 
-    from bots.web.store import Copy, CopyKind
+    from relay.doors import Copy, CopyKind
 
     now = datetime.now(UTC)
     copy = Copy(1, CopyKind.MESSAGE, "r", None, text, now, now)

@@ -23,19 +23,17 @@ import json
 import logging
 import secrets
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
 
 from bots.signal.envelope import Dropped, DropReason, ParsedMessage, parse_frame
 from bots.signal.transport import SignalTransport
-from relay.messages import Inbound
+from relay.doors import Accept
 from relay.transport import InboundStash, Stashed
 
 log = logging.getLogger(__name__)
 
-Accept = Callable[[Inbound], Awaitable[None]]
 
 # Drops too frequent to log above debug level.
 _QUIET_DROPS = frozenset({DropReason.TYPING, DropReason.RECEIPT})

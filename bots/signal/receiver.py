@@ -15,8 +15,9 @@ import random
 
 import anyio
 
-from bots.signal.intake import Accept, DedupWindow, FrameIntake, IntakeStats
+from bots.signal.intake import DedupWindow, FrameIntake, IntakeStats
 from bots.signal.transport import SignalTransport
+from relay.doors import Accept
 from relay.transport import InboundStash
 
 log = logging.getLogger(__name__)

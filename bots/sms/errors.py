@@ -83,7 +83,7 @@ def error_for_code(code: int | None, http_status: int | None = None) -> Delivery
     return PermanentError(Reason.REJECTED, f"{label}{status}")
 
 
-def error_from_exception(exc: BaseException) -> DeliveryError:
+def error_for_exception(exc: BaseException) -> DeliveryError:
     """Translate whatever a twilio REST call raised. Never copies the exception's message."""
     if isinstance(exc, TwilioRestException | TwilioServiceException):
         status = _int_or_none(exc.status)

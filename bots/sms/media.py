@@ -17,10 +17,10 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from bots.sms.config import DEFAULT_API_BASE, SmsConfig
-from bots.sms.webhook import MediaRef
+from bots.sms.webhook import AttachmentRef
 from relay.messages import Attachment
 
-log = logging.getLogger("cercle.sms.media")
+log = logging.getLogger(__name__)
 
 
 class MediaFetchError(Exception):
@@ -54,7 +54,7 @@ class MediaFetcher:
         # proxy, fetch through the proxy instead.
         self._twilio_prefix = DEFAULT_API_BASE + path
 
-    async def fetch(self, ref: MediaRef) -> Attachment:
+    async def fetch(self, ref: AttachmentRef) -> Attachment:
         """Download one attachment (following the CDN redirect), size-capped."""
         url = ref.url
         if url.startswith(self._twilio_prefix):
@@ -78,7 +78,7 @@ class MediaFetcher:
         log.info("fetched media: %s, %d bytes", content_type.split(";")[0], size)
         return Attachment(content_type=content_type.split(";")[0].strip(), data=b"".join(chunks))
 
-    async def delete(self, ref: MediaRef) -> None:
+    async def delete(self, ref: AttachmentRef) -> None:
         """Delete Twilio's copy of one attachment; an already-deleted one counts as done."""
 
         def _delete() -> None:
@@ -92,7 +92,7 @@ class MediaFetcher:
 
         await anyio.to_thread.run_sync(_delete)
 
-    async def fetch_all_and_delete(self, refs: tuple[MediaRef, ...]) -> tuple[Attachment, ...]:
+    async def fetch_all_and_delete(self, refs: tuple[AttachmentRef, ...]) -> tuple[Attachment, ...]:
         """Fetch every attachment, then delete each one at Twilio.
 
         Deletion happens only after every download succeeded, so a failed fetch can be

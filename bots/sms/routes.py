@@ -22,7 +22,7 @@ from bots.sms.webhook import (
     MAX_FORM_BYTES,
     FormData,
     MessageStatus,
-    ParsedInbound,
+    ParsedMessage,
     WebhookError,
     WebhookVerifier,
     parse_form,
@@ -30,9 +30,9 @@ from bots.sms.webhook import (
     parse_status,
 )
 
-log = logging.getLogger("cercle.sms.webhook")
+log = logging.getLogger(__name__)
 
-AcceptInbound = Callable[[ParsedInbound], Awaitable[None]]
+AcceptInbound = Callable[[ParsedMessage], Awaitable[None]]
 """Stores one authenticated inbound message for the worker (must be idempotent per dedup_key)."""
 
 OnStatus = Callable[[str, MessageStatus, "int | None"], Awaitable[None]]
@@ -92,7 +92,9 @@ def sms_routes(
             await accept(parsed)
         except Exception as exc:  # noqa: BLE001 - answer Twilio, never a traceback
             return _failed("inbound", exc)
-        log.info("inbound sms: kind=%s media=%d", parsed.inbound.kind.value, len(parsed.media))
+        log.info(
+            "inbound sms: kind=%s media=%d", parsed.inbound.kind.value, len(parsed.attachments)
+        )
         return Response(empty_twiml, media_type="text/xml")
 
     async def status(request: Request) -> Response:

@@ -4,44 +4,28 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.rest import Client
 
+from bots.sms.client import HttpxTwilioClient, build_rest_client
 from bots.sms.config import SmsConfig
-from bots.sms.errors import error_from_exception
-from bots.sms.http_client import HttpxTwilioClient, build_rest_client
+from bots.sms.errors import error_for_exception
 from bots.sms.segments import MAX_BODY_CHARS, segment_count, split_message
+from relay.doors import MediaHost
 from relay.errors import DeliveryError, PermanentError, Reason, RetryableError
-from relay.messages import Attachment, Channel, Outgoing, SendReceipt
+from relay.messages import Channel, Outgoing, SendReceipt
 
-log = logging.getLogger("cercle.sms.transport")
+log = logging.getLogger(__name__)
 
 _MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 
 # Twilio refuses an MMS whose media add up to more than 5 MB.
 MMS_MAX_BYTES = 5 * 1024 * 1024
-
-
-class MediaHost(Protocol):
-    """Makes stripped photos reachable by Twilio, briefly, at unguessable public URLs."""
-
-    async def publish(self, attachment: Attachment) -> str:
-        """Host one file; return its URL (given to Twilio only, never logged)."""
-        ...
-
-    async def withdraw(self, urls: Sequence[str]) -> None:
-        """Delete hosted files now: their send failed."""
-        ...
-
-    async def bind(self, urls: Sequence[str], message_sid: str) -> None:
-        """These files belong to this message (deleted when its status is final)."""
-        ...
 
 
 def mms_reaches(message: Outgoing) -> bool:
@@ -161,7 +145,7 @@ class SmsTransport:
         try:
             instance = await anyio.to_thread.run_sync(create, limiter=self._limiter)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a delivery error
-            failure = error_from_exception(exc)
+            failure = error_for_exception(exc)
         if failure is not None:
             # Raised outside the ``except`` so the twilio exception, whose text quotes the
             # number, is not even kept as ``__context__``.
@@ -187,7 +171,7 @@ class SmsTransport:
         try:
             return await anyio.to_thread.run_sync(_fetch, limiter=self._limiter)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a delivery error
-            failure = error_from_exception(exc)
+            failure = error_for_exception(exc)
         raise failure
 
     async def delete_message(self, sid: str) -> None:
@@ -211,10 +195,10 @@ class SmsTransport:
             failure = (
                 RetryableError(Reason.PROVIDER_DOWN, "twilio 20009: message not final yet")
                 if _int(exc.code) == 20009
-                else error_from_exception(exc)
+                else error_for_exception(exc)
             )
         except Exception as exc:  # noqa: BLE001 - every failure becomes a delivery error
-            failure = error_from_exception(exc)
+            failure = error_for_exception(exc)
         if failure is not None:
             log.warning("sms delete failed: %s (%s)", type(failure).__name__, failure.detail)
             raise failure

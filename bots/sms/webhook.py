@@ -189,7 +189,7 @@ def is_carrier_keyword(text: str | None) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class MediaRef:
+class AttachmentRef:
     """One MMS attachment still at Twilio. Only the media fetcher reads ``url``."""
 
     url: str = field(repr=False)
@@ -199,21 +199,21 @@ class MediaRef:
 
 
 @dataclass(frozen=True, slots=True)
-class ParsedInbound:
+class ParsedMessage:
     """An authenticated inbound SMS/MMS.
 
-    ``inbound`` goes to the core as is; ``media`` (empty for plain SMS) is for
+    ``inbound`` goes to the core as is; ``attachments`` (empty for plain SMS) are for
     :class:`bots.sms.media.MediaFetcher` only, in the worker; ``keyword`` is set when the
     body (or Twilio's ``OptOutType``) is a carrier keyword.
     """
 
     inbound: Inbound
     message_sid: str
-    media: tuple[MediaRef, ...] = ()
+    attachments: tuple[AttachmentRef, ...] = ()
     keyword: CarrierKeyword | None = None
 
     def __repr__(self) -> str:
-        return f"ParsedInbound({self.inbound!r}, media={len(self.media)})"
+        return f"ParsedMessage({self.inbound!r}, attachments={len(self.attachments)})"
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-ready values, stored sealed until the worker hands the message to the core."""
@@ -225,12 +225,12 @@ class ParsedInbound:
             "keyword": self.keyword.value if self.keyword else None,
             "media": [
                 {"url": m.url, "content_type": m.content_type, "media_sid": m.media_sid}
-                for m in self.media
+                for m in self.attachments
             ],
         }
 
     @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> ParsedInbound:
+    def from_payload(cls, payload: Mapping[str, Any]) -> ParsedMessage:
         """The message :meth:`to_payload` stored."""
         sid = str(payload["message_sid"])
         inbound = Inbound(
@@ -242,7 +242,8 @@ class ParsedInbound:
             ref=sid,
         )
         media = tuple(
-            MediaRef(m["url"], m["content_type"], sid, m["media_sid"]) for m in payload["media"]
+            AttachmentRef(m["url"], m["content_type"], sid, m["media_sid"])
+            for m in payload["media"]
         )
         keyword = CarrierKeyword(payload["keyword"]) if payload["keyword"] else None
         return cls(inbound, sid, media, keyword)
@@ -262,8 +263,8 @@ def _sid(form: FormData, key: str) -> str:
     return value
 
 
-def parse_inbound(form: FormData) -> ParsedInbound:
-    """Turn a verified inbound webhook form into a :class:`ParsedInbound`.
+def parse_inbound(form: FormData) -> ParsedMessage:
+    """Turn a verified inbound webhook form into a :class:`ParsedMessage`.
 
     Twilio's ``OptOutType`` (sent with Advanced Opt-Out, including custom words such as
     ARRET) wins over our own keyword matching of the body.
@@ -301,17 +302,17 @@ def parse_inbound(form: FormData) -> ParsedInbound:
         text=text,
         ref=message_sid,
     )
-    return ParsedInbound(inbound, message_sid, media, keyword)
+    return ParsedMessage(inbound, message_sid, media, keyword)
 
 
-def _media_ref(form: FormData, index: int, message_sid: str) -> MediaRef:
+def _media_ref(form: FormData, index: int, message_sid: str) -> AttachmentRef:
     url = _required(form, f"MediaUrl{index}")
     content_type = form.get(f"MediaContentType{index}", "application/octet-stream")
     parts = urlsplit(url)
     media_sid = parts.path.rstrip("/").rsplit("/", 1)[-1].removesuffix(".json")
     if parts.scheme != "https" or not _SID.fullmatch(media_sid):
         raise MalformedWebhookError("bad media URL")
-    return MediaRef(url, content_type, message_sid, media_sid)
+    return AttachmentRef(url, content_type, message_sid, media_sid)
 
 
 # --- status callbacks ---

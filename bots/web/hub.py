@@ -17,8 +17,7 @@ from collections import defaultdict
 
 import anyio
 
-from bots.web.store import NOTIFY_CHANNEL, WebStore
-from relay.storage.engine import is_postgres, listen
+from relay.doors import WebSeats
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ class Listener:
 class PushHub:
     """Connected browsers by seat, and the loop that wakes them."""
 
-    def __init__(self, store: WebStore, poll: float = 0.25, max_streams: int = 2000) -> None:
+    def __init__(self, store: WebSeats, poll: float = 0.25, max_streams: int = 2000) -> None:
         self.store = store
         self.poll = poll
         self.max_streams = max_streams
@@ -94,8 +93,8 @@ class PushHub:
         self._last = await anyio.to_thread.run_sync(self.store.newest_id)
         purge_every, since_purge = 60.0, 0.0
         async with anyio.create_task_group() as tg:
-            if is_postgres(self.store.engine):
-                tg.start_soon(self._listen)
+            if self._pg:
+                tg.start_soon(self.store.listen, self.poke)
             while not stop.is_set():
                 waited = anyio.current_time()
                 with anyio.move_on_after(self.poll if not self._pg else 2.0):
@@ -121,8 +120,6 @@ class PushHub:
 
     @property
     def _pg(self) -> bool:
-        return is_postgres(self.store.engine)
-
-    async def _listen(self) -> None:
-        """On PostgreSQL, poke the hub when another process stores copies (``LISTEN``)."""
-        await listen(self.store.engine, NOTIFY_CHANNEL, self.poke, "web copies")
+        """Whether other processes announce their copies (PostgreSQL ``NOTIFY``): then the
+        hub polls only as a fallback."""
+        return self.store.notifies()

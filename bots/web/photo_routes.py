@@ -16,20 +16,18 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from bots.web.photos import (
     UPLOADS_AT_ONCE,
     UploadError,
-    hand_out,
     photo_response,
     photo_words,
     read_multipart,
     refused,
 )
-from bots.web.store import Seat
-from relay.core.handlers import MAX_TEXT
+from relay.doors import MAX_TEXT, Seat
 from relay.messages import Attachment
 
 if TYPE_CHECKING:
     from bots.web.routes import WebDoor
 
-log = logging.getLogger("cercle.web.door")
+log = logging.getLogger(__name__)
 
 NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")  # as the text-only send form's
 Deliver = Callable[["WebDoor", Seat, str, str, Attachment | None], Awaitable[None]]
@@ -63,7 +61,7 @@ class PhotoRoutes:
             return PlainTextResponse("410", 410, headers=headers)
         try:
             async with self.uploads:
-                posted = await read_multipart(request)
+                posted = await read_multipart(request, self.door.clean)
         except UploadError as exc:
             log.info("web photo refused: HTTP %d", exc.status)
             if not by_cookie:
@@ -104,7 +102,7 @@ class PhotoRoutes:
         seat_hash = seat.seat_hash
         copy_id, index = request.path_params["copy"], request.path_params["n"]
         got = await anyio.to_thread.run_sync(
-            lambda: hand_out(self.door.store, seat_hash, copy_id, index, once=once)
+            lambda: self.door.store.hand_out(seat_hash, copy_id, index, once=once)
         )
         if got is None:
             return PlainTextResponse("404", 404, headers=self.door.headers())

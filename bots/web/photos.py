@@ -1,7 +1,8 @@
 """Photos on the web door: shown to one seat only, sent from the page, wiped with their copy.
 
 A photo for a web member travels inside its copy's sealed payload (``web_copy.payload_enc``),
-already stripped by the core (:mod:`relay.inbound.media`). So it is encrypted at rest like the
+already stripped by the core (:mod:`relay.inbound.media`); the core hands it out
+(:meth:`relay.doors.WebSeats.hand_out`). So it is encrypted at rest like the
 copy's text and leaves with it: when the browser acknowledges the copy, when the group's timer
 passes, when the seat is forgotten, when a ``/delete`` wipes the copy.
 
@@ -21,28 +22,22 @@ it; the core strips it once more like every relayed photo.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from datetime import datetime
 
 import anyio
-from sqlmodel import Session, col, delete, select
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from bots.web.store import COPY_CONTEXT, WebStore
-from relay.inbound.media import UnsupportedMedia, sanitize
+from relay.doors import CleanPhoto
 from relay.language.i18n import T
 from relay.messages import Attachment
-from relay.storage.engine import transaction
-from relay.storage.models import WebCopy
 
-log = logging.getLogger("cercle.web.photos")
+log = logging.getLogger(__name__)
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024  # one phone photo, comfortably; the page says so
 MAX_UPLOAD = MAX_PHOTO_BYTES + 64 * 1024  # the photo, the text and the form's own fields
@@ -111,9 +106,10 @@ def is_multipart(request: Request) -> bool:
     return ctype == "multipart/form-data"
 
 
-async def read_multipart(request: Request) -> SendForm:
+async def read_multipart(request: Request, clean: CleanPhoto) -> SendForm:
     """The chat form as posted with its file box, or :class:`UploadError` (413 too large,
-    415 not a photo, 400 malformed). The photo is stripped before this returns."""
+    415 not a photo, 400 malformed). The photo is stripped (``clean``, the core's) before
+    this returns."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_UPLOAD):
         raise UploadError(413, "too_big")
@@ -153,10 +149,10 @@ async def read_multipart(request: Request) -> SendForm:
     if ctype is None:
         raise UploadError(415, "not_photo")
     try:
-        clean = await anyio.to_thread.run_sync(lambda: sanitize(Attachment(ctype, data)))
-    except UnsupportedMedia as exc:
+        cleaned = await anyio.to_thread.run_sync(lambda: clean(Attachment(ctype, data)))
+    except ValueError as exc:  # the core's cleaner refuses what it cannot read as a photo
         raise UploadError(415, "not_photo") from exc
-    return SendForm(fields, clean)
+    return SendForm(fields, cleaned)
 
 
 def _photo_type(data: bytes, declared: str) -> str | None:
@@ -195,47 +191,6 @@ def can_show(attachments: tuple[Attachment, ...]) -> bool:
     return all(a.content_type in PHOTO_TYPES for a in attachments)
 
 
-def hand_out(
-    store: WebStore, seat_hash: str, copy_id: int, index: int, *, once: bool
-) -> tuple[str, bytes] | None:
-    """The photo ``index`` of copy ``copy_id`` if that copy is this seat's and still here; with
-    ``once`` it is taken out of the copy as it is handed out. ``None`` otherwise."""
-    now = store.clock.now()
-    with transaction(store.engine) as s:
-        row = _own_copy(s, seat_hash, copy_id, now)
-        if row is None or row.payload_enc is None:
-            return None
-        payload = json.loads(store.keys.decrypt(row.payload_enc, COPY_CONTEXT))
-        photos = payload.get("photos", [])
-        if not 0 <= index < len(photos) or "data" not in photos[index]:
-            return None
-        photo = photos[index]
-        if once:
-            photos[index] = {"type": photo["type"]}  # taken: the link shows as opened
-            sealed = json.dumps(payload, ensure_ascii=False).encode()
-            row.payload_enc = store.keys.encrypt(sealed, COPY_CONTEXT)
-            s.add(row)
-    return str(photo["type"]), base64.b64decode(photo["data"])
-
-
-def wipe_waiting(store: WebStore, seat_hash: str) -> int:
-    """Wipe every copy (photos included) waiting for a seat whose browser just left by the
-    quick exit without script: its cookie is gone, so nothing can open them any more."""
-    with transaction(store.engine) as s:
-        gone = s.execute(delete(WebCopy).where(col(WebCopy.seat_hash) == seat_hash))
-    return int(gone.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def _own_copy(s: Session, seat_hash: str, copy_id: int, now: datetime) -> WebCopy | None:
-    return s.execute(
-        select(WebCopy).where(
-            col(WebCopy.id) == copy_id,
-            col(WebCopy.seat_hash) == seat_hash,
-            col(WebCopy.expires_at) > now,
-        )
-    ).scalar_one_or_none()
-
-
 def photo_response(photo: tuple[str, bytes], headers: dict[str, str]) -> Response:
     """A photo, as the page asks for it: its real type only, never sniffed, never cached."""
     ctype, data = photo
@@ -259,7 +214,6 @@ __all__ = [
     "SendForm",
     "UploadError",
     "can_show",
-    "hand_out",
     "is_multipart",
     "photo_payload",
     "photo_response",
@@ -267,5 +221,4 @@ __all__ = [
     "read_multipart",
     "refused",
     "upload_limit",
-    "wipe_waiting",
 ]

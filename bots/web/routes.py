@@ -29,7 +29,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import anyio
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
@@ -46,27 +45,27 @@ from bots.web.config import WebConfig
 from bots.web.hub import Listener, PushHub
 from bots.web.limits import ClientLimit
 from bots.web.photo_routes import PhotoRoutes
-from bots.web.photos import MAX_PHOTO_BYTES, is_multipart, photo_words, wipe_waiting
-from bots.web.store import (
+from bots.web.photos import MAX_PHOTO_BYTES, is_multipart, photo_words
+from bots.web.texts import page_words
+from relay.doors import (
     FETCH_LIMIT,
+    MAX_TEXT,
+    Accept,
+    CleanPhoto,
     Copy,
     CopyKind,
+    Result,
     Seat,
-    WebStore,
+    WebJoins,
+    WebSeats,
     new_address,
     new_token,
 )
-from bots.web.texts import page_words
-from relay.core.handlers import MAX_TEXT
-from relay.inbound.turn import Result
 from relay.language.durations import describe
 from relay.language.i18n import LANGS
 from relay.messages import Attachment, Channel, Inbound, Sender
-from relay.service import links
-from relay.service.relay import Relay
-from relay.storage.models import Group, Member
 
-log = logging.getLogger("cercle.web.door")
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "n"  # neutral name: a glance at the browser's cookies says nothing
@@ -87,12 +86,16 @@ class _BadRequestError(Exception):
 
 @dataclass
 class WebDoor:
-    """Everything the routes share: the core, the store, the push hub and the limits."""
+    """Everything the routes share: the way in to the core (``accept``), what the door asks
+    of the core (``links``: joining by a private link; ``store``: the seats and their sealed
+    copies; ``clean``: its photo cleaner), the push hub and the limits."""
 
-    relay: Relay
-    store: WebStore
+    accept: Accept
+    links: WebJoins
+    store: WebSeats
     hub: PushHub
     config: WebConfig
+    clean: CleanPhoto  # the core's photo cleaner, for photos sent from the page
     joins: ClientLimit = field(init=False)
     failures: ClientLimit = field(init=False)
     env: Environment = field(init=False)
@@ -225,8 +228,8 @@ class _Handlers:
 
     def __init__(self, door: WebDoor) -> None:
         self.door = door
-        self.relay, self.store, self.hub, self.config = (
-            door.relay,
+        self.links, self.store, self.hub, self.config = (
+            door.links,
             door.store,
             door.hub,
             door.config,
@@ -238,9 +241,7 @@ class _Handlers:
         asked = _lang(request.query_params.get("l"))
         if not await self._allowed(request):
             return self.door.dead_link(asked or "fr")
-        welcome = await anyio.to_thread.run_sync(
-            lambda: links.preview(self.relay, code, Channel.WEB, asked)
-        )
+        welcome = await anyio.to_thread.run_sync(self.links.preview, code, asked)
         if welcome is None:
             return self.door.dead_link(asked or "fr")
         return self.door.page("join", welcome.lang, parts=welcome.parts, code=code)
@@ -257,29 +258,16 @@ class _Handlers:
         if form.get("agree") != "1":
             return RedirectResponse(f"/j/{code}", 303, headers=self.door.headers())
         token, address = new_token(), new_address()
-
-        def seat(s: Session, member: Member, group: Group) -> None:
-            self.store.new_seat(
-                s,
-                member.id or 0,
-                token,
-                address,
-                group.timer_seconds,
-                self.relay.clock.now(),
-            )
-
-        joined = await anyio.to_thread.run_sync(
-            lambda: links.join(self.relay, code, Channel.WEB, address, seat, asked)
-        )
+        joined = await anyio.to_thread.run_sync(self.links.join, code, token, address, asked)
         if joined is None:
             return self.door.dead_link(asked or "fr")
         remember = form.get("remember") == "1"
         if form.get("mode") == "js":
             return JSONResponse(
-                {"token": token, "lang": joined.lang, "remember": remember},
+                {"token": token, "lang": joined, "remember": remember},
                 headers=self.door.headers(),
             )
-        response = RedirectResponse(f"/c?l={joined.lang}", 303, headers=self.door.headers())
+        response = RedirectResponse(f"/c?l={joined}", 303, headers=self.door.headers())
         response.set_cookie(
             COOKIE,
             token,
@@ -299,7 +287,7 @@ class _Handlers:
         log.info("join link refused: this client is over its limit")
         if made == self.door.joins.limit + 1:
             # Counted once per client and window: a flood from one client costs no writes.
-            await anyio.to_thread.run_sync(links.refused, self.relay, Channel.WEB)
+            await anyio.to_thread.run_sync(self.links.refused)
         return False
 
     async def chat(self, request: Request) -> Response:
@@ -417,7 +405,7 @@ class _Handlers:
             return PlainTextResponse("403", 403, headers=self.door.headers())
         seat, _ = await self.door.cookie(request)
         if seat is not None:  # without script, what waited (photos too) can never be opened
-            await anyio.to_thread.run_sync(wipe_waiting, self.store, seat.seat_hash)
+            await anyio.to_thread.run_sync(self.store.wipe_waiting, seat.seat_hash)
         if request.headers.get("sec-fetch-mode", "navigate") != "navigate":
             # The page's own script: it leaves by itself, so no redirect to follow (the CSP
             # would block it, and the browser would log an error).
@@ -472,7 +460,7 @@ async def _deliver(
     assert seat.address is not None  # noqa: S101 - checked by the caller
     store = door.store
     dedup_key = f"web:{seat.seat_hash}:{nonce}"
-    if await anyio.to_thread.run_sync(links.already_accepted, door.relay, dedup_key):
+    if await anyio.to_thread.run_sync(door.links.already_accepted, dedup_key):
         return  # a retried post: its words are on the page already
     # Their words first, so that on their page any answer comes after them.
     own = text.strip()
@@ -487,7 +475,7 @@ async def _deliver(
         ref=nonce,
         attachments=(photo,) if photo is not None else (),
     )
-    result = await anyio.to_thread.run_sync(door.relay.accept, inbound)
+    result = await door.accept(inbound)
     if result == Result.DUPLICATE:
         # Two copies of one post raced: the first one's words are on the page already.
         await anyio.to_thread.run_sync(lambda: store.forget_copy(seat, nonce))

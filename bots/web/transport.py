@@ -12,7 +12,7 @@ from collections.abc import Callable
 import anyio
 
 from bots.web.photos import can_show, photo_payload
-from bots.web.store import CopyKind, WebStore
+from relay.doors import CopyKind, WebSeats
 from relay.errors import Reason, RecipientGoneError
 from relay.messages import Channel, Outgoing, SendReceipt
 
@@ -20,9 +20,9 @@ Listener = Callable[[], None]
 
 
 class WebTransport:
-    """Stores copies for web members' browsers (see :mod:`bots.web.store`)."""
+    """Stores copies for web members' browsers, in the core's :class:`relay.doors.WebSeats`."""
 
-    def __init__(self, store: WebStore) -> None:
+    def __init__(self, store: WebSeats) -> None:
         self.store = store
         self._listeners: list[Listener] = []
 

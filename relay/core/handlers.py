@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from relay.core.outcome import Outcome
+from relay.doors import MAX_TEXT as MAX_TEXT  # noqa: PLC0414 - the contract's, re-exported
 from relay.language.i18n import LANGS, Raw, Renderable, T
 from relay.language.pseudonyms import name_key
 from relay.language.texts import Texts
 from relay.storage.models import Group, Member, MemberState, Role
 
 MIN_TIMER, MAX_TIMER = 60, 12 * 7 * 86400
-MAX_TEXT = 4000
 
 
 class UsageError(Exception):

@@ -6,12 +6,12 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
 from sqlmodel import Session
 
 from relay.core.outcome import Service
+from relay.doors import Result as Result  # noqa: PLC0414 - the contract's, re-exported
 from relay.inbound.apply import Applier
 from relay.messages import Inbound
 from relay.safety.flood import FloodLimit
@@ -20,19 +20,6 @@ from relay.storage.models import Inbound as InboundRow
 
 # Bidirectional overrides and isolates could make "Willow: …" display as someone else's name.
 _BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
-
-
-class Result(StrEnum):
-    """What became of an inbound event (for logs and tests; names no one)."""
-
-    DUPLICATE = "duplicate"
-    UNKNOWN_SENDER = "unknown_sender"
-    RELAYED = "relayed"
-    COMMAND = "command"
-    CONSENT = "consent"
-    HELD_BACK = "held_back"  # not relayed, sender told why
-    IGNORED = "ignored"
-    STATE = "state"
 
 
 def clean_text(text: str) -> str:

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from relay.doors import Welcome
 from relay.groups import guesses, invites
 from relay.language.channels import for_channel
 from relay.language.durations import describe
@@ -30,14 +31,6 @@ log = logging.getLogger(__name__)
 
 OnEnrolled = Callable[[Session, Member, Group], None]
 """Runs in the enrolling transaction: the adapter stores its side of the seat there."""
-
-
-@dataclass(frozen=True)
-class Welcome:
-    """What the join page shows, already in the invite's language."""
-
-    lang: str
-    parts: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,13 @@ from enum import StrEnum
 from sqlalchemy import Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+# The staff console's tables are in their own module; named here too, with every other table.
+from relay.storage.staff_tables import StaffAccount as StaffAccount  # noqa: PLC0414
+from relay.storage.staff_tables import StaffCredential as StaffCredential  # noqa: PLC0414
+from relay.storage.staff_tables import StaffGroup as StaffGroup  # noqa: PLC0414
+from relay.storage.staff_tables import StaffRole as StaffRole  # noqa: PLC0414
+from relay.storage.staff_tables import StaffSession as StaffSession  # noqa: PLC0414
+
 
 class Role(StrEnum):
     """What a member may do. Order matters: each role may do what the ones before it may."""
@@ -422,7 +429,9 @@ class WebSeat(SQLModel, table=True):
     touched_at: datetime  # last copy stored: a removed member's seat goes once it is quiet
 
 
-WEB_COPY_CONTEXT = "web.copy"  # what a web copy's payload is sealed for (see bots/web/store)
+WEB_COPY_CONTEXT = (
+    "web.copy"  # what a web copy's payload is sealed for (see relay/service/web_seats)
+)
 
 
 class WebCopy(SQLModel, table=True):
@@ -444,71 +453,6 @@ class WebCopy(SQLModel, table=True):
     payload_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
     created_at: datetime
     expires_at: datetime = Field(index=True)
-
-
-# --- the staff console --------------------------------------------------------------------
-
-
-class StaffRole(StrEnum):
-    """What a staff account may do in the console."""
-
-    ADMIN = "admin"  # everything, including enrolment, bans and revealing a number
-    FACILITATOR = "facilitator"  # groups, members (masked), invites and the audit trail
-
-
-class StaffAccount(SQLModel, table=True):
-    """A person who runs groups from the staff console; not a group member. No password:
-    a passkey, registered from a one-time setup link of which only a keyed hash is kept."""
-
-    __tablename__ = "staff_account"
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=32, unique=True)
-    role: str = Field(default=StaffRole.FACILITATOR, max_length=16)
-    lang: str = Field(default="fr", max_length=8)
-    created_at: datetime
-    setup_hash: str | None = Field(default=None, max_length=64, unique=True)
-    setup_expires_at: datetime | None = None
-
-
-class StaffGroup(SQLModel, table=True):
-    """A group a facilitator account may see and act on in the console. Admins see every
-    group and have no rows here; a facilitator with no rows sees no group at all."""
-
-    __tablename__ = "staff_group"
-
-    staff_id: int = Field(foreign_key="staff_account.id", primary_key=True)
-    group_id: int = Field(foreign_key="group.id", primary_key=True, index=True)
-
-
-class StaffCredential(SQLModel, table=True):
-    """A passkey's public key (nothing secret is stored for it)."""
-
-    __tablename__ = "staff_credential"
-
-    id: int | None = Field(default=None, primary_key=True)
-    staff_id: int = Field(foreign_key="staff_account.id", index=True)
-    credential_id: str = Field(max_length=1400, unique=True)  # base64url, as browsers send it
-    public_key: str = Field(max_length=2048)  # base64url COSE key: public, so not sealed
-    sign_count: int = Field(default=0)
-    created_at: datetime
-    last_used_at: datetime | None = None
-
-
-class StaffSession(SQLModel, table=True):
-    """A browser's session with the console, kept server-side so that signing out and the
-    idle timeout end it for real. Found by a hash of the cookie's token; ``staff_id`` is
-    empty until the passkey is verified (the session then gets a new token)."""
-
-    __tablename__ = "staff_session"
-
-    token_hash: str = Field(primary_key=True, max_length=64)
-    staff_id: int | None = Field(default=None, foreign_key="staff_account.id", index=True)
-    csrf: str = Field(max_length=64)
-    lang: str = Field(default="fr", max_length=8)
-    challenge: str | None = Field(default=None, max_length=128)  # pending ceremony, base64url
-    created_at: datetime
-    seen_at: datetime = Field(index=True)
 
 
 class PendingInbound(SQLModel, table=True):

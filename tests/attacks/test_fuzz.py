@@ -26,11 +26,13 @@ from bots.sms.webhook import (
     ForbiddenWebhookError,
     FormData,
     MalformedWebhookError,
-    ParsedInbound,
     WebhookVerifier,
     parse_form,
     parse_inbound,
     parse_status,
+)
+from bots.sms.webhook import (
+    ParsedMessage as SmsMessage,
 )
 from relay.commands.table import COMMANDS
 from relay.errors import CercleError
@@ -169,7 +171,7 @@ def test_any_twilio_form_is_parsed_or_refused_as_malformed(pairs: list[tuple[str
             result = parser(form)
         except MalformedWebhookError:
             continue
-        if isinstance(result, ParsedInbound):
+        if isinstance(result, SmsMessage):
             inbound = result.inbound
             assert inbound.channel is Channel.SMS
             assert inbound.sender.address == form["From"]
@@ -219,9 +221,9 @@ def test_a_signature_check_only_ever_refuses_with_403(
 
 class _Recorder:
     def __init__(self) -> None:
-        self.accepted: list[ParsedInbound] = []
+        self.accepted: list[SmsMessage] = []
 
-    async def accept(self, parsed: ParsedInbound) -> None:
+    async def accept(self, parsed: SmsMessage) -> None:
         self.accepted.append(parsed)
 
     async def on_status(self, *_: object) -> None:

@@ -15,8 +15,8 @@ import httpx
 from PIL import Image
 from sqlmodel import Session, select
 
-from bots.web.store import COPY_CONTEXT
 from relay.service import groups as group_admin
+from relay.service.web_seats import COPY_CONTEXT
 from relay.storage.models import WebCopy
 from tests.browser import assert_accessible, chromium
 from tests.e2e.test_web_door import FAC, FAC_UUID, Mixed, enroll_phones, mixed, pseudonym

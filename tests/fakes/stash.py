@@ -1,6 +1,6 @@
 """An in-memory :class:`relay.transport.InboundStash`, for adapter tests without a database.
 
-It keeps the promises of the real one (``cercle.providers.InboxStash``): one entry per
+It keeps the promises of the real one (``relay.service.inbox.ChannelInbox``): one entry per
 de-duplication key, entries held for the caller after ``put`` and ``take``, ``take`` in
 arrival order, ``everything`` also taking held entries. Backoffs are shortened so a retried
 hand-over shows within a test.

@@ -19,9 +19,11 @@ from sqlmodel import Session, func, select
 
 from bots.signal.receiver import SignalReceiver
 from cercle.bootstrap import App, bootstrap
-from cercle.providers import InboxStash, accept_in_thread, signal_receiver
+from cercle.providers import SIGNAL_HOLD, core_accept, signal_receiver
 from cercle.settings import Settings
+from relay.doors import Result
 from relay.messages import Channel, Inbound, Sender
+from relay.service.inbox import ChannelInbox
 from relay.service.relay import GroupSettings
 from relay.storage.crypto import generate_key
 from relay.storage.engine import upgrade
@@ -44,11 +46,11 @@ class DyingCore:
         self.app = app
         self.died = False
 
-    async def __call__(self, inbound: Inbound) -> None:
+    async def __call__(self, inbound: Inbound) -> Result:
         if not self.died:
             self.died = True
             raise ProcessDied
-        await accept_in_thread(self.app.relay, inbound)
+        return await core_accept(self.app.relay)(inbound)
 
 
 @dataclass
@@ -140,7 +142,10 @@ async def test_a_worker_dying_between_stash_and_accept_loses_nothing(
     core = DyingCore(d.app)
     assert d.app.providers.signal is not None
     first = SignalReceiver(
-        d.app.providers.signal, core, InboxStash(d.app.relay, Channel.SIGNAL), backoff_max=0.05
+        d.app.providers.signal,
+        core,
+        ChannelInbox(d.app.relay, Channel.SIGNAL, hold=SIGNAL_HOLD, batch=100),
+        backoff_max=0.05,
     )
     async with anyio.create_task_group() as tg:
         tg.start_soon(run_until_dead, first)

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from bots.sms.config import SmsConfig
 from bots.sms.routes import sms_routes
-from bots.sms.webhook import MessageStatus, ParsedInbound, WebhookVerifier
+from bots.sms.webhook import MessageStatus, ParsedMessage, WebhookVerifier
 
 # The SMS-only deployment behind its web routes (tests/attacks), for the inbox tests.
 from tests.attacks.conftest import desk, twilio, twilio_server  # noqa: F401
@@ -57,11 +57,11 @@ def make_config(api_base: str = "https://api.twilio.com", **overrides: object) -
 class Core:
     """Stands in for the core: records what the routes hand it."""
 
-    inbound: list[ParsedInbound] = field(default_factory=list)
+    inbound: list[ParsedMessage] = field(default_factory=list)
     statuses: list[tuple[str, MessageStatus, int | None]] = field(default_factory=list)
     explode: bool = False
 
-    async def accept(self, parsed: ParsedInbound) -> None:
+    async def accept(self, parsed: ParsedMessage) -> None:
         if self.explode:
             raise RuntimeError("core failed while holding Bonsoir +15145550121")
         self.inbound.append(parsed)

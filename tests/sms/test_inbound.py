@@ -132,7 +132,7 @@ def test_media_refs_are_kept_apart_from_the_inbound() -> None:
     )
     assert parsed.inbound.text is None
     assert parsed.inbound.attachments == ()
-    (ref,) = parsed.media
+    (ref,) = parsed.attachments
     assert (ref.content_type, ref.media_sid) == ("image/jpeg", "ME" + "2" * 32)
     assert url not in repr(parsed) + repr(ref)
 

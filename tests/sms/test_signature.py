@@ -71,7 +71,7 @@ def test_fixture_bodies_parse_after_signing() -> None:
     assert parsed.inbound.text == "Bonsoir tout le monde"
     assert parsed.inbound.sender.address == MEMBER
     assert parsed.inbound.dedup_key == "sms:SM0a1b2c3d4e5f60718293a4b5c6d7e8f9"
-    assert parsed.media == ()
+    assert parsed.attachments == ()
 
     form = parse_form(status_body.encode(), "application/x-www-form-urlencoded")
     sig = validator.compute_signature(status_url, dict(parse_qsl(status_body, True)))

@@ -8,11 +8,11 @@ import anyio
 import httpx
 import pytest
 
+from bots.sms.client import build_rest_client
 from bots.sms.errors import SendOutcomeUnknownError
-from bots.sms.http_client import build_rest_client
 from bots.sms.media import MediaFetcher, MediaFetchError
 from bots.sms.transport import SmsTransport
-from bots.sms.webhook import MediaRef, MessageStatus
+from bots.sms.webhook import AttachmentRef, MessageStatus
 from relay.errors import (
     PermanentError,
     RateLimitedError,
@@ -186,7 +186,7 @@ async def test_transcript_mms_fetched_then_deleted(
 
     # later, in the worker:
     fetcher = MediaFetcher(make_config(api_base=fresh_fake.base_url), transport.client)
-    (attachment,) = await fetcher.fetch_all_and_delete(parsed.media)
+    (attachment,) = await fetcher.fetch_all_and_delete(parsed.attachments)
     await fetcher.aclose()
     assert (attachment.content_type, attachment.data) == ("image/jpeg", b"\xff\xd8jpegdata")
     assert fresh_fake.media_deleted(media_sid)
@@ -198,7 +198,9 @@ async def test_transcript_mms_fetched_then_deleted(
 async def test_media_outside_our_account_is_never_fetched(fresh_fake: FakeTwilio) -> None:
     config = make_config(api_base=fresh_fake.base_url)
     fetcher = MediaFetcher(config, build_rest_client(config))
-    ref = MediaRef("https://evil.example.org/steal", "image/png", "MM" + "1" * 32, "ME" + "2" * 32)
+    ref = AttachmentRef(
+        "https://evil.example.org/steal", "image/png", "MM" + "1" * 32, "ME" + "2" * 32
+    )
     with pytest.raises(MediaFetchError):
         await fetcher.fetch(ref)
     await fetcher.aclose()
@@ -207,7 +209,7 @@ async def test_media_outside_our_account_is_never_fetched(fresh_fake: FakeTwilio
 @pytest.mark.anyio
 async def test_media_over_the_size_limit(fresh_fake: FakeTwilio, transport: SmsTransport) -> None:
     _, url, media_sid = fresh_fake.add_media("image/png", b"x" * 2048)
-    ref = MediaRef(url, "image/png", "MM" + "1" * 32, media_sid)
+    ref = AttachmentRef(url, "image/png", "MM" + "1" * 32, media_sid)
     fetcher = MediaFetcher(
         make_config(api_base=fresh_fake.base_url, media_max_bytes=1024), transport.client
     )

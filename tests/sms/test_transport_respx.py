@@ -12,8 +12,8 @@ import httpx
 import pytest
 import respx
 
+from bots.sms.client import HttpxTwilioClient
 from bots.sms.errors import SendOutcomeUnknownError
-from bots.sms.http_client import HttpxTwilioClient
 from bots.sms.transport import SmsTransport
 from relay.errors import (
     PermanentError,

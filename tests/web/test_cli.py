@@ -9,9 +9,9 @@ import pytest
 from sqlmodel import Session, select
 
 from bots.web.config import WebConfig
-from bots.web.store import new_address, new_token
 from cercle.bootstrap import bootstrap
 from cercle.settings import Settings
+from relay.doors import new_address, new_token
 from relay.groups import invites
 from relay.messages import Channel
 from relay.service import links

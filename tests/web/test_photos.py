@@ -16,11 +16,12 @@ import pytest
 from PIL import Image
 from sqlmodel import Session, select
 
-from bots.web.photos import MAX_PHOTO_BYTES, hand_out, photo_payload
-from bots.web.store import CopyKind, WebStore
+from bots.web.photos import MAX_PHOTO_BYTES, photo_payload
 from relay.clock import FakeClock
+from relay.doors import CopyKind
 from relay.messages import Attachment, InboundKind
 from relay.service import groups as group_admin
+from relay.service.web_seats import WebStore
 from relay.storage.models import Role, WebCopy
 from tests.fakes.signal_server import jpeg_with_gps
 from tests.web.door import GROUP, Door, WebMember, run_door
@@ -322,7 +323,7 @@ def test_a_photo_is_sealed_at_rest_and_leaves_with_the_timer(store: WebStore) ->
     assert seat is not None
     (copy,) = store.fetch(seat.seat_hash)
     assert copy.photos == (True,)
-    assert hand_out(store, seat.seat_hash, copy.id, 0, once=False) is not None
+    assert store.hand_out(seat.seat_hash, copy.id, 0, once=False) is not None
     database = Path(str(store.engine.url.database))
     on_disk = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
     assert stripped.data[-64:] not in on_disk  # sealed, not in clear
@@ -330,7 +331,7 @@ def test_a_photo_is_sealed_at_rest_and_leaves_with_the_timer(store: WebStore) ->
 
     store.clock.advance(seconds=601)
 
-    assert hand_out(store, seat.seat_hash, copy.id, 0, once=False) is None
+    assert store.hand_out(seat.seat_hash, copy.id, 0, once=False) is None
     assert store.purge() == 1
     with Session(store.engine) as s:
         assert s.exec(select(WebCopy)).all() == []

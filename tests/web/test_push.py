@@ -10,7 +10,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bots.web.store import CopyKind, WebStore
+from relay.doors import CopyKind
+from relay.service.web_seats import WebStore
 from relay.storage.engine import make_engine
 from tests.web.door import Door, run_door
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from bots.web.store import CopyKind, WebStore, new_address, new_token
 from relay.clock import FakeClock
+from relay.doors import CopyKind, new_address, new_token
+from relay.service.web_seats import WebStore
 from relay.storage.crypto import DataKeys, generate_key
 from relay.storage.engine import make_engine, transaction, upgrade
 from relay.storage.models import Group, Member, MemberState, WebCopy, WebSeat
@@ -135,3 +136,17 @@ def test_a_removed_members_quiet_seat_is_purged(store: WebStore) -> None:
     store.purge()
 
     assert store.authenticate(token) is None
+
+
+def test_a_seat_whose_member_is_removed_says_so(store: WebStore) -> None:
+    token, _ = seat_in(store)
+    seat = store.authenticate(token)
+    assert seat is not None and not seat.removed
+    with transaction(store.engine) as s:
+        member = s.exec(select(Member)).one()
+        member.state = MemberState.REMOVED
+        s.add(member)
+
+    # The contract's Seat reads the state the core writes (relay/doors.py names no table).
+    removed = store.authenticate(token)
+    assert removed is not None and removed.removed

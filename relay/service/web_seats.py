@@ -1,5 +1,8 @@
 """Seats and copies: what the web door keeps in the database, always sealed or hashed.
 
+The core's side of :class:`relay.doors.WebSeats`: the web door (``bots/web/``) reaches it only
+through that protocol.
+
 A seat ties a bearer token (as a keyed hash) to a member. A copy is one thing the core sent a
 web member, sealed, waiting for their browser; it is deleted once the browser acknowledges it
 or when the group's timer passes, whichever comes first. Nothing here stores a number, an IP
@@ -8,13 +11,13 @@ address, a token or a message in clear.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import logging
-import re
 import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select, update
@@ -22,8 +25,9 @@ from sqlmodel import Session, col
 
 from relay.clock import Clock
 from relay.delivery.outbox import ADDRESS_CONTEXT
+from relay.doors import FETCH_LIMIT, MAX_TOKEN_CHARS, Copy, CopyKind, Seat
 from relay.storage.crypto import DataKeys
-from relay.storage.engine import transaction
+from relay.storage.engine import is_postgres, listen, transaction
 from relay.storage.models import (
     OPEN_STATES,
     WEB_COPY_CONTEXT,
@@ -42,118 +46,11 @@ SEAT_KIND = "web.seat"
 FORM_KIND = "web.form"
 COPY_CONTEXT = WEB_COPY_CONTEXT.encode()
 NOTIFY_CHANNEL = "cercle_web"  # on PostgreSQL, NOTIFY'd when copies commit
-TOKEN_BYTES = 32  # 256 bits: far beyond guessing
-MAX_TOKEN_CHARS = 64
-FETCH_LIMIT = 500
 QUIET_SEAT = timedelta(hours=1)  # a removed member's seat, with nothing left to read, goes
 
 
-class CopyKind:
-    """What a copy asks the page to do."""
-
-    MESSAGE = "message"  # a message for the member
-    OWN = "own"  # what the member sent, shown on their own page
-    EDIT = "edit"  # replace the text of the copy at ``target_ref``
-    DELETE = "delete"  # remove the copy at ``target_ref`` from the page
-
-
-def new_token() -> str:
-    """A fresh bearer token (URL-safe, 256 bits)."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def new_address() -> str:
-    """A fresh opaque seat address: what the core sends to. Means nothing outside Cercle."""
-    return "w" + secrets.token_hex(16)
-
-
-# "Name: words" or "Name (staff): words" ("Nom : mots" in French): a pseudonym (one or two
-# words, no sentence punctuation) before the first colon. Cercle's notices do not match.
-_NAME = r"[^\s.,!?;:()]{1,32}(?: [^\s.,!?;:()]{1,32})?(?: \([^\s()]{1,16}\))?"
-_SPEAKER = re.compile(rf"^({_NAME})[ \u00a0\u202f]?: (.*)$", re.S)
-
-
-def _utc(moment: datetime) -> datetime:
-    """An aware UTC time (SQLite gives back naive ones)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Seat:
-    """An authenticated seat, as the routes need it."""
-
-    id: int
-    member_id: int
-    seat_hash: str
-    address: str | None  # None once the member is removed
-    lang: str
-    state: str
-    pseudonym: str | None
-    timer_seconds: int
-    form_key: str  # what the no-script send form must carry (see routes: CSRF)
-    group_name: str | None = None  # only when the group chose to show it on the page
-
-    @property
-    def removed(self) -> bool:
-        """The member is no longer in the group: only what is left can be read, once."""
-        return self.state == MemberState.REMOVED
-
-    def __repr__(self) -> str:  # never print identifiers by accident
-        return f"Seat({self.id}, {self.state})"
-
-
-@dataclass(frozen=True)
-class Copy:
-    """One copy, opened, for the page."""
-
-    id: int
-    kind: str
-    ref: str
-    target_ref: str | None
-    text: str
-    at: datetime
-    expires_at: datetime
-    link: str | None = None  # a video room's address: the page shows it as a button
-    photos: tuple[bool, ...] = ()  # per photo: can it still be opened (bots/web/photos.py)
-
-    def __repr__(self) -> str:
-        return f"Copy({self.id}, {self.kind})"
-
-    @property
-    def when(self) -> datetime:
-        """When it was stored, in UTC (the page's script shows it in the reader's time)."""
-        return _utc(self.at)
-
-    @property
-    def speaker(self) -> tuple[str | None, str]:
-        """Who speaks and what they say, for a message relayed as ``Name: words``; a notice
-        from Cercle has no speaker."""
-        spoken = self.kind in (CopyKind.MESSAGE, CopyKind.EDIT)
-        found = _SPEAKER.match(self.text) if spoken else None
-        if found is None:
-            return None, self.text
-        return found.group(1), found.group(2)
-
-    def as_event(self) -> dict[str, object]:
-        """What the page's script receives."""
-        who, body = self.speaker
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "ref": self.ref,
-            "target": self.target_ref,
-            "text": self.text,
-            "who": who,
-            "body": body,
-            "link": self.link,
-            "at": _utc(self.at).isoformat(),
-            "expires": _utc(self.expires_at).isoformat(),
-            "photos": [i for i, here in enumerate(self.photos) if here],
-        }
-
-
 class WebStore:
-    """Seats and copies over one database."""
+    """Seats and copies over one database (:class:`relay.doors.WebSeats`)."""
 
     def __init__(self, engine: Engine, keys: DataKeys, clock: Clock) -> None:
         self.engine = engine
@@ -440,3 +337,52 @@ class WebStore:
         if not rows:
             return after, set()
         return max(r[0] for r in rows), {r[1] for r in rows}
+
+    # --- photos inside copies -------------------------------------------------------------
+
+    def hand_out(
+        self, seat_hash: str, copy_id: int, index: int, *, once: bool
+    ) -> tuple[str, bytes] | None:
+        """The photo ``index`` of copy ``copy_id`` if that copy is this seat's and still here;
+        with ``once`` it is taken out of the copy as it is handed out. ``None`` otherwise."""
+        now = self.clock.now()
+        with transaction(self.engine) as s:
+            row = _own_copy(s, seat_hash, copy_id, now)
+            if row is None or row.payload_enc is None:
+                return None
+            payload = json.loads(self.keys.decrypt(row.payload_enc, COPY_CONTEXT))
+            photos = payload.get("photos", [])
+            if not 0 <= index < len(photos) or "data" not in photos[index]:
+                return None
+            photo = photos[index]
+            if once:
+                photos[index] = {"type": photo["type"]}  # taken: the link shows as opened
+                sealed = json.dumps(payload, ensure_ascii=False).encode()
+                row.payload_enc = self.keys.encrypt(sealed, COPY_CONTEXT)
+                s.add(row)
+        return str(photo["type"]), base64.b64decode(photo["data"])
+
+    def wipe_waiting(self, seat_hash: str) -> int:
+        """Wipe every copy (photos included) waiting for a seat whose browser just left by the
+        quick exit without script: its cookie is gone, so nothing can open them any more."""
+        with transaction(self.engine) as s:
+            gone = s.execute(delete(WebCopy).where(col(WebCopy.seat_hash) == seat_hash))
+        return int(gone.rowcount or 0)  # type: ignore[attr-defined]
+
+    def notifies(self) -> bool:
+        """On PostgreSQL, other processes' stored copies are announced (``NOTIFY``)."""
+        return is_postgres(self.engine)
+
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` when another process stores copies (``LISTEN``), until cancelled."""
+        await listen(self.engine, NOTIFY_CHANNEL, wake, "web copies")
+
+
+def _own_copy(s: Session, seat_hash: str, copy_id: int, now: datetime) -> WebCopy | None:
+    return s.execute(
+        select(WebCopy).where(
+            col(WebCopy.id) == copy_id,
+            col(WebCopy.seat_hash) == seat_hash,
+            col(WebCopy.expires_at) > now,
+        )
+    ).scalar_one_or_none()

@@ -26,7 +26,7 @@ from twilio.rest import Client
 
 from bots.sms.config import SmsConfig
 
-log = logging.getLogger("cercle.sms.http")
+log = logging.getLogger(__name__)
 
 _REDACTED = "<redacted>"
 
