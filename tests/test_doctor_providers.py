@@ -1,5 +1,6 @@
 """``cercle doctor`` against the providers' fakes and the web app: what an operator sees when
-signal-cli-rest-api, Twilio or PUBLIC_BASE_URL is wrong."""
+Signal (through signal-cli-rest-api or signal-cli's own daemon), Twilio or PUBLIC_BASE_URL is
+wrong."""
 
 from __future__ import annotations
 
@@ -40,16 +41,30 @@ def _finding(check: str) -> tuple[int, dict[str, object]]:
     return code, found[check]
 
 
-@pytest.fixture
-def signal(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSignalServer]:
-    """The deployment of ``env`` on Signal only, against the fake signal-cli-rest-api."""
+@pytest.fixture(params=["rest", "daemon"])
+def signal(
+    request: pytest.FixtureRequest, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeSignalServer]:
+    """The deployment of ``env`` on Signal only, through signal-cli-rest-api (SIGNAL_SERVICE)
+    or through signal-cli's own daemon (SIGNAL_CLI, in manual receive mode)."""
     for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_NUMBER", "PUBLIC_BASE_URL"):
         monkeypatch.delenv(k)
+    if request.param == "daemon":
+        with run_fake_signal_cli_daemon(receive_mode="manual") as daemon:
+            monkeypatch.setenv("SIGNAL_CLI", daemon.target)
+            monkeypatch.setenv("SIGNAL_NUMBER", daemon.number)
+            yield daemon  # type: ignore[misc]
+            assert daemon.violations == []
+        return
     with run_fake_signal_server() as fake:
         monkeypatch.setenv("SIGNAL_SERVICE", fake.service)
         monkeypatch.setenv("SIGNAL_NUMBER", fake.number)
         yield fake
         assert fake.violations == []
+
+
+# What only signal-cli-rest-api has: an account registered through it, and its MODE.
+REST = pytest.mark.parametrize("signal", ["rest"], indirect=True)
 
 
 @pytest.fixture
@@ -67,16 +82,22 @@ def twilio(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Fak
 # --- Signal --------------------------------------------------------------------------------
 
 
-def test_a_registered_number_in_json_rpc_mode_is_ok(signal: FakeSignalServer) -> None:
+def test_a_registered_number_reached_the_right_way_is_ok(signal: FakeSignalServer) -> None:
     _, finding = _finding("signal")
 
     assert finding["status"] == "ok"
-    assert finding["detail"] == {
-        "version": "0.101",
-        "mode": "json-rpc",
-        "registered": True,
-        "devices": 1,
-    }
+    assert (
+        finding["detail"]
+        == {
+            "rest": {"version": "0.101", "mode": "json-rpc", "registered": True, "devices": 1},
+            "daemon": {
+                "version": "0.14.6",
+                "way": "signal-cli daemon",
+                "manual_mode": True,
+                "devices": 1,
+            },
+        }[signal.kind]
+    )
 
 
 def test_a_linked_device_is_a_loud_warning(signal: FakeSignalServer) -> None:
@@ -89,6 +110,10 @@ def test_a_linked_device_is_a_loud_warning(signal: FakeSignalServer) -> None:
     assert code == 1
 
 
+# A daemon runs for a registered account only (without one, signal-cli does not start and the
+# doctor finds nothing answering: tests/signal/test_daemon_setup.py), and its receive mode is
+# checked there too.
+@REST
 def test_an_unregistered_number_says_to_register_it(signal: FakeSignalServer) -> None:
     signal.account_registered = False
 
@@ -98,6 +123,7 @@ def test_an_unregistered_number_says_to_register_it(signal: FakeSignalServer) ->
     assert "cercle signal register" in str(finding["fix"])
 
 
+@REST
 def test_the_wrong_mode_says_to_set_json_rpc(signal: FakeSignalServer) -> None:
     signal.mode = "normal"
 
@@ -107,16 +133,20 @@ def test_the_wrong_mode_says_to_set_json_rpc(signal: FakeSignalServer) -> None:
     assert "MODE=json-rpc" in str(finding["fix"])
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("SIGNAL_SERVICE", "127.0.0.1:{port}"), ("SIGNAL_CLI", "tcp://127.0.0.1:{port}")],
+)
 def test_an_unreachable_service_names_the_variable(
-    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, variable: str, value: str
 ) -> None:
-    monkeypatch.setenv("SIGNAL_SERVICE", f"127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv(variable, value.format(port=_closed_port()))
     monkeypatch.setenv("SIGNAL_NUMBER", "+15145550120")
 
     code, finding = _finding("signal")
 
     assert (code, finding["status"]) == (2, "fail")
-    assert "SIGNAL_SERVICE" in str(finding["summary"])
+    assert variable in str(finding["summary"])
 
 
 # --- Twilio --------------------------------------------------------------------------------
@@ -208,28 +238,20 @@ def test_a_public_url_that_does_not_answer_is_a_warning(
 # --- Signal: what a restart costs -----------------------------------------------------------
 
 
-def test_the_rest_setup_warns_that_a_restart_loses_messages(signal: FakeSignalServer) -> None:
+def test_only_the_rest_setup_warns_that_a_restart_loses_messages(
+    signal: FakeSignalServer,
+) -> None:
     code, finding = _finding("signal_restarts")
 
-    assert finding["status"] == "warn"
-    assert "lost" in str(finding["summary"])
-    assert "SIGNAL_CLI" in str(finding["fix"])
-    assert finding["detail"] == {"setup": "rest", "loses_messages_on_restart": True}
-    assert code >= 1
-
-
-def test_the_daemon_setup_keeps_messages_at_signal_across_restarts(
-    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_NUMBER", "PUBLIC_BASE_URL"):
-        monkeypatch.delenv(k)
-    with run_fake_signal_cli_daemon(receive_mode="manual") as daemon:
-        monkeypatch.setenv("SIGNAL_CLI", daemon.target)
-        monkeypatch.setenv("SIGNAL_NUMBER", daemon.number)
-        _, finding = _finding("signal_restarts")
-
-    assert finding["status"] == "ok"
-    assert finding["detail"] == {"setup": "daemon", "loses_messages_on_restart": False}
+    loses = signal.kind == "rest"
+    assert finding["detail"] == {"setup": signal.kind, "loses_messages_on_restart": loses}
+    if loses:
+        assert finding["status"] == "warn"
+        assert "lost" in str(finding["summary"])
+        assert "SIGNAL_CLI" in str(finding["fix"])
+        assert code >= 1
+    else:
+        assert finding["status"] == "ok"
 
 
 def test_the_restart_warning_reads_in_french(tmp_path: Path) -> None:

@@ -108,6 +108,10 @@ def test_what_operators_need_is_kept() -> None:
         "twilio 21610: recipient replied STOP",
         "signal receive: reconnecting in 0.25 s",
         "signal send: HTTP 429",
+        # The same from signal-cli's own daemon: its error codes and its version.
+        "signal send: signal-cli error -32603",
+        "signal-cli daemon 0.14.6",
+        "signal frame dropped: exception_frame",
     ):
         assert filtered(record(text)).strip() == text
 

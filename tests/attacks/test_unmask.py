@@ -27,6 +27,7 @@ from tests.e2e.test_mixed_group import (
     enroll_everyone,
 )
 from tests.e2e.test_mixed_group import ALICE_UUID as E2E_ALICE_UUID
+from tests.fakes.signal_cli_daemon.params import camel
 from tests.room import Person, Room
 
 ALICE_UUID = "7d1f6a52-0000-4000-8000-000000000051"
@@ -302,6 +303,27 @@ def test_a_new_member_is_never_given_the_latin_twin_of_a_chosen_name() -> None:
 # --- what Cercle asks of Signal ------------------------------------------------------------------
 
 
+# The fields of a request to Signal that name a person besides its recipient, as each way in
+# spells them: signal-cli-rest-api's snake_case bodies; signal-cli's params, which it reads
+# under the option's dashed name or its camelCase form (a list option also with an "s").
+NAMING_FIELDS = {
+    "rest": (("mentions", "quote_mentions"), ("quote_author", "target_author")),
+    "daemon": (
+        tuple(
+            name
+            for option in ("mention", "quote-mention")
+            for form in (option, camel(option))
+            for name in (form, form + "s")
+        ),
+        tuple(
+            form
+            for option in ("quote-author", "target-author", "story-author")
+            for form in (option, camel(option))
+        ),
+    ),
+}
+
+
 @pytest.mark.anyio
 async def test_no_request_to_signal_carries_anyone_but_its_recipient(world: World) -> None:
     w = world
@@ -326,14 +348,18 @@ async def test_no_request_to_signal_carries_anyone_but_its_recipient(world: Worl
         FAC: (FAC, FAC_UUID, PROFILE_NAMES[1]),
         BOB: (BOB, BOB[2:]),
     }
-    requests = [(b["recipients"][0], b) for b in w.signal.send_attempts]
-    requests += [(b["recipient"], b) for b in w.signal.reactions + w.signal.remote_deletes]
-    requests += [(b["recipient"], b) for b in w.signal.timer_calls]
+    mention_fields, author_fields = NAMING_FIELDS[w.signal.kind]
+    requests = w.signal.addressed_requests()
     assert len(requests) > 20
+    authored = 0
     for recipient, body in requests:
-        assert "mentions" not in body and "quote_mentions" not in body
-        assert body.get("quote_author") in (None, ORG, recipient)
+        assert not [f for f in mention_fields if f in body], (recipient, body)
+        for field in (f for f in author_fields if f in body):
+            authored += 1
+            # A quote or a reaction points at a message of the org's or of the recipient's own.
+            assert w.signal.phone_of(body[field]) in (ORG, w.signal.phone_of(recipient)), field
         shown = json.dumps(body, ensure_ascii=False)
         for owner, values in identities.items():
             if owner != w.signal.phone_of(recipient):  # sent by number or by account UUID
                 assert all(v not in shown for v in values), (recipient, owner)
+    assert authored, "no quote or reaction was checked: are the field names right?"

@@ -225,6 +225,19 @@ class FakeSignalServer:
         with self._lock:
             return next(self._clock)
 
+    def addressed_requests(self) -> list[tuple[str, dict[str, Any]]]:
+        """(recipient, body) for every accepted request that reaches someone (/v2/send, a
+        reaction, a remote delete, a contact update), body as it came: once per recipient
+        named. Reactions carry one field the fake adds, ``remove`` (the HTTP method)."""
+        with self._lock:
+            bodies = [*self.send_attempts, *self.reactions, *self.remote_deletes]
+            bodies += self.timer_calls
+        found: list[tuple[str, dict[str, Any]]] = []
+        for body in bodies:
+            named = body.get("recipients") or [body.get("recipient")]
+            found.extend((r, body) for r in named if isinstance(r, str))
+        return found
+
     def fail_next_send(self, status: int, body: Any) -> None:
         """Answer the next /v2/send with ``status`` and JSON ``body`` (e.g. 400 [413])."""
         with self._lock:
@@ -873,6 +886,19 @@ class FakeMember:
         """A typing indicator (never relayed)."""
         ts = self.fake.next_timestamp()
         self.fake.push(self._envelope(ts, typingMessage={"action": "STARTED", "timestamp": ts}))
+        return ts
+
+    def cannot_be_decrypted(
+        self, text: str = "org.signal.libsignal.protocol.InvalidMessageException: decryption failed"
+    ) -> int:
+        """A message from this member that signal-cli could not decrypt: its receive handler
+        (JsonReceiveMessageHandler) writes ``exception`` ({message, type}) beside an envelope
+        that names the sender (from the exception) and holds no content. Signal-cli's own
+        text ``text`` may quote anything."""
+        ts = self.fake.next_timestamp()
+        frame = self._envelope(ts)
+        frame["exception"] = {"message": text, "type": "ProtocolInvalidMessageException"}
+        self.fake.push(frame)
         return ts
 
     def changes_safety_number(self) -> int:

@@ -56,6 +56,8 @@ from tests.fakes.signal_server import (
 )
 
 MODES = ("on-start", "on-connection", "manual")
+# The methods whose call goes to a person (the rest manage the account or read from it).
+ADDRESSED_METHODS = ("send", "sendReaction", "remoteDelete", "updateContact", "sendReceipt")
 VERSION = "0.14.6"
 # Signal's limit per sender-recipient pair: a burst of 60, then one a second.
 PAIR_BURST = 60
@@ -119,6 +121,7 @@ class FakeSignalCliDaemon:
         self.pair_burst: int | None = PAIR_BURST
         self._buckets: dict[str, _Bucket] = {}
         self._recipient_failures: dict[str, list[str]] = {}
+        self.send_failures: list[RpcError] = []  # the next sends' whole-call failures
         self.devices: list[dict[str, Any]] = [{"id": 1, "name": "signal-cli"}]
         # records, read by tests (the REST fake's shapes)
         self.violations: list[str] = []
@@ -186,6 +189,39 @@ class FakeSignalCliDaemon:
         """What the org sent this phone (given by number or account id)."""
         with self._lock:
             return [m for m in self.sent if self.phone_of(m.recipient) == self.phone_of(recipient)]
+
+    def addressed_requests(self) -> list[tuple[str, dict[str, Any]]]:
+        """(recipient, params) for every call that reaches someone (``send``, ``sendReaction``,
+        ``remoteDelete``, ``updateContact``, ``sendReceipt``), params as signal-cli received
+        them: once per recipient named (``recipient`` or ``recipients``, a value or a list)."""
+        with self._lock:
+            calls = [r["params"] for r in self.requests if r["method"] in ADDRESSED_METHODS]
+        found: list[tuple[str, dict[str, Any]]] = []
+        for params in calls:
+            if not isinstance(params, dict):
+                continue
+            for key in ("recipient", "recipients"):
+                value = params.get(key)
+                named = value if isinstance(value, list) else [value]
+                found.extend((r, params) for r in named if isinstance(r, str))
+        return found
+
+    def fail_next_send(self, status: int, body: Any) -> None:
+        """The next ``send`` fails as a whole, the REST fake's ``status`` read as what
+        signal-cli would have met: 5xx a network failure while sending (an IOException, which
+        SendCommand turns into -32603 "Failed to send message: … (IOException)"), 429 a rate
+        limit (-5), anything else a user error (-1). ``body["error"]`` is the text."""
+        text = str(body.get("error", "")) if isinstance(body, dict) else str(body)
+        if status >= 500:
+            failure = RpcError(
+                methods.INTERNAL_ERROR, f"Failed to send message: {text} (IOException)"
+            )
+        elif status == 429:
+            failure = RpcError(methods.RATELIMIT_ERROR, text)
+        else:
+            failure = RpcError(methods.USER_ERROR, text)
+        with self._lock:
+            self.send_failures.append(failure)
 
     def fail_recipient(self, number: str, reason: str) -> None:
         """The next send to ``number`` gets this result type (e.g. UNREGISTERED_FAILURE)."""
@@ -304,6 +340,33 @@ class FakeSignalCliDaemon:
     def linked_device_says(self, text: str, to: str) -> int:
         """A syncMessage from a device linked to the org's number."""
         return FakeSignalServer.linked_device_says(self, text, to)  # type: ignore[arg-type]
+
+    def error_frame(self, text: str = "Sealed sender message could not be decrypted") -> bool:
+        """What a subscriber gets when signal-cli fails on a message it took from Signal.
+
+        The REST fake's method of the same name sends signal-cli-rest-api's own
+        ``{"error": …}`` frame; signal-cli's daemon has none. When reading from Signal fails,
+        signal-cli logs it and reconnects (ReceiveHelper) and subscribers get nothing; when a
+        message cannot be decrypted or handled, its receive handler (JsonReceiveMessageHandler)
+        writes the usual ``receive`` notification whose result holds ``exception``
+        ({message, type}: the exception's text, which may quote anything, and class) beside
+        an envelope without content. A sealed-sender message that fails before its sender is
+        known has a null source (JsonMessageEnvelope); see ``FakeMember.cannot_be_decrypted``
+        for one whose sender is known.
+        """
+        ts = self.next_timestamp()
+        envelope = {
+            "source": None,
+            "sourceNumber": None,
+            "sourceUuid": None,
+            "sourceName": None,
+            "sourceDevice": None,
+            "timestamp": ts,
+            "serverReceivedTimestamp": ts + 60,
+            "serverDeliveredTimestamp": ts + 90,
+        }
+        exception = {"message": text, "type": "InvalidMetadataMessageException"}
+        return self.push({"account": self.number, "exception": exception, "envelope": envelope})
 
     # --- receiving ---------------------------------------------------------------------------
 

@@ -152,6 +152,10 @@ def send(fake: FakeSignalCliDaemon, ns: Namespace) -> Any:
     if mentions := ns.string_list("mention"):
         body["mentions"] = mentions
     fake.send_attempts.append(dict(ns.values))
+    with fake._lock:
+        failure = fake.send_failures.pop(0) if fake.send_failures else None
+    if failure is not None:
+        raise failure
 
     def record(recipient: str, timestamp: int) -> None:
         fake.sent.append(
