@@ -219,3 +219,68 @@ def test_the_author_can_delete_a_released_message_themselves(moderated: Room) ->
 
     taken = [d.ref for d in alice.inbox if d.text.endswith("wrong group")]
     assert [d.delete_ref for d in alice.inbox if d.delete_ref] == taken
+
+
+def test_a_held_message_its_author_deletes_never_reaches_the_group(moderated: Room) -> None:
+    fac, alice = moderated.people[0], moderated.people[1]
+    newcomer = moderated.member("newcomer")
+    newcomer.says("I should not have said that", ref="910")
+    fac.new(), alice.new()
+    with Session(moderated.engine) as s:
+        [held] = s.exec(select(HeldMessage)).all()
+        body_id = held.body_id
+
+    newcomer.send(InboundKind.DELETE, delete_ref="910")
+    fac.says(f"/approve {newcomer.name}")
+
+    assert alice.new() == []
+    assert fac.new() == [
+        f"{newcomer.name} took back the message that waited for your decision; it was deleted "
+        "and will not be shared.",
+        f"Nothing from {newcomer.name} is waiting for a decision.",
+    ]
+    with Session(moderated.engine) as s:
+        assert s.exec(select(HeldMessage)).all() == []
+        assert s.get(OutboxBody, body_id) is None
+
+
+def test_a_held_message_its_author_edits_goes_out_with_the_new_words(moderated: Room) -> None:
+    fac, alice = moderated.people[0], moderated.people[1]
+    newcomer = moderated.member("newcomer")
+    newcomer.says("my name is Marie", ref="920")
+    fac.new(), alice.new()
+
+    newcomer.send(InboundKind.EDIT, text="hello everyone", edit_ref="920")
+
+    assert fac.new() == [
+        f"{newcomer.name} edited the message that waits for your decision; /approve "
+        f"{newcomer.name} would now share this:\n{newcomer.name}: hello everyone"
+    ]
+    fac.says(f"/approve {newcomer.name}")
+    assert alice.new() == [f"{newcomer.name}: hello everyone"]
+    assert "my name is Marie" not in " ".join(d.text for d in alice.inbox)
+
+
+def test_deleting_one_held_message_keeps_the_others_waiting(moderated: Room) -> None:
+    fac, alice = moderated.people[0], moderated.people[1]
+    newcomer = moderated.member("newcomer")
+    newcomer.says("first", ref="930")
+    newcomer.says("second", ref="931")
+
+    newcomer.send(InboundKind.DELETE, delete_ref="930")
+    fac.says(f"/approve {newcomer.name}")
+
+    assert [d.text for d in alice.inbox if d.text.startswith(f"{newcomer.name}: ")] == [
+        f"{newcomer.name}: second"
+    ]
+
+
+def test_someone_elses_delete_does_not_touch_a_held_message(moderated: Room) -> None:
+    fac, alice = moderated.people[0], moderated.people[1]
+    newcomer = moderated.member("newcomer")
+    newcomer.says("still mine", ref="940")
+
+    alice.send(InboundKind.DELETE, delete_ref="940")
+    fac.says(f"/approve {newcomer.name}")
+
+    assert alice.new()[-1] == f"{newcomer.name}: still mine"

@@ -1,5 +1,6 @@
 """Edits, deletions and reactions: each points at a message relayed earlier, and reaches
-only those who received it (or, for a reaction, only its author).
+only those who received it (or, for a reaction, only its author). An edit or deletion of a
+message still waiting for a facilitator's decision changes or deletes the held copy instead.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from relay.core.handlers import display_name
 from relay.inbound.relaying import find_target, text_or_refuse
 from relay.inbound.turn import Result, Turn, clean_text
 from relay.language.i18n import Raw, T
+from relay.safety import held as holding
 from relay.safety import limits
 from relay.storage.models import Inbound as InboundRow
 from relay.storage.models import Member, MemberState, Outbox, OutboxKind, OutboxState
@@ -22,6 +24,12 @@ log = logging.getLogger(__name__)
 
 def edit(turn: Turn) -> Result:
     """Relay the sender's edit of their own message to those who received it."""
+    # Before the pause and mute guards: a held message goes to no one until a facilitator
+    # decides, and they should decide on the words the author means.
+    waiting = holding.awaiting(turn.s, turn.member.id, turn.inbound.edit_ref, turn.now)  # type: ignore[arg-type]
+    if waiting is not None:
+        text = text_or_refuse(turn, turn.inbound.text)
+        return Result(holding.replace(turn, waiting, text)) if text else Result.IGNORED
     if (held := limits.paused_or_muted(turn)) is not None:
         return Result(held)
     target = own_target(turn, turn.inbound.edit_ref)
@@ -45,10 +53,12 @@ def edit(turn: Turn) -> Result:
 
 
 def delete(turn: Turn) -> Result:
-    """Withdraw the sender's message: unsent copies are cancelled, sent ones deleted on phones."""
+    """Withdraw the sender's message: unsent copies are cancelled, sent ones deleted on phones;
+    one still waiting for a facilitator's decision is deleted and never shared."""
     target = own_target(turn, turn.inbound.delete_ref)
     if target is None:
-        return Result.IGNORED
+        waiting = holding.awaiting(turn.s, turn.member.id, turn.inbound.delete_ref, turn.now)  # type: ignore[arg-type]
+        return Result(holding.withdraw(turn, waiting)) if waiting is not None else Result.IGNORED
     copies = copies_of(turn, target.id)  # type: ignore[arg-type]
     # Copies not yet sent are simply never sent; the rest are deleted on the phones.
     for c in copies:

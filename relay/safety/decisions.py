@@ -15,14 +15,14 @@ from relay.core.outcome import (
 from relay.core.words import CommandWord
 from relay.groups import policy, sharing
 from relay.language.i18n import TN, T
-from relay.safety.held import held_for, held_payload
+from relay.safety.held import DECIDED, held_for, held_payload
 from relay.storage.models import HeldMessage, Inbound, Member
 
 
 def release(st: Store, target: Member) -> Outcome:
     """Send a member's held messages to the group, oldest first."""
     assert target.id is not None  # noqa: S101 - a stored member has an id
-    held = held_for(st.s, target.id, ("review", "alert"), st.now)
+    held = held_for(st.s, target.id, DECIDED, st.now)
     if not held:
         return Outcome.of(
             Reply(T("Nothing from {name} is waiting for a decision.", name=display_name(target)))
@@ -71,7 +71,7 @@ def _reaching_the_group(st: Store, held: HeldMessage) -> Inbound | None:
 def drop(st: Store, target: Member) -> Outcome:
     """Delete a member's held messages without sharing them; tell them gently."""
     assert target.id is not None  # noqa: S101 - a stored member has an id
-    held = held_for(st.s, target.id, ("review", "alert"), st.now)
+    held = held_for(st.s, target.id, DECIDED, st.now)
     name = display_name(target)
     if not held:
         return Outcome.of(Reply(T("Nothing from {name} is waiting for a decision.", name=name)))

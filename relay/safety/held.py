@@ -38,6 +38,7 @@ from relay.storage.models import (
     OutboxBody,
     Role,
 )
+from relay.storage.models import Inbound as InboundRow
 
 # A message held outside open hours can be sent to staff for this long, then it is deleted.
 CLOSED_HOLD = timedelta(minutes=15)
@@ -48,6 +49,9 @@ MAX_REVIEW_HOLD = timedelta(days=7)
 
 
 _ANSWER_KEYS = {fold(w) for w in ANSWER_WORD.values()}
+
+# Reasons a message waits for a facilitator's /approve or /reject.
+DECIDED = ("review", "alert")
 
 
 def hold(
@@ -103,6 +107,73 @@ def held_payload(s: Session, keys: DataKeys, held: HeldMessage) -> dict[str, Any
     if body is None or body.payload_enc is None:
         return {}
     return open_payload(keys, body.payload_enc)
+
+
+def awaiting(s: Session, member_id: int, ref: str | None, now: datetime) -> HeldMessage | None:
+    """The member's own message, sent as ``ref``, that still waits for a facilitator."""
+    if not ref:
+        return None
+    return s.exec(
+        select(HeldMessage)
+        .join(InboundRow, col(InboundRow.id) == col(HeldMessage.inbound_id))
+        .where(
+            col(HeldMessage.member_id) == member_id,
+            col(HeldMessage.reason).in_(list(DECIDED)),
+            col(HeldMessage.expires_at) > now,
+            col(InboundRow.member_id) == member_id,
+            col(InboundRow.author_ref) == ref,
+        )
+    ).first()
+
+
+def withdraw(turn: Turn, held: HeldMessage) -> Handled:
+    """The author deleted a message that waits for a decision: it is deleted, never shared."""
+    policy.drop_held(turn.s, [held])
+    # Facilitators were shown it: tell them there is no longer anything to decide.
+    turn.apply.apply(
+        Outcome.of(
+            ToStaff(
+                T(
+                    "{name} took back the message that waited for your decision; it was "
+                    "deleted and will not be shared.",
+                    name=display_name(turn.member),
+                )
+            )
+        )
+    )
+    return Handled.HELD_BACK
+
+
+def replace(turn: Turn, held: HeldMessage, text: str) -> Handled:
+    """The author edited a message that waits for a decision: the edited words are what a
+    facilitator reads and what ``/approve`` shares; photos sent with it stay."""
+    payload = held_payload(turn.s, turn.relay.keys, held)
+    payload["text"] = text
+    body = turn.s.get(OutboxBody, held.body_id)
+    if body is None:
+        return Handled.HELD_BACK
+    body.payload_enc = seal_payload(turn.relay.keys, payload)
+    turn.s.add(body)
+    # Facilitators decide on what they have read: show them the new words before any /approve.
+    name = display_name(turn.member)
+    turn.apply.apply(
+        Outcome.of(
+            ToStaff(
+                Joined(
+                    (
+                        T(
+                            "{name} edited the message that waits for your decision; "
+                            "{approve} {name} would now share this:",
+                            name=name,
+                            approve=CommandWord("approve"),
+                        ),
+                        T("{name}: {text}", name=name, text=Raw(text)),
+                    )
+                )
+            )
+        )
+    )
+    return Handled.HELD_BACK
 
 
 def _premoderated(s: Session, group_policy: GroupPolicy | None, m: Member) -> bool:
