@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlmodel import Session, select
 
 from relay.commands.table import COMMANDS
+from relay.messages import Channel
 from relay.storage.models import AuditEvent, MemberState, Role
 from tests.room import Room
 
@@ -43,6 +46,65 @@ def test_help_in_french_uses_french_command_words(room: Room) -> None:
     zoe.says("/aide")
 
     assert "/quitter" in zoe.last and "/leave" not in zoe.last
+
+
+@pytest.mark.parametrize(
+    ("channel", "report"),
+    [
+        (
+            Channel.SIGNAL,
+            "/report [why], replying to a message — tell the facilitators privately about a "
+            "message; its author will not know",
+        ),
+        (
+            Channel.SMS,
+            "/report — a message cannot be quoted here: to report one, write to the "
+            "facilitators with /staff MESSAGE; only they will read it",
+        ),
+        (
+            Channel.WEB,
+            "/report — a message cannot be quoted here: to report one, write to the "
+            "facilitators with /staff MESSAGE; only they will read it",
+        ),
+    ],
+)
+def test_help_gives_each_channel_a_usage_that_works_there(
+    tmp_path: Path, channel: Channel, report: str
+) -> None:
+    room = Room(tmp_path, channel=channel)
+    fac, alice = room.facilitator("fac"), room.member("alice")
+
+    alice.says("/help")
+    fac.says("/help")
+
+    assert report in alice.last.splitlines()
+    quoting = "replying to a message" in fac.last
+    assert quoting is (channel == Channel.SIGNAL)
+    if channel != Channel.SIGNAL:
+        assert "/delete NAME [how many | all] [reason] — take messages back" in fac.last
+
+
+def test_help_in_french_on_sms_points_to_the_staff_command(tmp_path: Path) -> None:
+    room = Room(tmp_path, channel=Channel.SMS)
+    zoe = room.member("zoe", lang="fr")
+
+    zoe.says("/aide")
+
+    assert (
+        "/signaler — on ne peut pas citer un message ici : pour en signaler un, écrivez à "
+        "l'équipe avec /equipe MESSAGE ; elle seule le lira"
+    ) in zoe.last.splitlines()
+    assert "en réponse à un message" not in zoe.last
+
+
+def test_a_usage_reminder_on_sms_shows_the_form_that_works_there(tmp_path: Path) -> None:
+    room = Room(tmp_path, channel=Channel.SMS)
+    fac = room.facilitator("fac")
+    room.member("alice")
+
+    fac.says("/delete")
+
+    assert fac.last == "Usage: /delete NAME [how many | all] [reason]"
 
 
 @pytest.mark.parametrize("cmd", FACILITATOR_ONLY, ids=lambda c: c.name)

@@ -53,9 +53,10 @@ LEAVE_CONFIRM_WINDOW = timedelta(minutes=10)
 )
 def cmd_help(ctx: Context) -> Outcome:
     """List what this person may run, in their language."""
+    channel = ctx.member.channel
     lines: list[Renderable] = [T("What you can send:")]
     lines.extend(
-        Joined((cmd.usage, Raw("—"), cmd.help), " ")
+        Joined((cmd.usage_on(channel), Raw("—"), cmd.help_on(channel)), " ")
         for cmd in allowed_commands(ctx.member)
         if cmd.applies_to(ctx.group)
     )

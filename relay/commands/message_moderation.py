@@ -83,6 +83,13 @@ def _quoted(st: Store, ref: str | None) -> tuple[Inbound, Member | None] | None:
         "wrote); or /delete NAME [how many | all]"
     ),
     T("take messages back from every phone; their author is told privately"),
+    on_channel={
+        channel: (
+            T("/delete NAME [how many | all] [reason]"),
+            T("take messages back from every phone; their author is told privately"),
+        )
+        for channel in ("sms", "web")
+    },
 )
 def cmd_delete(ctx: Context) -> Outcome:
     """Take a message back: the one quoted, or NAME's last one (or last ``n``); with ``all``,
@@ -415,6 +422,16 @@ def suggest_delete_all(author_id: int, name: Renderable) -> Deferred:
     Role.MEMBER,
     T("/report [why], replying to a message"),
     T("tell the facilitators privately about a message; its author will not know"),
+    on_channel={
+        channel: (
+            T("/report"),
+            T(
+                "a message cannot be quoted here: to report one, write to the facilitators with "
+                "/staff MESSAGE; only they will read it"
+            ),
+        )
+        for channel in ("sms", "web")
+    },
 )
 def cmd_report(ctx: Context) -> Outcome:
     """Tell the facilitators privately about the quoted message."""

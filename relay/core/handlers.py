@@ -10,8 +10,8 @@ once it is imported. Handlers read a :class:`Context` and return an
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from relay.core.outcome import Outcome
@@ -123,10 +123,22 @@ class Command:
     # Whether the command means anything in a group (e.g. /video where it meets by video);
     # /help lists it only there. ``None``: in every group.
     applies: Callable[[Group], bool] | None = None
+    # Other usage and help lines on some channels, ``{"sms": (usage, help)}``: a member
+    # reached by SMS or the web page cannot quote a message, so "replying to a message" would
+    # tell them of something they cannot do. /help and "Usage:" show the lines for theirs.
+    on_channel: Mapping[str, tuple[T, T]] = field(default_factory=dict)
 
     def applies_to(self, group: Group) -> bool:
         """Whether /help lists this command in ``group``."""
         return self.applies is None or self.applies(group)
+
+    def usage_on(self, channel: str) -> T:
+        """The usage line for a member reached on ``channel``."""
+        return self.on_channel.get(channel, (self.usage, self.help))[0]
+
+    def help_on(self, channel: str) -> T:
+        """The help line for a member reached on ``channel``."""
+        return self.on_channel.get(channel, (self.usage, self.help))[1]
 
 
 def member_id(member: Member) -> int:
@@ -158,6 +170,7 @@ def command(
     *,
     before_consent: bool = False,
     applies: Callable[[Group], bool] | None = None,
+    on_channel: Mapping[str, tuple[T, T]] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated handler as a row of the command table, in definition order.
 
@@ -169,7 +182,9 @@ def command(
         taken = {w for c in _REGISTERED for w in c.words.values()}
         if name in _BY_NAME or set(words) != set(LANGS) or taken & set(words.values()):
             raise ValueError(f"command {name!r}: duplicate name or word, or a language missing")
-        row = Command(name, words, role, usage, help_line, handler, before_consent, applies)
+        row = Command(
+            name, words, role, usage, help_line, handler, before_consent, applies, on_channel or {}
+        )
         _REGISTERED.append(row)
         _BY_NAME[name] = row
         return handler

@@ -48,7 +48,7 @@ def run(turn: Turn, parsed: commands.Parsed, *, consented: bool = True) -> Resul
     try:
         outcome = cmd.handler(ctx)
     except UsageError:
-        outcome = Outcome.of(Reply(Joined((T("Usage:"), cmd.usage), " ")))
+        outcome = Outcome.of(Reply(Joined((T("Usage:"), cmd.usage_on(m.channel)), " ")))
     except Refusal as exc:
         outcome = Outcome.of(Reply(exc.text))
     turn.apply.apply(outcome)
