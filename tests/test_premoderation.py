@@ -284,3 +284,21 @@ def test_someone_elses_delete_does_not_touch_a_held_message(moderated: Room) -> 
     fac.says(f"/approve {newcomer.name}")
 
     assert alice.new()[-1] == f"{newcomer.name}: still mine"
+
+
+def test_a_held_alert_its_author_deletes_is_not_shared_but_the_alert_stands(
+    tmp_path: Path,
+) -> None:
+    room = Room(tmp_path)
+    set_safety(room.relay, room.group_name, SafetyChoices(alert_hold=True))
+    fac, alice, bob = room.facilitator("fac"), room.member("alice"), room.member("bob")
+    alice.says("I want to end my life", ref="950")
+    alert, _decide = fac.new()
+
+    alice.send(InboundKind.DELETE, delete_ref="950")
+    fac.says(f"/approve {alice.name}")
+
+    assert bob.new() == []
+    assert "Their message is held for your decision" in alert  # the facilitators still know
+    assert fac.new()[-1] == f"Nothing from {alice.name} is waiting for a decision."
+    room.check_invariants()
