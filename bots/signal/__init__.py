@@ -14,13 +14,14 @@ Each received frame goes through :class:`bots.signal.intake.FrameIntake`: writte
 stash (the durable inbox) before anything else, then handed to ``accept``.
 """
 
-from bots.signal.client import About, Device, OutgoingFile, SignalClient
+from bots.signal.client import SignalClient
 from bots.signal.daemon import DaemonClient
 from bots.signal.envelope import AttachmentRef, Dropped, DropReason, ParsedMessage, parse_frame
 from bots.signal.errors import SignalServiceError
 from bots.signal.receiver import SignalReceiver
 from bots.signal.seam import SignalBackend
 from bots.signal.transport import SignalTransport
+from bots.signal.values import About, Device, OutgoingFile
 
 __all__ = [
     "About",

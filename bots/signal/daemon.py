@@ -19,18 +19,18 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from bots.signal.client import (
+from bots.signal.errors import SignalServiceError, error_for_result, error_for_rpc
+from bots.signal.jsonrpc import JsonRpcConnection, JsonRpcError, Target
+from bots.signal.values import (
     MAX_ATTACHMENT_BYTES,
     About,
     Device,
     OutgoingFile,
-    _captcha_link,
     account_uuid,
+    captcha_link,
     check_attachment_id,
     data_uri,
 )
-from bots.signal.errors import SignalServiceError, error_for_result, error_for_rpc
-from bots.signal.jsonrpc import JsonRpcConnection, JsonRpcError, Target
 from relay.errors import DeliveryError, PermanentError, Reason
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,7 @@ class DaemonClient:
         await self._call(
             "submitRateLimitChallenge",
             "rate-limit challenge",
-            {"challenge": challenge_token.strip(), "captcha": _captcha_link(captcha)},
+            {"challenge": challenge_token.strip(), "captcha": captcha_link(captcha)},
         )
 
     async def register(self, captcha: str | None = None, *, voice: bool = False) -> None:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
-from bots.signal.client import About, Device, OutgoingFile
+from bots.signal.values import About, Device, OutgoingFile
 
 
 @runtime_checkable

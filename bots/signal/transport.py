@@ -12,9 +12,9 @@ import logging
 
 import anyio
 
-from bots.signal.client import OutgoingFile
 from bots.signal.envelope import AttachmentRef, ParsedMessage
 from bots.signal.seam import SignalBackend
+from bots.signal.values import OutgoingFile
 from relay.errors import DeliveryError, PermanentError, Reason, RetryableError
 from relay.messages import Attachment, Channel, Inbound, Outgoing, SendReceipt
 

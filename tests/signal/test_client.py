@@ -10,8 +10,9 @@ import httpx
 import pytest
 import respx
 
-from bots.signal.client import OutgoingFile, SignalClient
+from bots.signal.client import SignalClient
 from bots.signal.errors import SignalServiceError
+from bots.signal.values import OutgoingFile
 from relay.errors import (
     DeliveryError,
     IdentityChangedError,
