@@ -15,7 +15,7 @@ import random
 
 import anyio
 
-from bots.signal.intake import DedupWindow, FrameIntake, IntakeStats
+from bots.signal.intake import RETRY_EVERY, DedupWindow, FrameIntake, IntakeStats
 from bots.signal.transport import SignalTransport
 from relay.doors import Accept
 from relay.transport import InboundStash
@@ -67,7 +67,7 @@ class SignalReceiver:
         healthy_after: float = 30.0,
         frame_timeout: float = 120.0,
         keepalive_interval: float | None = 20.0,
-        retry_every: float = 1.0,
+        retry_every: float = RETRY_EVERY,
     ) -> None:
         self._transport = transport
         self._client = transport.client
